@@ -1,0 +1,405 @@
+"""Stage 2 — clean and standardise every ingested channel.
+
+Per field type (declared in the channel mapping) the cleaner writes:
+
+=============  ====================================================================
+type           columns in ``interim/cleaned/<channel>.parquet``
+=============  ====================================================================
+phone          ``F`` (E.164 or NA), ``F_status``, ``F_masked`` (partial evidence), ``F_placeholder``
+masked_phone   ``F`` (canonical ``138****8000``), ``F_status``
+email          ``F`` (lower-case, validated), ``F_status``, ``F_placeholder``
+name           ``F`` (display form), ``F_pinyin``, ``F_key`` (matching key)
+identifier     ``F`` (trimmed), ``F_placeholder``
+timestamp      ``F`` in UTC
+date           ``F`` (naive date)
+amount         ``F`` in the base currency, ``F_original`` as written
+category       ``F`` as a code from the mapping's ``values``
+boolean        ``F`` as a nullable boolean
+=============  ====================================================================
+
+plus ``record_id`` (``<channel>:<file>:<row>``, stable across runs), ``_source_file`` and
+``_source_row``. Exact duplicate rows are removed and counted; near duplicates collapse
+through the mapping's ``dedupe`` rule (e.g. a CRM re-export keeps the latest version);
+rows whose required timestamp or currency cannot be used go to the quarantine. For every
+channel ``in = kept + quarantined + exact_duplicates + merged``; the stage records it in
+``interim/metrics/clean.json`` and a data-quality table in ``interim/quality/``.
+
+Example:
+    >>> from workbench.clean import clean_all       # doctest: +SKIP
+    >>> result = clean_all()                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import normalise as nz
+from .config import PACKAGE_DIR, Paths, get_paths
+from .ingest import _write_quarantine, is_missing, load_ingested
+from .mapping import ChannelMapping, MappingError, load_mappings
+
+DEFAULT_CLEANING_CONFIG = PACKAGE_DIR / "conf" / "cleaning.yaml"
+#: field types whose values identify a person (checked for placeholders)
+IDENTITY_TYPES = ("phone", "email", "identifier")
+
+
+def load_cleaning_config(path: str | Path | None = None) -> dict[str, Any]:
+    """The cleaning settings (currency rates, placeholders, ...) from YAML."""
+    p = Path(path) if path else DEFAULT_CLEANING_CONFIG
+    cfg = yaml.safe_load(p.read_text(encoding="utf-8"))
+    required = ["base_currency", "currency_rates", "default_phone_region", "region_timezones", "placeholders"]
+    missing = [k for k in required if k not in cfg]
+    if missing:
+        raise MappingError(f"{p}: missing keys {missing}. Present keys: {sorted(cfg)}.")
+    return cfg
+
+
+# ----------------------------------------------------------------------------- per-field work
+def _text(s: pd.Series) -> pd.Series:
+    """NFKC, trimmed, with 'missing' spellings turned into NA (computed once per distinct value)."""
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    u = pd.Series(uniq, dtype="string")
+    u = u.str.normalize("NFKC").str.strip()
+    u = u.mask(is_missing(u))
+    out = u.take(np.where(codes < 0, 0, codes)) if len(u) else pd.Series(pd.NA, index=range(len(s)), dtype="string")
+    out = out.where(codes >= 0) if len(u) else out
+    out.index = s.index
+    return out.astype("string")
+
+
+def _category(s: pd.Series, values: dict[str, list[str]]) -> pd.Series:
+    lookup = {str(v).strip().casefold(): code for code, spellings in values.items() for v in spellings}
+    lookup.update({code.casefold(): code for code in values})
+    t = _text(s)
+    return t.str.casefold().map(lookup).astype("string")
+
+
+_TRUE = {"y", "yes", "true", "t", "1", "是", "同意", "已同意", "on"}
+_FALSE = {"n", "no", "false", "f", "0", "否", "不同意", "未同意", "off"}
+
+
+def _boolean(s: pd.Series) -> pd.Series:
+    t = _text(s).str.casefold()
+    out = pd.Series(pd.NA, index=s.index, dtype="boolean")
+    out[t.isin(_TRUE).fillna(False)] = True
+    out[t.isin(_FALSE).fillna(False)] = False
+    return out
+
+
+def _timezones(df: pd.DataFrame, spec, mapping: ChannelMapping, cfg: dict) -> str | pd.Series:
+    if spec.timezone_field:
+        z = _text(df[spec.timezone_field])
+        z = z.str.upper().map(cfg["region_timezones"]).fillna(z)  # region codes -> zones
+        return z.fillna(spec.timezone or mapping.timezone).astype(str)
+    return spec.timezone or mapping.timezone
+
+
+@dataclass
+class FieldQuality:
+    """Before/after numbers for one field (one row of the data-quality table)."""
+
+    channel: str
+    field: str
+    type: str
+    pii: str
+    rows: int
+    present_before: int
+    conforming_before: int
+    present_after: int
+    valid_after: int
+    distinct_after: int
+    placeholders: int = 0
+    inconsistent: int = 0
+    top_invalid: list[str] = field(default_factory=list)
+
+
+def _mask_value(v: Any, pii: str) -> str:
+    """Top-invalid examples are shown masked when the field is personal data."""
+    s = str(v)
+    if pii == "none" or len(s) <= 2:
+        return s
+    keep = max(1, len(s) // 4)
+    return s[:keep] + "*" * (len(s) - 2 * keep) + s[-keep:]
+
+
+def _top_invalid(raw: pd.Series, bad: pd.Series, pii: str, k: int = 5) -> list[str]:
+    vals = raw[bad.fillna(False).to_numpy(bool)]
+    if vals.empty:
+        return []
+    counts = vals.astype(str).value_counts().head(k)
+    return [f"{_mask_value(v, pii)} ×{n}" for v, n in counts.items()]
+
+
+def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[pd.DataFrame, pd.Series, list[FieldQuality]]:
+    """Standardise every mapped field of an ingested frame.
+
+    Returns the cleaned frame, a per-row quarantine reason (NA for rows that are fine) and
+    one :class:`FieldQuality` per field.
+    """
+    out = pd.DataFrame(index=df.index)
+    reasons = pd.Series(pd.NA, index=df.index, dtype="string")
+    quality: list[FieldQuality] = []
+    lo, hi = (pd.Timestamp(x, tz="UTC") for x in cfg.get("plausible_time_range", ["2000-01-01", "2030-12-31"]))
+
+    def add_reason(mask: pd.Series, text: str) -> None:
+        nonlocal reasons
+        mask = mask.fillna(False).to_numpy(bool)
+        if not mask.any():
+            return
+        reasons = reasons.where(~mask, reasons.fillna("").str.cat([text] * len(reasons), sep="; ").str.lstrip("; "))
+
+    for name, spec in mapping.fields.items():
+        raw = df[name]
+        present_b = ~is_missing(raw)
+        n = len(raw)
+        q = FieldQuality(mapping.channel, name, spec.type, spec.pii, n, int(present_b.sum()), 0, 0, 0, 0)
+        t = spec.type
+        if t == "phone":
+            regions = _text(df[spec.region_field]) if spec.region_field else None
+            ph = nz.normalise_phones(raw, default_region=spec.region or mapping.phone_region or
+                                     cfg["default_phone_region"], regions=regions)
+            out[name] = ph["e164"]
+            out[f"{name}_status"] = ph["phone_status"].astype("string")
+            out[f"{name}_masked"] = ph["masked"]
+            valid = ph["phone_status"] == "valid"
+            q.conforming_before = int((raw.astype("string") == ph["e164"]).fillna(False).sum())
+            q.top_invalid = _top_invalid(raw, ph["phone_status"] == "invalid", spec.pii)
+        elif t == "masked_phone":
+            ph = nz.normalise_phones(raw, default_region=mapping.phone_region)
+            out[name] = ph["masked"]
+            out[f"{name}_status"] = ph["phone_status"].astype("string")
+            valid = ph["phone_status"].isin(["masked", "valid"])
+            q.conforming_before = int((raw.astype("string") == ph["masked"]).fillna(False).sum())
+            q.top_invalid = _top_invalid(raw, ph["phone_status"] == "invalid", spec.pii)
+        elif t == "email":
+            em = nz.normalise_emails(raw)
+            out[name] = em["email"]
+            out[f"{name}_status"] = em["email_status"].astype("string")
+            valid = em["email_status"] == "valid"
+            q.conforming_before = int((raw.astype("string") == em["email"]).fillna(False).sum())
+            q.top_invalid = _top_invalid(raw, em["email_status"] == "invalid", spec.pii)
+        elif t == "name":
+            nm = nz.normalise_names(raw)
+            out[name] = nm["name"]
+            out[f"{name}_pinyin"] = nm["name_pinyin"]
+            out[f"{name}_key"] = nm["name_key"]
+            valid = nm["name"].notna()
+            q.conforming_before = int((raw.astype("string") == nm["name"]).fillna(False).sum())
+            q.top_invalid = _top_invalid(raw, present_b & nm["name"].isna(), spec.pii)
+        elif t == "timestamp":
+            ts = nz.parse_timestamps(raw if spec.unit is None else raw.mask(is_missing(raw)),
+                                     formats=spec.formats, timezone=_timezones(df, spec, mapping, cfg),
+                                     unit=spec.unit, dayfirst=spec.dayfirst)
+            out[name] = ts
+            valid = ts.notna()
+            bad = present_b & ts.isna()
+            if spec.required:
+                add_reason(bad, f"column '{spec.column}': expected a timestamp"
+                                f"{' like ' + spec.formats[0] if spec.formats else ''}")
+            q.inconsistent = int(((ts < lo) | (ts > hi)).fillna(False).sum())
+            q.conforming_before = int(valid.sum())
+            q.top_invalid = _top_invalid(raw, bad, spec.pii)
+        elif t == "date":
+            d = nz.parse_dates(raw, formats=spec.formats, dayfirst=spec.dayfirst)
+            out[name] = d
+            valid = d.notna()
+            q.conforming_before = int(raw.astype("string").str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).sum())
+            q.top_invalid = _top_invalid(raw, present_b & d.isna(), spec.pii)
+        elif t == "amount":
+            codes = _currency_codes(df[spec.currency_field] if spec.currency_field else
+                                    pd.Series(spec.currency or mapping.currency, index=df.index))
+            known = set(cfg["currency_rates"]) | {cfg["base_currency"]}
+            unknown = codes.notna() & ~codes.isin(known)
+            if spec.required:
+                add_reason(unknown | codes.isna(), f"column '{spec.column}': currency missing or not in "
+                                                   f"the rates table {sorted(known)}")
+            usable = codes.where(~unknown)
+            out[name] = nz.convert_currency(raw, usable, rates=cfg["currency_rates"], base=cfg["base_currency"])
+            out[f"{name}_original"] = raw.astype("float64")
+            valid = out[name].notna()
+            q.conforming_before = int((codes == cfg["base_currency"]).sum())
+            q.top_invalid = _top_invalid(codes, unknown, "none")
+        elif t == "category":
+            out[name] = _category(raw, spec.values)
+            valid = out[name].notna()
+            q.conforming_before = int(raw.astype("string").isin(list(spec.values)).sum())
+            q.top_invalid = _top_invalid(raw, present_b & out[name].isna(), spec.pii)
+        elif t == "boolean":
+            out[name] = _boolean(raw)
+            valid = out[name].notna()
+            q.conforming_before = int(raw.astype("string").str.lower().isin(["true", "false"]).sum())
+            q.top_invalid = _top_invalid(raw, present_b & out[name].isna(), spec.pii)
+        elif t in ("integer", "float"):
+            out[name] = raw
+            valid = raw.notna()
+            q.conforming_before = int(valid.sum())
+        else:  # string, identifier
+            out[name] = _text(raw)
+            valid = out[name].notna()
+            q.conforming_before = int((raw.astype("string") == out[name]).fillna(False).sum())
+        q.present_after = int(out[name].notna().sum())
+        q.valid_after = int(valid.fillna(False).sum())
+        q.distinct_after = int(out[name].nunique(dropna=True))
+        quality.append(q)
+    return out, reasons, quality
+
+
+def _currency_codes(s: pd.Series) -> pd.Series:
+    t = _text(s).str.upper()
+    return t.map(nz.CURRENCY_ALIASES).fillna(t).astype("string")
+
+
+def flag_identity_placeholders(out: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> dict[str, int]:
+    """Add ``F_placeholder`` for phone/email/identifier fields; return counts per field.
+
+    A value is a placeholder when the block list or the built-in patterns say so, or when it
+    sits next to more than ``max_distinct_companions`` distinct combinations of the row's
+    other identifiers — one phone typed for many different members is not anyone's phone.
+    """
+    pcfg = cfg["placeholders"]
+    limit = pcfg.get("max_distinct_companions")
+    ident = [f for f, s in mapping.fields.items() if s.type in IDENTITY_TYPES + ("name",)]
+    counts = {}
+    for name, spec in mapping.fields.items():
+        if spec.type not in IDENTITY_TYPES:
+            continue
+        flag = nz.flag_placeholders(out[name], blocklist=pcfg.get("blocklist", []))
+        others = [(f"{f}_key" if mapping.fields[f].type == "name" else f) for f in ident if f != name]
+        if limit and others:
+            sub = out[[name] + others].dropna(subset=[name])
+            companions = sub.drop_duplicates().groupby(name, observed=True).size()
+            crowded = companions[companions > limit].index
+            flag = flag | out[name].isin(crowded).fillna(False)
+        out[f"{name}_placeholder"] = flag.astype(bool)
+        counts[name] = int(flag.sum())
+    return counts
+
+
+# ----------------------------------------------------------------------------- the stage
+@dataclass
+class ChannelCleanReport:
+    channel: str
+    rows_in: int
+    kept: int
+    quarantined: int
+    exact_duplicates: int
+    merged: int
+    placeholders: dict[str, int]
+    seconds: float
+
+    def reconciles(self) -> bool:
+        return self.rows_in == self.kept + self.quarantined + self.exact_duplicates + self.merged
+
+
+def clean_channel(mapping: ChannelMapping, paths: Paths, cfg: dict) -> tuple[ChannelCleanReport, list[FieldQuality]]:
+    """Clean one channel from its ingested Parquet into ``interim/cleaned/<channel>.parquet``."""
+    t0 = time.perf_counter()
+    df = load_ingested(mapping.channel, paths)
+    rows_in = len(df)
+    fields = list(mapping.fields)
+    # 1. exact duplicates: the same values in every mapped field (an export overlap)
+    dup = df.duplicated(subset=fields, keep="first")
+    n_exact = int(dup.sum())
+    df = df[~dup]
+    # 2. standardise
+    out, reasons, quality = standardise(df, mapping, cfg)
+    out.insert(0, "record_id", (mapping.channel + ":" + df["_source_file"].astype(str) + ":" +
+                                df["_source_row"].astype(str)).astype("string"))
+    out.insert(1, "_source_file", df["_source_file"])
+    out.insert(2, "_source_row", df["_source_row"])
+    # 3. quarantine rows that cannot be used
+    bad = reasons.notna()
+    q = pd.DataFrame({
+        "stage": "clean", "_source_file": df.loc[bad, "_source_file"], "_source_row": df.loc[bad, "_source_row"],
+        "reason": reasons[bad],
+        "record": df.loc[bad, fields].to_json(orient="records", lines=True, force_ascii=False).splitlines()
+        if bad.any() else [],
+    })
+    _write_quarantine(paths, mapping.channel, "clean", None, q)
+    out = out[~bad]
+    # 4. placeholders, then near duplicates through the mapping's dedupe rule
+    placeholders = flag_identity_placeholders(out, mapping, cfg)
+    merged = 0
+    if mapping.dedupe:
+        d = mapping.dedupe
+        keyed = out[d.key].notna().all(axis=1)
+        if d.order_by:
+            out = out.sort_values([*d.key, d.order_by], kind="stable", na_position="first")
+        keep = "last" if d.keep == "latest" else "first"
+        drop = out.duplicated(subset=d.key, keep=keep) & keyed.reindex(out.index)
+        merged = int(drop.sum())
+        out = out[~drop].sort_index()
+    out = out.reset_index(drop=True)
+    paths.cleaned.mkdir(parents=True, exist_ok=True)
+    out.to_parquet(paths.cleaned / f"{mapping.channel}.parquet", index=False)
+    for fq in quality:
+        fq.placeholders = placeholders.get(fq.field, 0)
+    rep = ChannelCleanReport(mapping.channel, rows_in, len(out), int(bad.sum()), n_exact, merged,
+                             placeholders, round(time.perf_counter() - t0, 3))
+    if not rep.reconciles():
+        raise AssertionError(f"clean counts do not reconcile for {mapping.channel}: {rep}")
+    return rep, quality
+
+
+@dataclass
+class CleanResult:
+    channels: list[ChannelCleanReport]
+    quality: pd.DataFrame
+    seconds: float
+
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame([{k: v for k, v in r.__dict__.items() if k != "placeholders"}
+                             for r in self.channels]).set_index("channel")
+
+
+def clean_all(paths: Paths | None = None, *, mappings: dict[str, ChannelMapping] | None = None,
+              config: str | Path | dict | None = None, channels=None, progress: bool = True) -> CleanResult:
+    """Clean every ingested channel; write cleaned Parquet, quality table and metrics."""
+    t0 = time.perf_counter()
+    paths = (paths or get_paths()).ensure()
+    mappings = mappings if mappings is not None else load_mappings()
+    cfg = config if isinstance(config, dict) else load_cleaning_config(config)
+    if channels is not None:
+        mappings = {c: mappings[c] for c in channels}
+    items = list(mappings.values())
+    if progress:
+        from tqdm.auto import tqdm
+        items = tqdm(items, desc="clean", unit="channel")
+    reports, quality = [], []
+    for m in items:
+        rep, fq = clean_channel(m, paths, cfg)
+        reports.append(rep)
+        quality.extend(fq)
+    qdf = pd.DataFrame([q.__dict__ for q in quality])
+    qdf["top_invalid"] = qdf["top_invalid"].map(lambda xs: " | ".join(xs))
+    paths.quality.mkdir(parents=True, exist_ok=True)
+    qdf.to_parquet(paths.quality / "field_quality.parquet", index=False)
+    result = CleanResult(reports, qdf, round(time.perf_counter() - t0, 3))
+    s = result.summary()
+    doc = {"stage": "clean", "seconds": result.seconds,
+           "channels": {c: {k: (int(v) if k != "seconds" else float(v)) for k, v in row.items()}
+                        for c, row in s.iterrows()},
+           "totals": {"read": int(s["rows_in"].sum()), "kept": int(s["kept"].sum()),
+                      "quarantined": int(s["quarantined"].sum()),
+                      "exact_duplicates": int(s["exact_duplicates"].sum()), "merged": int(s["merged"].sum())},
+           "placeholders": {r.channel: r.placeholders for r in reports}}
+    (paths.metrics / "clean.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    return result
+
+
+def load_cleaned(channel: str, paths: Paths | None = None) -> pd.DataFrame:
+    """The cleaned table of one channel."""
+    paths = paths or get_paths()
+    p = paths.cleaned / f"{channel}.parquet"
+    if not p.exists():
+        raise FileNotFoundError(f"No cleaned data for channel '{channel}' at {p}. Run the clean stage "
+                                f"(notebook 02_clean) first.")
+    return pd.read_parquet(p)

@@ -1,0 +1,457 @@
+"""Stage 1 — ingest: read every channel's files through its mapping into Parquet.
+
+For each file the stage
+
+1. reads it in its declared format and encoding (rows the parser cannot split into the
+   header's number of fields are kept aside, with their row number),
+2. checks that every mapped column is there — otherwise a :class:`MappingError` names the
+   file, the missing columns and the columns that *are* there,
+3. renames source columns to canonical fields and adds ``_source_file`` / ``_source_row``
+   (1-based data row in the file, header excluded) so every record can be traced back,
+4. validates with a pandera schema built from the mapping, lazily, so *every* failure is
+   collected: required values missing, numbers that are not numbers,
+5. writes kept rows to ``interim/ingested/<channel>/<file>.parquet`` and unusable rows to
+   ``interim/quarantine/<channel>.parquet`` with the reason.
+
+``read == kept + quarantined`` holds per file and per channel and is recorded in
+``interim/metrics/ingest.json``. A checksum ledger makes reruns incremental: only new or
+changed files are read again, and the result says which.
+
+Example:
+    >>> from workbench.ingest import ingest_all                       # doctest: +SKIP
+    >>> result = ingest_all()                                         # doctest: +SKIP
+    >>> result.summary()[["read", "kept", "quarantined"]].sum()       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .config import Paths, get_paths
+from .mapping import ChannelMapping, MappingError, load_mappings
+from .normalise import MISSING_TOKENS
+
+NUMERIC_TYPES = ("integer", "float", "amount")
+QUARANTINE_COLUMNS = ["stage", "_source_file", "_source_row", "reason", "record"]
+
+
+# ----------------------------------------------------------------------------- reading
+@dataclass
+class RawRead:
+    """What the parser made of one file: rows, rows it could not parse, total rows seen."""
+
+    frame: pd.DataFrame
+    bad_rows: pd.DataFrame  # _source_row, reason, record
+    total: int
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _bad(rows: list[tuple[int, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["_source_row", "reason", "record"]).astype(
+        {"_source_row": "int64", "reason": "string", "record": "string"})
+
+
+def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
+    with open(path, encoding=encoding, newline="") as fh:
+        first = fh.readline()
+    if not first.strip():
+        return []
+    return next(csv.reader([first.lstrip("\ufeff")], delimiter=delimiter))
+
+
+def _read_csv(path: Path, m: ChannelMapping) -> RawRead:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    src = m.source
+    enc = "utf-8" if src.encoding.lower() == "utf-8-sig" else src.encoding
+    header = _read_header(path, src.encoding, src.delimiter)
+    if not header:
+        raise MappingError(f"{path}: the file is empty — expected a header row with the columns "
+                           f"{sorted(m.columns)}.")
+    bad: list[tuple[int, str, str]] = []
+
+    def on_invalid(row) -> str:  # pyarrow numbers rows from 1 with the header as row 1
+        bad.append((row.number - 1, f"row has {row.actual_columns} fields, expected {row.expected_columns} "
+                                    f"(delimiter {src.delimiter!r})", row.text[:500]))
+        return "skip"
+
+    try:
+        table = pcsv.read_csv(
+            path,
+            read_options=pcsv.ReadOptions(encoding=enc, use_threads=False, block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(delimiter=src.delimiter, newlines_in_values=src.newlines_in_values,
+                                            invalid_row_handler=on_invalid),
+            convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in header},
+                                                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (UnicodeDecodeError, pa.ArrowInvalid) as exc:
+        raise MappingError(f"{path}: cannot be read as {src.format} in encoding {src.encoding!r} "
+                           f"({exc}). Check `source.encoding` in the '{m.channel}' mapping.") from None
+    df = table.to_pandas(types_mapper=pd.ArrowDtype).astype("string")
+    total = len(df) + len(bad)
+    rows = np.setdiff1d(np.arange(1, total + 1), np.array([b[0] for b in bad], dtype=np.int64))
+    df["_source_row"] = rows
+    return RawRead(df, _bad(bad), total)
+
+
+def _read_jsonl(path: Path, m: ChannelMapping) -> RawRead:
+    import pyarrow.json as pjson
+
+    if path.stat().st_size == 0:
+        raise MappingError(f"{path}: the file is empty — expected JSON lines with the keys {sorted(m.columns)}.")
+    try:
+        df = pjson.read_json(path).to_pandas()
+        df = df.astype({c: "string" for c in df.columns if df[c].dtype == object})
+        df["_source_row"] = np.arange(1, len(df) + 1)
+        return RawRead(df, _bad([]), len(df))
+    except Exception:  # a malformed line: fall back to line-by-line so one bad line costs one row
+        pass
+    records, rows, bad = [], [], []
+    with open(path, encoding=m.source.encoding) as fh:
+        for i, line in enumerate(fh, start=1):
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                bad.append((i, f"line is not a JSON object ({exc})", line[:500]))
+                continue
+            records.append(obj)
+            rows.append(i)
+    df = pd.DataFrame.from_records(records)
+    df = df.astype({c: "string" for c in df.columns if df[c].dtype == object})
+    df["_source_row"] = np.asarray(rows, dtype=np.int64)
+    return RawRead(df, _bad(bad), len(rows) + len(bad))
+
+
+def _read_parquet(path: Path, m: ChannelMapping) -> RawRead:
+    df = pd.read_parquet(path)
+    df = df.astype({c: "string" for c in df.columns if df[c].dtype == object})
+    df["_source_row"] = np.arange(1, len(df) + 1)
+    return RawRead(df, _bad([]), len(df))
+
+
+def _read_excel(path: Path, m: ChannelMapping) -> RawRead:
+    df = pd.read_excel(path, sheet_name=m.source.sheet or 0, dtype=str).astype("string")
+    df["_source_row"] = np.arange(1, len(df) + 1)
+    return RawRead(df, _bad([]), len(df))
+
+
+READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet, "excel": _read_excel}
+
+
+def read_source(path: str | Path, mapping: ChannelMapping) -> RawRead:
+    """Parse one file as its mapping declares; check every mapped column is present."""
+    path = Path(path)
+    if not path.exists():
+        raise MappingError(f"{path}: file not found (channel '{mapping.channel}', pattern "
+                           f"'{mapping.source.pattern}').")
+    raw = READERS[mapping.source.format](path, mapping)
+    check_columns(raw.frame.columns, mapping, path)
+    return raw
+
+
+def check_columns(present: Iterable[str], mapping: ChannelMapping, path: str | Path) -> None:
+    """Raise :class:`MappingError` naming the file, the missing and the present columns."""
+    present = [c for c in present if c != "_source_row"]
+    missing = [c for c in mapping.columns if c not in present]
+    if missing:
+        raise MappingError(
+            f"{path}: missing column(s) {missing} required by the '{mapping.channel}' mapping "
+            f"(fields {[mapping.columns[c] for c in missing]}). Columns in the file: {present}.")
+
+
+# ----------------------------------------------------------------------------- validation
+def is_missing(s: pd.Series) -> pd.Series:
+    """True for NA and for the spellings exports use for 'nothing' ("", "null", "-", ...)."""
+    if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
+        return s.isna()
+    return s.isna() | s.str.strip().str.lower().isin(MISSING_TOKENS).fillna(True)
+
+
+def parse_number(s: pd.Series) -> pd.Series:
+    """Numbers as exports write them: thousands separators, currency signs, full-width digits."""
+    if pd.api.types.is_numeric_dtype(s):
+        return s.astype("float64")
+    cleaned = (s.str.normalize("NFKC").str.strip()
+               .str.replace(r"[,\s¥￥$]|HK\$|US\$|RMB|CNY|HKD|USD", "", regex=True))
+    return pd.to_numeric(cleaned, errors="coerce")
+
+
+def build_schema(mapping: ChannelMapping):
+    """A pandera schema for the canonical frame: required values and parseable numbers."""
+    import pandera.pandas as pa
+
+    columns = {}
+    for name, spec in mapping.fields.items():
+        checks = []
+        if spec.required:
+            checks.append(pa.Check(lambda s: ~is_missing(s), element_wise=False,
+                                   error=f"required value missing (column '{spec.column}')",
+                                   name="required"))
+        if spec.type in NUMERIC_TYPES:
+            checks.append(pa.Check(lambda s: is_missing(s) | parse_number(s).notna(), element_wise=False,
+                                   error=f"expected a number in column '{spec.column}'", name="number"))
+            if spec.type == "integer":
+                checks.append(pa.Check(lambda s: is_missing(s) | (parse_number(s) % 1 == 0).fillna(False),
+                                       element_wise=False, error=f"expected a whole number in column "
+                                       f"'{spec.column}'", name="integer"))
+        columns[name] = pa.Column(checks=checks, nullable=True, required=True)
+    return pa.DataFrameSchema(columns, name=mapping.channel, strict=False)
+
+
+def validate(frame: pd.DataFrame, mapping: ChannelMapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split a canonical frame into (kept, failures). Failures has one row per failed check.
+
+    Every failure is reported (pandera lazy validation), not just the first.
+    """
+    import pandera.errors as pe
+
+    schema = build_schema(mapping)
+    try:
+        schema.validate(frame, lazy=True)
+        return frame, pd.DataFrame(columns=["index", "field", "check", "value"])
+    except pe.SchemaErrors as err:
+        fc = err.failure_cases
+    fc = fc[fc["index"].notna()].copy()
+    fc = pd.DataFrame({"index": fc["index"].astype("int64"), "field": fc["column"].astype(str),
+                       "check": fc["check"].astype(str), "value": fc["failure_case"].astype(str)})
+    return frame.drop(index=fc["index"].unique()), fc
+
+
+def _canonical(raw: pd.DataFrame, mapping: ChannelMapping, rel: str) -> pd.DataFrame:
+    out = pd.DataFrame(index=raw.index)
+    for col, name in mapping.columns.items():
+        out[name] = raw[col]
+    out.insert(0, "_source_file", pd.Series(rel, index=raw.index, dtype="string"))
+    out.insert(1, "_source_row", raw["_source_row"].astype("int64"))
+    return out
+
+
+def _finalise(kept: pd.DataFrame, mapping: ChannelMapping) -> pd.DataFrame:
+    """Cast numeric fields (validated above) and give every other field a string dtype."""
+    kept = kept.copy()
+    for name, spec in mapping.fields.items():
+        if spec.type in NUMERIC_TYPES:
+            v = parse_number(kept[name])
+            kept[name] = v.astype("Int64") if spec.type == "integer" else v
+        elif not pd.api.types.is_string_dtype(kept[name]) and spec.type != "timestamp":
+            kept[name] = kept[name].astype("string")
+    return kept.reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- ledger + stage
+@dataclass
+class FileReport:
+    """Outcome for one source file."""
+
+    channel: str
+    file: str
+    sha256: str
+    status: str  # ingested | unchanged | removed
+    read: int = 0
+    kept: int = 0
+    quarantined: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class IngestResult:
+    """Per-file outcomes of one ingestion run, with per-channel totals."""
+
+    files: list[FileReport] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> pd.DataFrame:
+        """One row per channel: files, read, kept, quarantined (all files on record)."""
+        df = pd.DataFrame([asdict(f) for f in self.files if f.status != "removed"])
+        if df.empty:
+            return pd.DataFrame(columns=["files", "read", "kept", "quarantined"])
+        g = df.groupby("channel", sort=False)
+        return pd.DataFrame({"files": g.size(), "new_or_changed": g["status"].apply(lambda s: (s == "ingested").sum()),
+                             "read": g["read"].sum(), "kept": g["kept"].sum(), "quarantined": g["quarantined"].sum()})
+
+    @property
+    def changed(self) -> list[str]:
+        return [f.file for f in self.files if f.status == "ingested"]
+
+    @property
+    def unchanged(self) -> list[str]:
+        return [f.file for f in self.files if f.status == "unchanged"]
+
+
+def _load_ledger(paths: Paths) -> dict:
+    if paths.ingest_ledger.exists():
+        return json.loads(paths.ingest_ledger.read_text(encoding="utf-8"))
+    return {}
+
+
+def _output_path(paths: Paths, channel: str, rel: str) -> Path:
+    stem = rel.replace("/", "__").rsplit(".", 1)[0]
+    return paths.ingested / channel / f"{stem}.parquet"
+
+
+def _write_quarantine(paths: Paths, channel: str, stage: str, replace_files: set[str] | None,
+                      rows: pd.DataFrame) -> None:
+    """Replace ``stage``'s rows for ``replace_files`` (None = all of that stage) with ``rows``."""
+    q = paths.quarantine / f"{channel}.parquet"
+    old = pd.read_parquet(q) if q.exists() else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    drop = old["stage"] == stage
+    if replace_files is not None:
+        drop &= old["_source_file"].isin(replace_files)
+    new = pd.concat([old[~drop], rows[QUARANTINE_COLUMNS]], ignore_index=True) if len(rows) else old[~drop]
+    new = new.astype({"stage": "string", "_source_file": "string", "_source_row": "int64",
+                      "reason": "string", "record": "string"})
+    q.parent.mkdir(parents=True, exist_ok=True)
+    new.sort_values(["stage", "_source_file", "_source_row"], kind="stable").to_parquet(q, index=False)
+
+
+def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths) -> tuple[FileReport, pd.DataFrame]:
+    """Ingest one file; returns its report and its quarantined rows."""
+    t0 = time.perf_counter()
+    rel = path.relative_to(paths.raw).as_posix()
+    raw = read_source(path, mapping)
+    canon = _canonical(raw.frame, mapping, rel)
+    kept, failures = validate(canon, mapping)
+    q_parts = []
+    if len(raw.bad_rows):
+        b = raw.bad_rows.copy()
+        b["_source_file"] = rel
+        q_parts.append(b)
+    if len(failures):
+        reasons = (failures.assign(msg=failures["check"] + " (got " + failures["value"].str.slice(0, 40)
+                                   .map(repr) + ")")
+                   .groupby("index")["msg"].agg("; ".join))
+        bad = canon.loc[reasons.index]
+        q_parts.append(pd.DataFrame({
+            "_source_file": rel, "_source_row": bad["_source_row"].to_numpy(),
+            "reason": reasons.to_numpy(),
+            "record": bad.drop(columns=["_source_file", "_source_row"]).to_json(
+                orient="records", lines=True, force_ascii=False).splitlines(),
+        }))
+    quarantined = (pd.concat(q_parts, ignore_index=True) if q_parts
+                   else pd.DataFrame(columns=["_source_file", "_source_row", "reason", "record"]))
+    quarantined["stage"] = "ingest"
+    out = _output_path(paths, mapping.channel, rel)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    kept = _finalise(kept, mapping)
+    kept.to_parquet(out, index=False)
+    rep = FileReport(mapping.channel, rel, _sha256(path), "ingested", read=raw.total, kept=len(kept),
+                     quarantined=len(quarantined), seconds=round(time.perf_counter() - t0, 3))
+    assert rep.read == rep.kept + rep.quarantined, f"{rel}: counts do not reconcile"
+    return rep, quarantined
+
+
+def ingest_all(paths: Paths | None = None, *, mappings: dict[str, ChannelMapping] | None = None,
+               channels: Iterable[str] | None = None, force: bool = False, strict: bool = True,
+               progress: bool = True, log=print) -> IngestResult:
+    """Ingest every mapped channel; only new or changed files unless ``force``.
+
+    A channel with no files, a missing column or an unreadable file is an error: all such
+    errors are collected and, with ``strict`` (the default), raised together at the end as
+    one :class:`MappingError` after the other channels were ingested.
+    """
+    t0 = time.perf_counter()
+    paths = (paths or get_paths()).ensure()
+    mappings = mappings if mappings is not None else load_mappings()
+    if channels is not None:
+        unknown = sorted(set(channels) - set(mappings))
+        if unknown:
+            raise MappingError(f"Unknown channel(s) {unknown}. Mapped channels: {sorted(mappings)}.")
+        mappings = {c: mappings[c] for c in channels}
+    ledger = _load_ledger(paths)
+    result = IngestResult()
+    items = list(mappings.values())
+    if progress:
+        from tqdm.auto import tqdm
+        items = tqdm(items, desc="ingest", unit="channel")
+    for m in items:
+        files = m.files(paths.raw)
+        if not files:
+            result.errors.append(f"Channel '{m.channel}': no file matches '{m.source.pattern}' under {paths.raw}.")
+            continue
+        seen = set()
+        changed_files, q_parts = set(), []
+        for f in files:
+            rel = f.relative_to(paths.raw).as_posix()
+            seen.add(rel)
+            entry = ledger.get(rel)
+            digest = _sha256(f)
+            if entry and not force and entry["sha256"] == digest and _output_path(paths, m.channel, rel).exists():
+                result.files.append(FileReport(**{**entry, "status": "unchanged"}))
+                continue
+            try:
+                rep, q = ingest_file(f, m, paths)
+            except MappingError as exc:
+                result.errors.append(str(exc))
+                continue
+            ledger[rel] = {k: v for k, v in asdict(rep).items() if k != "status"}
+            changed_files.add(rel)
+            q_parts.append(q)
+            result.files.append(rep)
+        gone = {rel for rel, e in ledger.items() if e["channel"] == m.channel and rel not in seen}
+        for rel in gone:  # a source file was withdrawn: withdraw what it contributed
+            _output_path(paths, m.channel, rel).unlink(missing_ok=True)
+            result.files.append(FileReport(**{**ledger.pop(rel), "status": "removed"}))
+        if changed_files or gone:
+            qs = pd.concat(q_parts, ignore_index=True) if q_parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+            _write_quarantine(paths, m.channel, "ingest", changed_files | gone, qs)
+    paths.ingest_ledger.write_text(json.dumps(ledger, indent=2, ensure_ascii=False), encoding="utf-8")
+    result.seconds = round(time.perf_counter() - t0, 3)
+    _write_metrics(paths, result)
+    if log:
+        if result.changed:
+            log(f"ingested {len(result.changed)} new or changed file(s): {', '.join(result.changed)}")
+        if result.unchanged:
+            log(f"skipped {len(result.unchanged)} unchanged file(s) (checksum on record)")
+    if result.errors and strict:
+        raise MappingError("Ingestion found problems:\n- " + "\n- ".join(result.errors))
+    return result
+
+
+def _write_metrics(paths: Paths, result: IngestResult) -> None:
+    s = result.summary()
+    doc = {
+        "stage": "ingest", "seconds": result.seconds,
+        "channels": {c: {k: int(v) for k, v in row.items()} for c, row in s.iterrows()},
+        "totals": {k: int(s[k].sum()) for k in ("read", "kept", "quarantined")},
+        "files_changed": result.changed, "files_unchanged": result.unchanged, "errors": result.errors,
+    }
+    paths.metrics.mkdir(parents=True, exist_ok=True)
+    (paths.metrics / "ingest.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
+def load_ingested(channel: str, paths: Paths | None = None) -> pd.DataFrame:
+    """All ingested rows of one channel (every file on record), in file then row order."""
+    paths = paths or get_paths()
+    parts = sorted((paths.ingested / channel).glob("*.parquet"))
+    if not parts:
+        raise FileNotFoundError(f"No ingested data for channel '{channel}' in {paths.ingested}. "
+                                f"Run the ingest stage (notebook 01_ingest) first.")
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+
+
+def load_quarantine(channel: str, paths: Paths | None = None) -> pd.DataFrame:
+    """Quarantined rows of one channel, from every stage, with their reasons."""
+    paths = paths or get_paths()
+    q = paths.quarantine / f"{channel}.parquet"
+    return pd.read_parquet(q) if q.exists() else pd.DataFrame(columns=QUARANTINE_COLUMNS)
