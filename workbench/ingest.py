@@ -68,6 +68,23 @@ def _bad(rows: list[tuple[int, str, str]]) -> pd.DataFrame:
         {"_source_row": "int64", "reason": "string", "record": "string"})
 
 
+def _encoding_message(path: Path, m: ChannelMapping, exc: Exception) -> str:
+    """Say which encoding failed and, when one of the usual Chinese encodings fits, which one."""
+    head = path.read_bytes()[: 1 << 16]
+    fits = []
+    for enc in ("utf-8", "gb18030", "big5"):
+        if enc == m.source.encoding.lower():
+            continue
+        try:
+            head.decode(enc)
+            fits.append(enc)
+        except UnicodeDecodeError:
+            continue
+    hint = f" The start of the file decodes as {fits[0]!r}: set `encoding: {fits[0]}`." if fits else ""
+    return (f"{path}: cannot be read as {m.source.format} in encoding {m.source.encoding!r} ({exc}). "
+            f"Check `source.encoding` in the '{m.channel}' mapping.{hint}")
+
+
 def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
     with open(path, encoding=encoding, newline="") as fh:
         first = fh.readline()
@@ -82,7 +99,10 @@ def _read_csv(path: Path, m: ChannelMapping) -> RawRead:
 
     src = m.source
     enc = "utf-8" if src.encoding.lower() == "utf-8-sig" else src.encoding
-    header = _read_header(path, src.encoding, src.delimiter)
+    try:
+        header = _read_header(path, src.encoding, src.delimiter)
+    except UnicodeDecodeError as exc:
+        raise MappingError(_encoding_message(path, m, exc)) from None
     if not header:
         raise MappingError(f"{path}: the file is empty — expected a header row with the columns "
                            f"{sorted(m.columns)}.")
@@ -103,8 +123,7 @@ def _read_csv(path: Path, m: ChannelMapping) -> RawRead:
                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
     except (UnicodeDecodeError, pa.ArrowInvalid) as exc:
-        raise MappingError(f"{path}: cannot be read as {src.format} in encoding {src.encoding!r} "
-                           f"({exc}). Check `source.encoding` in the '{m.channel}' mapping.") from None
+        raise MappingError(_encoding_message(path, m, exc)) from None
     df = table.to_pandas(types_mapper=pd.ArrowDtype).astype("string")
     total = len(df) + len(bad)
     rows = np.setdiff1d(np.arange(1, total + 1), np.array([b[0] for b in bad], dtype=np.int64))

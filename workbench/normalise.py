@@ -77,6 +77,18 @@ def _scalar_text(value: Any) -> str | None:
     return str(value)
 
 
+def _mostly_unique(values: pd.Series, sample: int = 20_000) -> bool:
+    """True for large string columns whose evenly spaced sample has (almost) no repeats.
+
+    A column with k distinct values shows ~sample**2 / (2k) repeats in such a
+    sample, so the test only says yes when k is in the order of len(values).
+    """
+    if len(values) < 5 * sample or not isinstance(values.dtype, pd.StringDtype):
+        return False
+    picked = values.iloc[:: len(values) // sample]
+    return picked.nunique(dropna=False) > 0.99 * len(picked)
+
+
 def _unique_text(values: pd.Series, *, absent_to_na: bool = True) -> tuple[np.ndarray, pd.Series]:
     """Factorize ``values`` (NA is a value of its own) and clean the unique values.
 
@@ -84,7 +96,10 @@ def _unique_text(values: pd.Series, *, absent_to_na: bool = True) -> tuple[np.nd
     normalised (full-width to half-width) and stripped; with ``absent_to_na``
     the MISSING/UNKNOWN tokens become NA.
     """
-    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    if _mostly_unique(values):  # factorizing would cost more than it saves
+        codes, uniques = np.arange(len(values)), pd.Index(values.array)
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
     if isinstance(uniques.dtype, pd.StringDtype):
         text = pd.Series(uniques.array, dtype="str")
     else:
@@ -186,7 +201,11 @@ def _cn_mobile(digits: str) -> str | None:
 
 
 def _phone_slow(digits: str, plus: bool, region: str, default_region: str) -> str | None:
-    """Row region, then default region, then (11+ digits) international; first valid reading wins."""
+    """Row region, then default region, then international; the first valid reading wins.
+
+    The international reading needs 11+ digits and no leading 1: an 11-digit
+    number starting with 1 has a CN mobile's shape and is not taken for +1.
+    """
     if plus:
         return _parse_phone("+" + digits, "ZZ")
     for r in dict.fromkeys((region, default_region)):
@@ -195,7 +214,7 @@ def _phone_slow(digits: str, plus: bool, region: str, default_region: str) -> st
             found = _parse_phone(digits, r)
         if found:
             return found
-    return _parse_phone("+" + digits, "ZZ") if len(digits) >= 11 else None
+    return _parse_phone("+" + digits, "ZZ") if len(digits) >= 11 and digits[0] != "1" else None
 
 
 def _cn_mobile_fast(digits: pd.Series, plus: np.ndarray, cn: np.ndarray) -> pd.Series:
@@ -232,8 +251,9 @@ def normalise_phones(values: pd.Series, *, default_region: str = "CN",
     Text is NFKC normalised, everything but digits and a leading ``+`` is
     dropped and a leading ``00`` becomes ``+``. A number without ``+`` is read
     in the row's region (``regions``; missing or unknown codes fall back to
-    ``default_region``), then in ``default_region``, then (11+ digits) as an
-    international number, so ``8613800138000`` and ``85291234567`` are found.
+    ``default_region``), then in ``default_region``, then (11+ digits, not
+    starting with 1) as an international number: ``85291234567`` is found,
+    ``14012345678`` is not taken for +1.
     Validity is ``phonenumbers.is_valid_number``. Masked inputs (``138****8000``)
     are partial evidence: ``e164`` stays NA and ``masked`` holds the canonical
     first-3 + ``****`` + last-4 form, unseen digits as ``*`` (``1380****000``
@@ -506,8 +526,8 @@ def _check_formats(formats: Any) -> list[str]:
     return list(formats)
 
 
-def _prepare_datetime_text(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Rewrite Chinese, slashed and GMT forms into ISO-like text; also flag 下午 (pm)."""
+def _rewrite_datetime_text(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Rewrite Chinese, slashed, dotted and GMT forms into ISO-like text; also flag 下午 (pm)."""
     s = s.str.replace(_WS + "+", " ", regex=True)
     pm = s.str.contains("下午|晚上|中午", regex=True).to_numpy(bool)
     cn = s.str.contains("[年月日号时点分秒午晚凌早]", regex=True).to_numpy(bool)
@@ -528,35 +548,48 @@ def _prepare_datetime_text(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
 
 
 def _parse_datetime_text(text: pd.Series, formats: list[str], dayfirst: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Parse cleaned text; returns UTC instants (wall times where naive) and the naive mask."""
-    s, pm = _prepare_datetime_text(text)
-    n = len(s)
-    result = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
-    naive = np.zeros(n, dtype=bool)
-    present = s.notna().to_numpy()
-    wall_iso = ~s.str.contains(_HAS_OFFSET, regex=True).to_numpy(bool)
-    everywhere, nowhere = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
-    dm, md = ("%d/%m", "%m/%d") if dayfirst else ("%m/%d", "%d/%m")
-    passes: list[tuple[str, np.ndarray, np.ndarray]] = [
-        (f, present, nowhere if ("%z" in f or "%Z" in f) else everywhere) for f in formats]
-    iso = s.str.contains("^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:$|[T ])|^[0-9]{8}(?:$|T[0-9])", regex=True).to_numpy(bool)
-    passes.append(("ISO8601", iso, wall_iso))
-    passes.append(("%Y%m%d%H%M%S", s.str.fullmatch("[0-9]{14}").to_numpy(bool), everywhere))
-    slashed = s.str.contains("^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}", regex=True).to_numpy(bool)
-    for order in (dm, md):
-        passes += [(f"{order}/%Y{t}", slashed, everywhere) for t in (" %H:%M:%S", " %H:%M", "")]
-    passes += [(f, ~wall_iso, nowhere) for f in _RFC2822]
-    for fmt, selected, wall in passes:
-        todo = selected & np.isnat(result)
-        if not todo.any():
-            continue
-        parsed = pd.to_datetime(s[todo], format=fmt, errors="coerce", utc=True)
-        result[todo] = parsed.dt.tz_localize(None).to_numpy("datetime64[us]")
-        naive[todo] = wall[todo]
-    afternoon = pm & naive & ~np.isnat(result)
-    hours = (result.astype("datetime64[h]") - result.astype("datetime64[D]")).astype(int)
-    result[afternoon & (hours < 12)] += np.timedelta64(12, "h")
-    return result, naive & ~np.isnat(result)
+    """Parse text (RangeIndex); returns UTC instants -- wall times where naive -- and the naive mask.
+
+    Each pass only sees rows still unparsed; clean ISO 8601 data never reaches
+    the rewriting and fallback passes.
+    """
+    result = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
+    naive = np.zeros(len(text), dtype=bool)
+
+    def attempt(s: pd.Series, fmt: str, wall: bool | None = None) -> None:
+        s = s[np.isnat(result[s.index.to_numpy()])]
+        if s.empty:
+            return
+        parsed = pd.to_datetime(s, format=fmt, errors="coerce", utc=True)
+        parsed = parsed.dt.tz_localize(None).to_numpy("datetime64[us]").copy()
+        if fmt == "ISO8601":  # "2025" and "2025-03" are not timestamps
+            pass
+        if wall is None:
+            wall = ~s.str.contains(_HAS_OFFSET, regex=True).to_numpy(bool)
+        pos = s.index.to_numpy()
+        result[pos] = parsed
+        naive[pos] = wall & ~np.isnat(parsed)
+
+    s = text.dropna()
+    for fmt in formats:
+        attempt(s, fmt, wall="%z" not in fmt and "%Z" not in fmt)
+    attempt(s, "ISO8601")
+    rest = s[np.isnat(result[s.index.to_numpy()])]
+    if not rest.empty:
+        rest, pm = _rewrite_datetime_text(rest)
+        attempt(rest, "ISO8601")
+        attempt(rest[rest.str.fullmatch("[0-9]{14}").to_numpy(bool)], "%Y%m%d%H%M%S", wall=True)
+        slashed = rest[rest.str.contains("^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}", regex=True).to_numpy(bool)]
+        for order in (("%d/%m", "%m/%d") if dayfirst else ("%m/%d", "%d/%m")):
+            for fmt in (f"{order}/%Y %H:%M:%S", f"{order}/%Y %H:%M", f"{order}/%Y"):
+                attempt(slashed, fmt, wall=True)
+        for fmt in _RFC2822:
+            attempt(rest, fmt, wall=False)
+        afternoon = rest.index.to_numpy()[pm]
+        afternoon = afternoon[naive[afternoon]]
+        hours = (result[afternoon] - result[afternoon].astype("datetime64[D]")) // np.timedelta64(1, "h")
+        result[afternoon[hours < 12]] += np.timedelta64(12, "h")
+    return result, naive
 
 
 def _localise(wall: np.ndarray, tz: str) -> np.ndarray:

@@ -1,0 +1,52 @@
+# workbench — every command a newcomer or a scheduler needs. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PERSONS ?= 20000
+SEED ?= 42
+# extra arguments for `workbench run`, e.g. make report ARGS="-p force=true --run-id nightly"
+ARGS ?=
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: help env sample report test bench lab strip clean-data
+
+help:
+	@echo "make report  - create .venv if needed, make the sample data if data/raw is empty, run every notebook into reports/<run_id>/"
+	@echo "make test    - unit tests + every notebook under nbval, on a small sample made by the test session"
+	@echo "make bench   - benchmarks (sample generation, ingest, clean) -> reports/benchmarks/*.json"
+	@echo "make lab     - JupyterLab in the project environment"
+	@echo "make strip   - strip outputs from notebooks/ (keeps cell tags)"
+
+# The environment is made from the project's own files only (pyproject.toml); it is rebuilt
+# when pyproject.toml changes and reused otherwise.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing workbench and its dependencies into $(VENV) (first time: a few minutes) ..."
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2> >(grep -v "is ignored: it is neither" >&2)
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+sample: env
+	$(BIN)/workbench sample --if-missing --persons $(PERSONS) --seed $(SEED)
+
+report: sample
+	$(BIN)/workbench run $(ARGS)
+	@echo "open reports/latest/index.html"
+
+test: env
+	MPLBACKEND=agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env -q
+
+bench: env
+	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
+
+lab: env
+	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 $(ROOT_FLAG) --ServerApp.root_dir=$(CURDIR)
+
+strip: env
+	$(BIN)/nbstripout --keep-output=False notebooks/*.ipynb
+
+clean-data:
+	rm -rf data/interim data/processed

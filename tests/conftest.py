@@ -1,0 +1,31 @@
+"""Fixtures for the unit tests. The session's sample itself is made by the root conftest.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from workbench.config import get_paths
+
+
+@pytest.fixture(scope="session")
+def session_raw() -> Path:
+    """The raw folder of the test session's 2,000-person sample (read-only for tests)."""
+    return Path(os.environ["WORKBENCH_DATA_DIR"]) / "raw"
+
+
+@pytest.fixture(scope="session")
+def cleaned_paths(session_raw, tmp_path_factory):
+    """A private copy of the sample, ingested and cleaned once for the whole session."""
+    from workbench.clean import clean_all
+    from workbench.ingest import ingest_all
+
+    root = tmp_path_factory.mktemp("pipeline")
+    shutil.copytree(session_raw, root / "data" / "raw")
+    paths = get_paths(root / "data", root / "reports")
+    ingest_all(paths, progress=False, log=None)
+    clean_all(paths, progress=False)
+    return paths

@@ -1,0 +1,149 @@
+"""The ``workbench`` command: what the Makefile and schedulers call.
+
+::
+
+    workbench sample --persons 20000 --seed 42 --out data/raw      # make the embedded sample
+    workbench sample --if-missing                                  # ... only when data/raw is empty
+    workbench run                                                  # every notebook, headless
+    workbench run --only 01_ingest 02_clean -p force=true          # some notebooks, a parameter
+    workbench run --parameters params.yaml --run-id nightly
+
+``workbench run`` exits non-zero when a notebook fails, naming the notebook and the cell;
+the failed executed notebook stays in the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+
+def _parse_value(text: str) -> Any:
+    """``-p key=value`` values are YAML scalars: 42, 0.5, true, null, 2026-01-31, text."""
+    value = yaml.safe_load(text)
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _parameters(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if args.parameters:
+        p = Path(args.parameters)
+        if not p.exists():
+            raise SystemExit(f"workbench run: parameters file {p} not found.")
+        loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise SystemExit(f"workbench run: {p} must hold a mapping of parameter: value. Got {type(loaded).__name__}.")
+        params.update(loaded)
+    for item in args.param or []:
+        if "=" not in item:
+            raise SystemExit(f"workbench run: -p expects key=value. Got {item!r}.")
+        key, _, value = item.partition("=")
+        params[key.strip()] = _parse_value(value)
+    return params
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .config import get_paths
+    from .sample import has_raw_data, make_sample
+
+    out = Path(args.out) if args.out else get_paths().raw
+    if args.if_missing and has_raw_data(out):
+        print(f"{out} already holds channel files: sample not regenerated (delete them or drop --if-missing).")
+        return 0
+    if has_raw_data(out) and not args.force and not args.if_missing:
+        print(f"workbench sample: {out} already holds channel files. Use --force to overwrite them.",
+              file=sys.stderr)
+        return 2
+    print(f"making the sample: {args.persons:,} persons, seed {args.seed}, into {out} ...")
+    summary = make_sample(args.persons, seed=args.seed, out=out, start=args.start, end=args.end, progress=True)
+    for name, f in summary["files"].items():
+        print(f"  {name:<24} {f['rows']:>12,} rows  {f['path']}")
+    print(f"{summary['rows']:,} rows in {summary['seconds']:.1f} s; ground truth in {out / '_truth'}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import get_paths
+    from .runner import NotebookFailed, run_pipeline
+
+    paths = get_paths(args.data_dir, args.reports_dir)
+    params = _parameters(args)
+    try:
+        result = run_pipeline(paths=paths, notebooks=args.only or None, parameters=params,
+                              run_id=args.run_id, kernel_name=args.kernel, html=not args.no_html,
+                              progress=not args.quiet)
+    except NotebookFailed as exc:
+        print(f"workbench run: FAILED — {exc}", file=sys.stderr)
+        return 1
+    print(f"run {result.run_id}: {result.status}; report: {result.index_path}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from .config import get_paths
+    from .ingest import ingest_all
+
+    result = ingest_all(get_paths(args.data_dir), force=args.force, progress=True)
+    print(result.summary().to_string())
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from .clean import clean_all
+    from .config import get_paths
+
+    result = clean_all(get_paths(args.data_dir), config=args.config, progress=True)
+    print(result.summary().to_string())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sample", help="generate the embedded omnichannel sample data")
+    s.add_argument("--persons", type=int, default=20_000, help="hidden persons (default 20000)")
+    s.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    s.add_argument("--out", default=None, help="output folder (default: data/raw of the data dir)")
+    s.add_argument("--start", default="2024-11-01", help="first day covered (default 2024-11-01)")
+    s.add_argument("--end", default="2026-11-01", help="day after the last day covered (default 2026-11-01)")
+    s.add_argument("--if-missing", action="store_true", help="do nothing when the folder already has channel files")
+    s.add_argument("--force", action="store_true", help="overwrite existing channel files")
+    s.set_defaults(func=cmd_sample)
+
+    r = sub.add_parser("run", help="run the notebooks headless with papermill into reports/<run_id>/")
+    r.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (names like 02_clean)")
+    r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a notebook parameter (repeatable)")
+    r.add_argument("--parameters", metavar="FILE.yaml", help="a YAML file of notebook parameters")
+    r.add_argument("--run-id", default=None, help="name of the run folder (default: UTC timestamp)")
+    r.add_argument("--data-dir", default=None, help="data folder (default: $WORKBENCH_DATA_DIR or ./data)")
+    r.add_argument("--reports-dir", default=None, help="reports folder (default: $WORKBENCH_REPORTS_DIR or ./reports)")
+    r.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
+    r.add_argument("--no-html", action="store_true", help="skip the HTML export")
+    r.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+    r.set_defaults(func=cmd_run)
+
+    i = sub.add_parser("ingest", help="run the ingest stage without notebooks")
+    i.add_argument("--data-dir", default=None)
+    i.add_argument("--force", action="store_true", help="re-read files whose checksum is on record")
+    i.set_defaults(func=cmd_ingest)
+
+    c = sub.add_parser("clean", help="run the clean stage without notebooks")
+    c.add_argument("--data-dir", default=None)
+    c.add_argument("--config", default=None, help="cleaning configuration YAML")
+    c.set_defaults(func=cmd_clean)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

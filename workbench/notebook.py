@@ -1,0 +1,34 @@
+"""Small helpers every notebook uses: one look for figures and tables, masking for display.
+
+Example:
+    >>> from workbench import notebook as nb
+    >>> paths = nb.setup()          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .config import Paths, get_paths
+
+
+def setup(data_dir: str | None = None, reports_dir: str | None = None) -> Paths:
+    """Set the figure style and pandas display options; return the paths of this run."""
+    import matplotlib
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.95)
+    # CJK glyphs: use a font that has them when the machine has one, else fall back quietly
+    matplotlib.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "SimHei",
+                                              "DejaVu Sans"]
+    matplotlib.rcParams["axes.unicode_minus"] = False
+    matplotlib.rcParams["figure.dpi"] = 100
+    pd.set_option("display.max_columns", 40)
+    pd.set_option("display.width", 160)
+    pd.set_option("display.max_colwidth", 80)
+    return get_paths(data_dir, reports_dir).ensure()
+
+
+def percent(df: pd.DataFrame, columns: list[str]):
+    """A styler that shows the given 0–1 columns as percentages."""
+    return df.style.format({c: "{:.1%}" for c in columns}, na_rep="–")
