@@ -43,7 +43,7 @@ import yaml
 
 from . import normalise as nz
 from .config import PACKAGE_DIR, Paths, get_paths
-from .ingest import _write_quarantine, is_missing, load_ingested
+from .ingest import _write_quarantine, is_missing, load_ingested, run_per_channel
 from .mapping import ChannelMapping, MappingError, load_mappings
 
 DEFAULT_CLEANING_CONFIG = PACKAGE_DIR / "conf" / "cleaning.yaml"
@@ -361,21 +361,21 @@ class CleanResult:
 
 
 def clean_all(paths: Paths | None = None, *, mappings: dict[str, ChannelMapping] | None = None,
-              config: str | Path | dict | None = None, channels=None, progress: bool = True) -> CleanResult:
-    """Clean every ingested channel; write cleaned Parquet, quality table and metrics."""
+              config: str | Path | dict | None = None, channels=None, progress: bool = True,
+              workers: int | None = None) -> CleanResult:
+    """Clean every ingested channel; write cleaned Parquet, quality table and metrics.
+
+    Channels run in ``workers`` processes (default: ``$WORKBENCH_WORKERS`` or min(2, CPUs)).
+    """
     t0 = time.perf_counter()
     paths = (paths or get_paths()).ensure()
     mappings = mappings if mappings is not None else load_mappings()
     cfg = config if isinstance(config, dict) else load_cleaning_config(config)
     if channels is not None:
         mappings = {c: mappings[c] for c in channels}
-    items = list(mappings.values())
-    if progress:
-        from tqdm.auto import tqdm
-        items = tqdm(items, desc="clean", unit="channel")
     reports, quality = [], []
-    for m in items:
-        rep, fq = clean_channel(m, paths, cfg)
+    for rep, fq in run_per_channel(clean_channel, mappings, (paths, cfg), workers=workers,
+                                   progress=progress, desc="clean"):
         reports.append(rep)
         quality.extend(fq)
     qdf = pd.DataFrame([q.__dict__ for q in quality])

@@ -29,10 +29,11 @@ import csv
 import hashlib
 import io
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -207,12 +208,25 @@ def is_missing(s: pd.Series) -> pd.Series:
 
 
 def parse_number(s: pd.Series) -> pd.Series:
-    """Numbers as exports write them: thousands separators, currency signs, full-width digits."""
+    """Numbers as exports write them: thousands separators, currency signs, full-width digits.
+
+    Work happens once per distinct value; plain numbers take a fast path.
+
+    >>> parse_number(pd.Series(["1,299.00", "¥5", "１２", "N/A", None])).tolist()
+    [1299.0, 5.0, 12.0, nan, nan]
+    """
     if pd.api.types.is_numeric_dtype(s):
         return s.astype("float64")
-    cleaned = (s.str.normalize("NFKC").str.strip()
-               .str.replace(r"[,\s¥￥$]|HK\$|US\$|RMB|CNY|HKD|USD", "", regex=True))
-    return pd.to_numeric(cleaned, errors="coerce")
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    u = pd.Series(uniq, dtype="string")
+    num = pd.to_numeric(u, errors="coerce").astype("float64")
+    slow = num.isna() & u.notna()
+    if slow.any():
+        cleaned = (u[slow].str.normalize("NFKC").str.strip()
+                   .str.replace(r"[,\s¥￥$]|HK\$|US\$|RMB|CNY|HKD|USD", "", regex=True))
+        num[slow] = pd.to_numeric(cleaned, errors="coerce").astype("float64")
+    values = num.to_numpy()[np.where(codes < 0, 0, codes)] if len(num) else np.full(len(s), np.nan)
+    return pd.Series(np.where(codes < 0, np.nan, values), index=s.index, dtype="float64")
 
 
 def build_schema(mapping: ChannelMapping):
@@ -344,7 +358,8 @@ def _write_quarantine(paths: Paths, channel: str, stage: str, replace_files: set
     new.sort_values(["stage", "_source_file", "_source_row"], kind="stable").to_parquet(q, index=False)
 
 
-def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths) -> tuple[FileReport, pd.DataFrame]:
+def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths,
+                digest: str | None = None) -> tuple[FileReport, pd.DataFrame]:
     """Ingest one file; returns its report and its quarantined rows."""
     t0 = time.perf_counter()
     rel = path.relative_to(paths.raw).as_posix()
@@ -374,20 +389,99 @@ def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths) -> tuple[File
     out.parent.mkdir(parents=True, exist_ok=True)
     kept = _finalise(kept, mapping)
     kept.to_parquet(out, index=False)
-    rep = FileReport(mapping.channel, rel, _sha256(path), "ingested", read=raw.total, kept=len(kept),
+    rep = FileReport(mapping.channel, rel, digest or _sha256(path), "ingested", read=raw.total, kept=len(kept),
                      quarantined=len(quarantined), seconds=round(time.perf_counter() - t0, 3))
     assert rep.read == rep.kept + rep.quarantined, f"{rel}: counts do not reconcile"
     return rep, quarantined
 
 
+def _ingest_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool) -> tuple[list, dict, list, list]:
+    """Ingest one channel's new or changed files.
+
+    Returns (file reports, ledger entries to set — None to delete —, errors, messages).
+    """
+    files = m.files(paths.raw)
+    if not files:
+        return [], {}, [f"Channel '{m.channel}': no file matches '{m.source.pattern}' under {paths.raw}."], []
+    reports, updates, errors = [], {}, []
+    seen, changed_files, q_parts = set(), set(), []
+    for f in files:
+        rel = f.relative_to(paths.raw).as_posix()
+        seen.add(rel)
+        entry = ledger.get(rel)
+        digest = _sha256(f)
+        if entry and not force and entry["sha256"] == digest and _output_path(paths, m.channel, rel).exists():
+            reports.append(FileReport(**{**entry, "status": "unchanged"}))
+            continue
+        try:
+            rep, q = ingest_file(f, m, paths, digest)
+        except MappingError as exc:
+            errors.append(str(exc))
+            continue
+        updates[rel] = {k: v for k, v in asdict(rep).items() if k != "status"}
+        changed_files.add(rel)
+        q_parts.append(q)
+        reports.append(rep)
+    gone = {rel for rel, e in ledger.items() if e["channel"] == m.channel and rel not in seen}
+    for rel in sorted(gone):  # a source file was withdrawn: withdraw what it contributed
+        _output_path(paths, m.channel, rel).unlink(missing_ok=True)
+        reports.append(FileReport(**{**ledger[rel], "status": "removed"}))
+        updates[rel] = None
+    if changed_files or gone:
+        qs = pd.concat(q_parts, ignore_index=True) if q_parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+        _write_quarantine(paths, m.channel, "ingest", changed_files | gone, qs)
+    return reports, updates, errors, []
+
+
+def run_per_channel(func, mappings: dict, args: tuple, *, workers: int | None, progress: bool, desc: str) -> list:
+    """Run ``func(mapping, *args)`` for every channel, in a process pool when ``workers`` > 1.
+
+    Results come back in mapping order whatever order the workers finish in, so the outputs
+    (and the files each channel writes) do not depend on scheduling.
+    """
+    items = list(mappings.values())
+    workers = min(workers if workers is not None else default_workers(), len(items)) or 1
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(items), desc=desc, unit="channel")
+    results: dict[str, Any] = {}
+    if workers <= 1:
+        for m in items:
+            results[m.channel] = func(m, *args)
+            bar and bar.update(1)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        # biggest inputs first so the two workers finish together
+        order = sorted(items, key=lambda m: -sum(f.stat().st_size for f in m.files(args[0].raw)))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = {pool.submit(func, m, *args): m.channel for m in order}
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                bar and bar.update(1)
+    if bar:
+        bar.close()
+    return [results[m.channel] for m in items]
+
+
+def default_workers() -> int:
+    """Worker processes for per-channel stages: ``$WORKBENCH_WORKERS`` or min(2, CPUs)."""
+    env = os.environ.get("WORKBENCH_WORKERS")
+    return max(1, int(env)) if env else max(1, min(2, os.cpu_count() or 1))
+
+
 def ingest_all(paths: Paths | None = None, *, mappings: dict[str, ChannelMapping] | None = None,
                channels: Iterable[str] | None = None, force: bool = False, strict: bool = True,
-               progress: bool = True, log=print) -> IngestResult:
+               progress: bool = True, workers: int | None = None, log=print) -> IngestResult:
     """Ingest every mapped channel; only new or changed files unless ``force``.
 
     A channel with no files, a missing column or an unreadable file is an error: all such
     errors are collected and, with ``strict`` (the default), raised together at the end as
-    one :class:`MappingError` after the other channels were ingested.
+    one :class:`MappingError` after the other channels were ingested. Channels run in
+    ``workers`` processes (default: :func:`default_workers`).
     """
     t0 = time.perf_counter()
     paths = (paths or get_paths()).ensure()
@@ -399,41 +493,16 @@ def ingest_all(paths: Paths | None = None, *, mappings: dict[str, ChannelMapping
         mappings = {c: mappings[c] for c in channels}
     ledger = _load_ledger(paths)
     result = IngestResult()
-    items = list(mappings.values())
-    if progress:
-        from tqdm.auto import tqdm
-        items = tqdm(items, desc="ingest", unit="channel")
-    for m in items:
-        files = m.files(paths.raw)
-        if not files:
-            result.errors.append(f"Channel '{m.channel}': no file matches '{m.source.pattern}' under {paths.raw}.")
-            continue
-        seen = set()
-        changed_files, q_parts = set(), []
-        for f in files:
-            rel = f.relative_to(paths.raw).as_posix()
-            seen.add(rel)
-            entry = ledger.get(rel)
-            digest = _sha256(f)
-            if entry and not force and entry["sha256"] == digest and _output_path(paths, m.channel, rel).exists():
-                result.files.append(FileReport(**{**entry, "status": "unchanged"}))
-                continue
-            try:
-                rep, q = ingest_file(f, m, paths)
-            except MappingError as exc:
-                result.errors.append(str(exc))
-                continue
-            ledger[rel] = {k: v for k, v in asdict(rep).items() if k != "status"}
-            changed_files.add(rel)
-            q_parts.append(q)
-            result.files.append(rep)
-        gone = {rel for rel, e in ledger.items() if e["channel"] == m.channel and rel not in seen}
-        for rel in gone:  # a source file was withdrawn: withdraw what it contributed
-            _output_path(paths, m.channel, rel).unlink(missing_ok=True)
-            result.files.append(FileReport(**{**ledger.pop(rel), "status": "removed"}))
-        if changed_files or gone:
-            qs = pd.concat(q_parts, ignore_index=True) if q_parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
-            _write_quarantine(paths, m.channel, "ingest", changed_files | gone, qs)
+    outcomes = run_per_channel(_ingest_channel, mappings, (paths, ledger, force), workers=workers,
+                               progress=progress, desc="ingest")
+    for reports, updates, errors, _ in outcomes:
+        result.files.extend(reports)
+        result.errors.extend(errors)
+        for rel, entry in updates.items():
+            if entry is None:
+                ledger.pop(rel, None)
+            else:
+                ledger[rel] = entry
     paths.ingest_ledger.write_text(json.dumps(ledger, indent=2, ensure_ascii=False), encoding="utf-8")
     result.seconds = round(time.perf_counter() - t0, 3)
     _write_metrics(paths, result)

@@ -129,21 +129,13 @@ def _small_codes(values: pd.Series, normalise: Callable[[Any], Hashable]) -> tup
     return np.array([position[x] for x in normalised], dtype=np.intp)[codes], labels
 
 
-def _frame(index: pd.Index, codes: np.ndarray, **columns: list) -> pd.DataFrame:
-    return pd.DataFrame({k: pd.array(v, dtype=_STRING).take(codes) for k, v in columns.items()}, index=index)
-
-
 # --------------------------------------------------------------------------- phones
 _STATUSES = pd.array(["valid", "masked", "invalid", "missing"], dtype=_STRING)
 
 
-def _metadata_regex(pattern: str) -> str:
-    return pattern.replace(r"\d", "[0-9]")
-
-
 _CN_META = phonenumbers.PhoneMetadata.metadata_for_region("CN")
-_CN_GENERAL = _metadata_regex(_CN_META.general_desc.national_number_pattern)
-_CN_MOBILE = _metadata_regex(_CN_META.mobile.national_number_pattern)
+_CN_GENERAL = _CN_META.general_desc.national_number_pattern.replace(r"\d", "[0-9]")
+_CN_MOBILE = _CN_META.mobile.national_number_pattern.replace(r"\d", "[0-9]")
 _CN_GENERAL_RE, _CN_MOBILE_RE = re.compile(_CN_GENERAL), re.compile(_CN_MOBILE)
 
 
@@ -159,10 +151,9 @@ def _region_rules(region: str) -> tuple[str, re.Pattern, re.Pattern | None, re.P
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
     if meta is None or meta.national_prefix_transform_rule:
         return None
-    def compiled(p: str | None) -> re.Pattern | None:
-        return re.compile(p) if p else None
-    return (str(meta.country_code), re.compile(meta.general_desc.national_number_pattern),
-            compiled(meta.national_prefix_for_parsing), compiled(meta.international_prefix))
+    national_prefix, idd = (re.compile(p) if p else None for p in (meta.national_prefix_for_parsing,
+                                                                   meta.international_prefix))
+    return str(meta.country_code), re.compile(meta.general_desc.national_number_pattern), national_prefix, idd
 
 
 def _could_be_valid(digits: str, region: str) -> bool:
@@ -218,10 +209,9 @@ def _phone_slow(digits: str, plus: bool, region: str, default_region: str) -> st
 
 
 def _cn_mobile_fast(digits: pd.Series, plus: np.ndarray, cn: np.ndarray) -> pd.Series:
-    """Vectorised CN mobile check with phonenumbers' own metadata regexes.
+    """E.164 of CN mobiles, vectorised with phonenumbers' own CN general + mobile patterns.
 
-    Matching CN's general and mobile patterns is exactly what ``is_valid_number``
-    accepts as a CN mobile; the rest goes through :func:`_phone_slow`.
+    That is exactly what ``is_valid_number`` accepts as a CN mobile; the rest goes to :func:`_phone_slow`.
     """
     bare = ~plus & cn & digits.str.fullmatch("1[0-9]{10}").to_numpy(bool)
     prefixed = (plus | cn) & digits.str.fullmatch("861[0-9]{10}").to_numpy(bool)
@@ -300,20 +290,11 @@ def normalise_phones(values: pd.Series, *, default_region: str = "CN",
                          "masked": masked.astype(_STRING).array.take(pair_codes)}, index=values.index)
 
 
-def _split_e164(number: str) -> tuple[str, str] | None:
-    if not re.fullmatch(r"\+\d{6,15}", number):
-        return None
-    for size in (1, 2, 3):
-        if int(number[1:1 + size]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            return number[1:1 + size], number[1 + size:]
-    return None
-
-
 def _mask_one_phone(number: str) -> str | None:
-    split = _split_e164(number)
-    if split is None:
+    sizes = [k for k in (1, 2, 3) if int(number[1:1 + k] or 0) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE]
+    if not re.fullmatch(r"\+[0-9]{6,15}", number) or not sizes:
         return None
-    cc, nsn = split
+    cc, nsn = number[1:1 + sizes[0]], number[1 + sizes[0]:]  # country codes are prefix-free
     if cc == "86" and len(nsn) == 11 and nsn.startswith("1"):
         return nsn[:3] + "****" + nsn[-4:]
     lead, tail = (1, 3) if len(nsn) >= 8 else (0, 2)
@@ -402,7 +383,7 @@ _COMPOUND_SURNAMES = {
 _SURNAME_READINGS = {
     "曾": "zeng", "单": "shan", "仇": "qiu", "区": "ou", "朴": "piao", "查": "zha", "乐": "yue",
     "翟": "zhai", "覃": "qin", "缪": "miao", "解": "xie", "柏": "bai", "盖": "ge", "秘": "bi",
-    "召": "shao", "种": "chong", "员": "yun", "长": "chang", "重": "chong", "沈": "shen",
+    "召": "shao", "种": "chong", "员": "yun", "重": "chong",
 }
 _TITLES = "先生|女士|小姐|太太|夫人"
 _NAME_PLACEHOLDERS = frozenset({
@@ -486,7 +467,8 @@ def normalise_names(values: pd.Series) -> pd.DataFrame:
         display.append(_display_name(n) if tokens else None)
         pinyin.append(" ".join(tokens) if tokens else None)
         key.append("".join(tokens) if tokens else None)
-    return _frame(values.index, codes, name=display, name_pinyin=pinyin, name_key=key)
+    columns = {"name": display, "name_pinyin": pinyin, "name_key": key}
+    return pd.DataFrame({k: pd.array(v, dtype=_STRING).take(codes) for k, v in columns.items()}, index=values.index)
 
 
 def mask_name(names: pd.Series) -> pd.Series:
@@ -563,7 +545,7 @@ def _parse_datetime_text(text: pd.Series, formats: list[str], dayfirst: bool) ->
         parsed = pd.to_datetime(s, format=fmt, errors="coerce", utc=True)
         parsed = parsed.dt.tz_localize(None).to_numpy("datetime64[us]").copy()
         if fmt == "ISO8601":  # "2025" and "2025-03" are not timestamps
-            pass
+            parsed[(s.str.len() < 8).to_numpy(bool)] = np.datetime64("NaT")
         if wall is None:
             wall = ~s.str.contains(_HAS_OFFSET, regex=True).to_numpy(bool)
         pos = s.index.to_numpy()
@@ -631,14 +613,11 @@ def parse_timestamps(values: pd.Series, *, formats: list[str] | None = None, tim
     else:
         tz_codes, tz_labels = np.zeros(len(values), dtype=np.intp), [_check_timezone(timezone)]
 
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):  # aware: an instant; naive: a wall time
+        aware = isinstance(values.dtype, pd.DatetimeTZDtype)
         codes = np.arange(len(values))
-        instants = values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
-        naive = np.zeros(len(values), dtype=bool)
-    elif pd.api.types.is_datetime64_dtype(values.dtype):
-        codes = np.arange(len(values))
-        instants = values.to_numpy("datetime64[us]")
-        naive = ~np.isnat(instants)
+        instants = (values.dt.tz_convert("UTC").dt.tz_localize(None) if aware else values).to_numpy("datetime64[us]")
+        naive = np.zeros(len(values), dtype=bool) if aware else ~np.isnat(instants)
     elif unit is not None:
         codes, text = _unique_text(values)
         numbers = pd.to_numeric(text, errors="coerce")
@@ -675,8 +654,7 @@ def parse_dates(values: pd.Series, *, formats: list[str] | None = None, dayfirst
     formats = _check_formats(formats)
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         codes = np.arange(len(values))
-        tz = getattr(values.dt, "tz", None)
-        walls = (values.dt.tz_localize(None) if tz is not None else values).to_numpy("datetime64[us]")
+        walls = (values.dt.tz_localize(None) if values.dt.tz else values).to_numpy("datetime64[us]")
     else:
         codes, text = _unique_text(values)
         text = text.str.replace(_TIME_OFFSET, r"\1", regex=True)
@@ -802,12 +780,9 @@ def flag_placeholders(values: pd.Series, *, blocklist: Iterable[str] = (),
             raise ValueError(f"The 'patterns' parameter must hold regular expressions. Got {pattern!r} instead.") from None
     blocked = {b.strip().casefold() for b in blocklist}
     codes, text = _unique_text(values, absent_to_na=False)
-    flags = text.str.casefold().isin(blocked).to_numpy(bool).copy()
-    texts = text.tolist()
-    for i, t in enumerate(texts):
-        if isinstance(t, str) and not flags[i]:
-            flags[i] = any(p.search(t) for p in compiled)
+    flags = text.str.casefold().isin(blocked).to_numpy(bool) | np.array(
+        [isinstance(t, str) and any(p.search(t) for p in compiled) for t in text.tolist()], dtype=bool)
     if max_records_per_value is not None:
-        flags |= np.bincount(codes, minlength=len(texts)) > max_records_per_value
+        flags |= np.bincount(codes, minlength=len(text)) > max_records_per_value
     flags &= text.notna().to_numpy()
     return pd.Series(flags[codes], index=values.index, name=values.name, dtype=bool)
