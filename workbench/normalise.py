@@ -390,39 +390,40 @@ _NAME_PLACEHOLDERS = frozenset({
     "test", "testing", "测试", "abc", "xxx", "anonymous", "匿名", "客户", "顾客", "会员", "用户",
     "姓名", "name", "先生", "女士", "小姐", "dummy", "demo", "asdf",
 })
-_CHAR_PINYIN: dict[str, str] = {}
+_CHAR_PINYIN: dict[str, str] = {}  # filled lazily, one lazy_pinyin call per distinct character
+_CJK_CHAR = re.compile(f"[{_CJK}]")
 _NAME_TOKEN = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
-def _name_tokens(name: str) -> list[str]:
-    """Romanised tokens, surname first."""
-    if re.match(f"[{_CJK}]", name):
-        tokens: list[str] = []
-        if name[:2] in _COMPOUND_SURNAMES:
-            tokens, name = _COMPOUND_SURNAMES[name[:2]].split(), name[2:]
-        elif name[0] in _SURNAME_READINGS:
-            tokens, name = [_SURNAME_READINGS[name[0]]], name[1:]
-        for piece in _NAME_TOKEN.findall(name):
-            token = _CHAR_PINYIN.get(piece) or "".join(c for c in piece.lower() if c.isalnum())
-            if token:
-                tokens.append(token)
-        return tokens
-    words = name.split()
-    tokens = ["".join(c for c in w.lower() if c.isalnum()) for w in words]
-    caps = [i for i, w in enumerate(words) if len(w) > 1 and w.isupper()]
-    if len(caps) == 1 and len(words) > 1:            # "Wei ZHANG": capitals mark the surname
+def _cjk_tokens(name: str) -> list[str]:
+    """Pinyin per character (surnames from the tables); other runs lower-cased."""
+    tokens: list[str] = []
+    if name[:2] in _COMPOUND_SURNAMES:
+        tokens, name = _COMPOUND_SURNAMES[name[:2]].split(), name[2:]
+    elif name[0] in _SURNAME_READINGS:
+        tokens, name = [_SURNAME_READINGS[name[0]]], name[1:]
+    for piece in _NAME_TOKEN.findall(name):
+        token = _CHAR_PINYIN.get(piece) or _NOT_ALNUM.sub("", piece.lower())
+        if token:
+            tokens.append(token)
+    return tokens
+
+
+def _latin_tokens(name: str) -> list[str]:
+    """Lower-cased words, the surname moved first."""
+    words = name.split(" ")
+    if len(words) == 1:
+        return [t] if (t := _NOT_ALNUM.sub("", name.lower())) else []
+    tokens = [_NOT_ALNUM.sub("", w.lower()) for w in words]
+    caps = [] if name.isupper() or name.islower() else [i for i, w in enumerate(words) if len(w) > 1 and w.isupper()]
+    if len(caps) == 1:  # "Wei ZHANG": capitals mark the surname
         surname = caps[0]
-    else:                                           # "Wei Zhang": last token the likelier surname
+    else:               # "Wei Zhang": the last word if it is the likelier surname
         last, first = _SURNAME_RANK.get(tokens[-1]), _SURNAME_RANK.get(tokens[0])
-        surname = len(tokens) - 1 if len(tokens) > 1 and last is not None and (first is None or last < first) else 0
+        surname = len(words) - 1 if last is not None and (first is None or last < first) else 0
     tokens.insert(0, tokens.pop(surname))
     return [t for t in tokens if t]
-
-
-def _display_name(name: str) -> str:
-    if re.search(f"[{_CJK}]", name):
-        return name
-    return " ".join(w.title() if w.islower() or w.isupper() else w for w in name.split())
 
 
 def normalise_names(values: pd.Series) -> pd.DataFrame:
@@ -456,19 +457,20 @@ def normalise_names(values: pd.Series) -> pd.DataFrame:
             .str.replace(f"^([{_CJK}]{{2,}})(?:{_TITLES})$", r"\1", regex=True))
     junk = text.str.lower().isin(_NAME_PLACEHOLDERS | _ABSENT) | ~text.str.contains(f"[A-Za-z\u00c0-\u024f{_CJK}]")
     text = text.mask(junk)
-    names = text.tolist()
-    new_chars = {c for n in names if isinstance(n, str) for c in n if "\u3400" <= c and c not in _CHAR_PINYIN}
-    for char in new_chars:
-        if re.fullmatch(f"[{_CJK}]", char):
+    names, has_cjk = text.tolist(), text.str.contains(f"[{_CJK}]", regex=True).to_numpy(bool)
+    for char in set("".join(n for n, cjk in zip(names, has_cjk) if cjk)) - _CHAR_PINYIN.keys():
+        if _CJK_CHAR.fullmatch(char):
             _CHAR_PINYIN[char] = lazy_pinyin(char)[0].lower()
-    display, pinyin, key = [], [], []
-    for n in names:
-        tokens = _name_tokens(n) if isinstance(n, str) else []
-        display.append(_display_name(n) if tokens else None)
-        pinyin.append(" ".join(tokens) if tokens else None)
-        key.append("".join(tokens) if tokens else None)
-    columns = {"name": display, "name_pinyin": pinyin, "name_key": key}
-    return pd.DataFrame({k: pd.array(v, dtype=_STRING).take(codes) for k, v in columns.items()}, index=values.index)
+    pinyin = pd.Series([" ".join(_cjk_tokens(n) if cjk else _latin_tokens(n)) if isinstance(n, str) else ""
+                        for n, cjk in zip(names, has_cjk)], dtype=_STRING).replace("", pd.NA)
+    display = text.where(pinyin.notna().to_numpy()).astype(_STRING)
+    # Title Case for all-lower / all-upper words; only names having such a word go through Python.
+    latin = ~has_cjk & display.notna().to_numpy() & text.str.contains(
+        "(?:^| )(?:[^A-Z ]+|[^a-z ]+)(?: |$)", regex=True).to_numpy(bool)
+    display[latin] = [" ".join(w.title() if w.islower() or w.isupper() else w for w in n.split())
+                      for n in text[latin].tolist()]
+    columns = {"name": display, "name_pinyin": pinyin, "name_key": pinyin.str.replace(" ", "", regex=False)}
+    return pd.DataFrame({k: v.array.take(codes) for k, v in columns.items()}, index=values.index)
 
 
 def mask_name(names: pd.Series) -> pd.Series:
@@ -552,21 +554,25 @@ def _parse_datetime_text(text: pd.Series, formats: list[str], dayfirst: bool) ->
         result[pos] = parsed
         naive[pos] = wall & ~np.isnat(parsed)
 
+    def iso_like(s: pd.Series) -> pd.Series:  # failing rows are slow in to_datetime: gate them out
+        return s[s.str.contains("^[0-9]{4}-|^[0-9]{8}(?:$|T)", regex=True).to_numpy(bool)]
+
     s = text.dropna()
     for fmt in formats:
         attempt(s, fmt, wall="%z" not in fmt and "%Z" not in fmt)
-    attempt(s, "ISO8601")
+    attempt(iso_like(s), "ISO8601")
     rest = s[np.isnat(result[s.index.to_numpy()])]
     if not rest.empty:
         rest, pm = _rewrite_datetime_text(rest)
-        attempt(rest, "ISO8601")
+        attempt(iso_like(rest), "ISO8601")
         attempt(rest[rest.str.fullmatch("[0-9]{14}").to_numpy(bool)], "%Y%m%d%H%M%S", wall=True)
         slashed = rest[rest.str.contains("^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}", regex=True).to_numpy(bool)]
         for order in (("%d/%m", "%m/%d") if dayfirst else ("%m/%d", "%d/%m")):
             for fmt in (f"{order}/%Y %H:%M:%S", f"{order}/%Y %H:%M", f"{order}/%Y"):
                 attempt(slashed, fmt, wall=True)
+        rfc = rest[rest.str.contains("^(?:[A-Za-z]{3}, )?[0-9]{1,2} [A-Za-z]{3} [0-9]{4} ", regex=True).to_numpy(bool)]
         for fmt in _RFC2822:
-            attempt(rest, fmt, wall=False)
+            attempt(rfc, fmt, wall=False)
         afternoon = rest.index.to_numpy()[pm]
         afternoon = afternoon[naive[afternoon]]
         hours = (result[afternoon] - result[afternoon].astype("datetime64[D]")) // np.timedelta64(1, "h")

@@ -8,8 +8,8 @@ Definitions (per channel and field):
 
 - completeness: share of rows with a value (before: not blank/``null``/``-``; after: not NA);
 - conformity (before): share of present values already in the standard form cleaning produces;
-- validity (after): share of present values that pass the type's check (E.164 phone,
-  valid e-mail, parsed timestamp, known category, ...);
+- validity (after): of the values present in the source, the share that came out valid
+  (an E.164 phone, a valid e-mail, a parsed timestamp, a known category, ...);
 - uniqueness: distinct values / present values;
 - consistency: rows that break a cross-field rule, and timestamps outside the plausible range.
 
@@ -40,7 +40,8 @@ def field_quality(paths: Paths | None = None) -> pd.DataFrame:
     out["completeness_before"] = q["present_before"] / rows
     out["conformity_before"] = q["conforming_before"] / q["present_before"].where(q["present_before"] > 0)
     out["completeness_after"] = q["present_after"] / rows
-    out["validity_after"] = q["valid_after"] / q["present_after"].where(q["present_after"] > 0)
+    # validity: of the values the source had, the share that came out valid
+    out["validity_after"] = (q["valid_after"] / q["present_before"].where(q["present_before"] > 0)).clip(upper=1)
     out["uniqueness_after"] = q["distinct_after"] / q["present_after"].where(q["present_after"] > 0)
     out["placeholders"] = q["placeholders"]
     out["out_of_range"] = q["inconsistent"]
@@ -88,19 +89,25 @@ def stage_counts(paths: Paths | None = None) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- figures
-def plot_stage_counts(counts: pd.DataFrame, ax=None):
-    """Horizontal stacked bars: what happened to every row read, per channel (log scale)."""
+def plot_stage_counts(counts: pd.DataFrame):
+    """Two panels per channel: rows read (log scale) and the rows not kept, by reason."""
     import matplotlib.pyplot as plt
 
-    parts = ["kept", "merged", "exact_duplicates", "quarantined_ingest", "quarantined_clean"]
-    ax = ax or plt.subplots(figsize=(9, 4.5))[1]
-    counts[parts].plot.barh(stacked=True, ax=ax, logx=True, width=0.75,
-                            color=["#4C72B0", "#8172B3", "#CCB974", "#C44E52", "#DD8452"])
-    ax.set_xlabel("rows (log scale)")
-    ax.set_ylabel("channel")
-    ax.set_title("Every row read: kept, merged, duplicate or quarantined")
-    ax.legend(title="outcome", loc="lower right", fontsize=8)
-    return ax
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True,
+                                      gridspec_kw={"width_ratios": [1, 1.3]})
+    counts["read"].plot.barh(ax=left, logx=True, color="#4C72B0", width=0.7)
+    left.set_xlabel("rows read (log scale)")
+    left.set_ylabel("channel")
+    left.set_title("Rows read")
+    parts = ["merged", "exact_duplicates", "quarantined_ingest", "quarantined_clean"]
+    counts[parts].plot.barh(stacked=True, ax=right, width=0.7,
+                            color=["#8172B3", "#CCB974", "#C44E52", "#DD8452"])
+    right.set_xlabel("rows")
+    right.set_title("Rows not kept, by reason")
+    right.legend(title="reason", fontsize=8, loc="lower right")
+    fig.suptitle("Every row read is kept, merged, a duplicate, or quarantined")
+    fig.tight_layout()
+    return fig
 
 
 def plot_before_after(quality: pd.DataFrame, *, metric_before: str = "conformity_before",
@@ -113,14 +120,15 @@ def plot_before_after(quality: pd.DataFrame, *, metric_before: str = "conformity
     q = quality[quality["type"].isin(types)].copy()
     q["field"] = q["channel"] + "." + q["field"]
     long = q.melt(id_vars=["field"], value_vars=[metric_before, metric_after], var_name="when", value_name="share")
-    long["when"] = long["when"].map({metric_before: "before: already standard", metric_after: "after: valid"})
+    long["when"] = long["when"].map({metric_before: "before: already in standard form",
+                                     metric_after: "after: valid (share of source values)"})
     ax = ax or plt.subplots(figsize=(9, max(4, 0.28 * q["field"].nunique())))[1]
     sns.barplot(data=long, y="field", x="share", hue="when", ax=ax, palette=["#C44E52", "#55A868"])
     ax.set_xlim(0, 1)
-    ax.set_xlabel("share of present values")
+    ax.set_xlabel("share of the values present in the source")
     ax.set_ylabel("channel.field")
     ax.set_title("Standard form before cleaning vs valid after cleaning")
-    ax.legend(title="", loc="lower right", fontsize=8)
+    ax.legend(title="", loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8, frameon=False)
     return ax
 
 
