@@ -43,6 +43,27 @@ from .mapping import ChannelMapping, MappingError, load_mappings
 from .normalise import MISSING_TOKENS
 
 NUMERIC_TYPES = ("integer", "float", "amount")
+
+
+def _missing_set():
+    import pyarrow as pa
+
+    return pa.array(sorted(MISSING_TOKENS), type=pa.large_string())
+
+
+class _LazyMissingSet:
+    """The pyarrow value set of MISSING_TOKENS, built on first use (keeps imports light)."""
+
+    _value = None
+
+    def __getattr__(self, name):  # pragma: no cover - delegated
+        return getattr(self.get(), name)
+
+    @classmethod
+    def get(cls):
+        if cls._value is None:
+            cls._value = _missing_set()
+        return cls._value
 QUARANTINE_COLUMNS = ["stage", "_source_file", "_source_row", "reason", "record"]
 
 
@@ -200,11 +221,29 @@ def check_columns(present: Iterable[str], mapping: ChannelMapping, path: str | P
 
 
 # ----------------------------------------------------------------------------- validation
+def arrow_strings(s: pd.Series):
+    """The values of a text Series as one pyarrow ``large_string`` array (nulls kept)."""
+    import pyarrow as pa
+
+    if not isinstance(s.dtype, pd.StringDtype) or s.dtype.storage != "pyarrow":
+        s = s.astype("string[pyarrow]")
+    arr = pa.chunked_array(s.array._pa_array) if hasattr(s.array, "_pa_array") else pa.array(s.array)
+    return arr.cast(pa.large_string())
+
+
 def is_missing(s: pd.Series) -> pd.Series:
-    """True for NA and for the spellings exports use for 'nothing' ("", "null", "-", ...)."""
+    """True for NA and for the spellings exports use for 'nothing' ("", "null", "-", ...).
+
+    >>> is_missing(pd.Series([" NULL ", "x", None, "-"], dtype="string")).tolist()
+    [True, False, True, True]
+    """
     if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
         return s.isna()
-    return s.isna() | s.str.strip().str.lower().isin(MISSING_TOKENS).fillna(True)
+    import pyarrow.compute as pc
+
+    norm = pc.utf8_lower(pc.utf8_trim_whitespace(arrow_strings(s)))
+    hit = pc.or_kleene(pc.is_null(norm), pc.is_in(norm, value_set=_LazyMissingSet.get()))
+    return pd.Series(hit.to_numpy(zero_copy_only=False), index=s.index)
 
 
 def parse_number(s: pd.Series) -> pd.Series:
