@@ -306,6 +306,19 @@ def test_normalise_names_cache_matches_small():
     assert out["name_key"].iloc[-5:].tolist() == ["zhangwei", "zhangwei", NA, "ouyangnana", NA]
 
 
+def test_normalise_names_vectorised_paths_agree_with_python_tokenisers():
+    rng = np.random.default_rng(3)
+    latin_words = ["wei", "zhang", "li", "wang", "xiao", "ming", "ouyang", "lucy", "nana", "Ab", "q"]
+    cased = [str.lower, str.upper, str.title]
+    latin = [" ".join(cased[rng.integers(3)](latin_words[rng.integers(len(latin_words))])
+                      for _ in range(rng.integers(1, 4))) for _ in range(3000)]
+    chars = list("张王李欧阳司马曾单伟娜明小长孙尉迟万俟") + ["欧阳", "长孙", "万俟", "尉迟"]
+    cjk = ["".join(chars[rng.integers(len(chars))] for _ in range(rng.integers(1, 5))) for _ in range(3000)]
+    normalise_names(pd.Series(cjk))  # fills the per-character pinyin cache
+    assert nz._latin_pinyin(pd.Series(latin)).tolist() == [" ".join(nz._latin_tokens(n)) for n in latin]
+    assert nz._cjk_pinyin(pd.Series(cjk)).tolist() == [" ".join(nz._cjk_tokens(n)) for n in cjk]
+
+
 @pytest.mark.parametrize(("name", "masked"), [
     ("张伟", "张*"), ("欧阳娜娜", "欧***"), ("Zhang Wei", "Z**** W**"), ("王", "王"), (None, NA)])
 def test_mask_name(name, masked):
@@ -553,3 +566,16 @@ def test_flag_placeholders_cache_matches_small():
     values = pd.Series(["+8611111111111", "+8613912345678", None] * 50_000)
     out = flag_placeholders(values)
     assert out.sum() == 50_000 and out.iloc[:3].tolist() == [True, False, False]
+
+
+# --------------------------------------------------------------------------- edge inputs
+@pytest.mark.parametrize("values", [pd.Series([], dtype=object), pd.Series([None, np.nan], index=[8, 9]),
+                                    pd.Series(["13800138000", None], dtype="category")])
+def test_every_function_accepts_empty_all_na_and_categorical_input(values):
+    frames = [normalise_phones(values), normalise_emails(values), normalise_names(values)]
+    series = [parse_timestamps(values), parse_dates(values), convert_currency(values, "CNY", rates={}),
+              flag_placeholders(values), mask_phone(values), mask_email(values), mask_name(values)]
+    for out in frames + series:
+        assert out.index.equals(values.index)
+    assert str(series[0].dtype) == "datetime64[us, UTC]" and str(series[1].dtype) == "datetime64[us]"
+    assert series[2].dtype == "float64" and series[3].dtype == bool

@@ -1,11 +1,16 @@
 """Vectorised standardisers for the cleaning stage.
 
 Every function takes a pandas Series and returns pandas objects index-aligned
-with it. Expensive per-value work (``phonenumbers``, ``pypinyin``, regex
-fallbacks) runs on the *unique* values only: inputs are factorized, the unique
-values are processed, and the results are mapped back with the integer codes.
-Options are keyword-only; bad arguments raise ``ValueError`` in scikit-learn
-style ("The 'x' parameter must be ... Got ... instead.").
+with it. Per-value work runs on the *unique* values only: inputs are factorized
+(skipped for columns that are almost all distinct), the unique values are
+processed, and results are mapped back with the integer codes. Text work uses
+pandas ``.str`` methods written so that pandas can run them in pyarrow (``[0-9]``
+and explicit whitespace classes, no lookarounds on hot paths), plus a few
+pyarrow kernels pandas does not use (NFKC, joining words). ``phonenumbers`` is
+called only where a vectorised check on its own metadata cannot decide, and
+``pypinyin`` once per distinct character. Options are keyword-only; bad
+arguments raise ``ValueError`` in scikit-learn style ("The 'x' parameter must
+be ... Got ... instead.").
 
 Text-valued outputs use the nullable ``"string"`` dtype (missing is ``<NA>``);
 timestamps are ``datetime64[us, UTC]`` and dates ``datetime64[us]`` -- the
@@ -25,6 +30,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 from pypinyin import lazy_pinyin
 
 __all__ = [
@@ -104,13 +111,21 @@ def _unique_text(values: pd.Series, *, absent_to_na: bool = True) -> tuple[np.nd
         text = pd.Series(uniques.array, dtype="str")
     else:
         text = pd.Series([_scalar_text(v) for v in np.asarray(uniques, dtype=object)], dtype="str")
-    wide = ~text.str.isascii()
-    if wide.any():
-        text[wide] = text[wide].str.normalize("NFKC")
+    wide = text.str.contains("[^\x00-\x7f\u3400-\u4dbf\u4e00-\u9fff]", regex=True).to_numpy(bool)
+    if wide.any():  # NFKC leaves ASCII and unified CJK ideographs alone  # pyarrow's utf8_normalize: pandas' .str.normalize loops in Python
+        text[wide] = pd.Series(pc.utf8_normalize(pa.array(text[wide].array), "NFKC"), dtype="str").to_numpy()
     text = text.str.strip()
     if absent_to_na:
         text = text.mask(text.str.lower().isin(_ABSENT))
     return codes, text
+
+
+def _patch(text: pd.Series, rows: np.ndarray, edit: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``edit`` applied to the selected rows only: a cheap test first saves regex passes over all rows."""
+    if rows.any():
+        text = text.copy()
+        text[rows] = edit(text[rows])
+    return text
 
 
 def _map_unique(values: pd.Series, func: Callable[[str], str | None]) -> pd.Series:
@@ -371,7 +386,7 @@ COMMON_SURNAME_PINYINS: tuple[str, ...] = (
     "sima", "shangguan", "zhuge", "situ", "dongfang", "huangfu", "murong", "xiahou",
     "zhangsun", "yuchi", "linghu", "gongsun", "yuwen", "duanmu", "nangong",
 )
-_SURNAME_RANK = {s: i for i, s in reversed(list(enumerate(COMMON_SURNAME_PINYINS)))}
+_SURNAME_RANK = {s: i for i, s in enumerate(COMMON_SURNAME_PINYINS)}  # entries are distinct
 #: Compound surnames, and single-character surnames whose surname reading differs
 #: from the character's default reading (曾 is "zeng" as a surname, not "ceng").
 _COMPOUND_SURNAMES = {
@@ -385,7 +400,7 @@ _SURNAME_READINGS = {
     "翟": "zhai", "覃": "qin", "缪": "miao", "解": "xie", "柏": "bai", "盖": "ge", "秘": "bi",
     "召": "shao", "种": "chong", "员": "yun", "重": "chong",
 }
-_TITLES = "先生|女士|小姐|太太|夫人"
+_TITLES = ("先生", "女士", "小姐", "太太", "夫人")
 _NAME_PLACEHOLDERS = frozenset({
     "test", "testing", "测试", "abc", "xxx", "anonymous", "匿名", "客户", "顾客", "会员", "用户",
     "姓名", "name", "先生", "女士", "小姐", "dummy", "demo", "asdf",
@@ -426,6 +441,58 @@ def _latin_tokens(name: str) -> list[str]:
     return [t for t in tokens if t]
 
 
+def _lookup(keys: pd.Series, table: dict, default: Any = None, dtype: str = "str") -> pd.Series:
+    """``table.get(key, default)`` per row, looked up once per distinct key."""
+    codes, uniques = pd.factorize(keys, use_na_sentinel=False)
+    return pd.Series(pd.array([table.get(k, default) for k in uniques], dtype=dtype).take(codes), index=keys.index)
+
+
+def _join_words(parts: list[pd.Series]) -> pd.Series:
+    """Join string Series with single spaces, skipping NA parts (pyarrow, vectorised)."""
+    arrays = [pa.array(p.array).cast(pa.large_string()) for p in parts]
+    joined = pc.binary_join_element_wise(*arrays, pa.scalar(" ", pa.large_string()), null_handling="skip")
+    return pd.Series(joined, index=parts[0].index, dtype="str")
+
+
+def _learn_pinyin(chars: Iterable[str]) -> None:
+    for char in set(chars) - _CHAR_PINYIN.keys():
+        if isinstance(char, str) and _CJK_CHAR.fullmatch(char):
+            _CHAR_PINYIN[char] = lazy_pinyin(char)[0].lower()
+
+
+def _cjk_pinyin(names: pd.Series) -> pd.Series:
+    """Vectorised :func:`_cjk_tokens` for names made of CJK characters only."""
+    chars = [names.str[k].replace("", np.nan) for k in range(int(names.str.len().max()))]
+    for c in chars:
+        _learn_pinyin(c.unique())
+    tokens = [_lookup(c, _CHAR_PINYIN) for c in chars]
+    compound = _lookup(names.str[:2], _COMPOUND_SURNAMES)
+    tokens[0] = compound.fillna(_lookup(chars[0], _SURNAME_READINGS)).fillna(tokens[0])
+    if len(tokens) > 1:
+        tokens[1] = tokens[1].where(compound.isna())
+    return _join_words(tokens)
+
+
+def _latin_pinyin(names: pd.Series) -> pd.Series:
+    """Vectorised :func:`_latin_tokens` for names of 1-3 ASCII words."""
+    rest = names.str.replace("^[^ ]+ ?", "", regex=True)
+    words = [names.str.replace(" .*$", "", regex=True), rest.str.replace(" .*$", "", regex=True),
+             rest.str.replace("^[^ ]+ ?", "", regex=True)]
+    words = [w.mask(w.eq("")) for w in words]
+    lower = [w.str.lower() for w in words]
+    n = 1 + words[1].notna().to_numpy() + words[2].notna().to_numpy()
+    caps = np.column_stack([(w.str.isupper() & (w.str.len() > 1)).to_numpy(bool) for w in words])
+    caps &= ~(names.str.isupper() | names.str.islower()).to_numpy(bool)[:, None]
+    surnames = pa.array(COMMON_SURNAME_PINYINS, type=pa.large_string())
+    rank = [pc.index_in(pa.array(w.array), value_set=surnames).to_numpy(zero_copy_only=False) for w in lower]
+    rank = [np.nan_to_num(r.astype(float), nan=np.inf) for r in rank]  # not a surname: rank inf
+    last_rank = np.choose(n - 1, rank)
+    surname = np.where(caps.sum(axis=1) == 1, caps.argmax(axis=1),
+                       np.where((n > 1) & (last_rank < rank[0]), n - 1, 0))
+    order = [surname, np.where(surname == 0, 1, 0), np.where(surname == 2, 1, 2)]  # surname, then the rest
+    return _join_words([lower[0].where(k == 0, lower[1].where(k == 1, lower[2])) for k in order])
+
+
 def normalise_names(values: pd.Series) -> pd.DataFrame:
     """Display name, pinyin (surname first) and a matching key for personal names.
 
@@ -449,20 +516,31 @@ def normalise_names(values: pd.Series) -> pd.DataFrame:
     """
     values = _as_series(values)
     codes, text = _unique_text(values)
-    between_cjk = f"([{_CJK}]) ([{_CJK}])"  # twice: matches cannot overlap ("张 伟 明")
-    text = (text.str.replace(_WS + "+", " ", regex=True)
-            .str.replace(between_cjk, r"\1\2", regex=True).str.replace(between_cjk, r"\1\2", regex=True)
-            .str.replace("[・•‧∙]", "·", regex=True)
-            .str.replace(r"^(?i:mr|mrs|ms|miss|dr|prof)\.? ([^ ])", r"\1", regex=True)
-            .str.replace(f"^([{_CJK}]{{2,}})(?:{_TITLES})$", r"\1", regex=True))
-    junk = text.str.lower().isin(_NAME_PLACEHOLDERS | _ABSENT) | ~text.str.contains(f"[A-Za-z\u00c0-\u024f{_CJK}]")
-    text = text.mask(junk)
-    names, has_cjk = text.tolist(), text.str.contains(f"[{_CJK}]", regex=True).to_numpy(bool)
-    for char in set("".join(n for n, cjk in zip(names, has_cjk) if cjk)) - _CHAR_PINYIN.keys():
-        if _CJK_CHAR.fullmatch(char):
-            _CHAR_PINYIN[char] = lazy_pinyin(char)[0].lower()
-    pinyin = pd.Series([" ".join(_cjk_tokens(n) if cjk else _latin_tokens(n)) if isinstance(n, str) else ""
-                        for n, cjk in zip(names, has_cjk)], dtype=_STRING).replace("", pd.NA)
+    text = _patch(text, text.str.contains("[\t\n\r\f\v]|  ", regex=True).to_numpy(bool),
+                  lambda t: t.str.replace(_WS + "+", " ", regex=True))
+    has_cjk = text.str.contains(f"[{_CJK}]", regex=True).to_numpy(bool)
+    spaced = text.str.contains(" ", regex=False).to_numpy(bool)
+    between = f"([{_CJK}]) ([{_CJK}])"  # twice, as matches cannot overlap ("张 伟 明")
+    text = _patch(text, has_cjk & spaced, lambda t: t.str.replace(between, r"\1\2", regex=True)
+                  .str.replace(between, r"\1\2", regex=True))
+    text = _patch(text, ~has_cjk & spaced,
+                  lambda t: t.str.replace(r"^(?i:mr|mrs|ms|miss|dr|prof)\.? ([^ ])", r"\1", regex=True))
+    text = _patch(text, has_cjk & text.str.endswith(_TITLES).to_numpy(bool),
+                  lambda t: t.str.replace(f"^([{_CJK}]{{2,}})(?:{'|'.join(_TITLES)})$", r"\1", regex=True))
+    letters = has_cjk | text.str.contains("[A-Za-z\u00c0-\u024f]", regex=True).to_numpy(bool)
+    text = text.mask(text.str.lower().isin(_NAME_PLACEHOLDERS | _ABSENT).to_numpy(bool) | ~letters)
+    pinyin = pd.Series("", index=text.index, dtype="str")
+    simple_cjk = text.str.fullmatch(f"[{_CJK}]{{1,8}}").to_numpy(bool)
+    simple_latin = text.str.fullmatch("[A-Za-z]+(?: [A-Za-z]+){0,2}").to_numpy(bool)
+    if simple_cjk.any():
+        pinyin[simple_cjk] = _cjk_pinyin(text[simple_cjk])
+    if simple_latin.any():
+        pinyin[simple_latin] = _latin_pinyin(text[simple_latin])
+    other = np.flatnonzero(text.notna().to_numpy() & ~simple_cjk & ~simple_latin)
+    others = text.iloc[other].tolist()
+    _learn_pinyin("".join(n for n, cjk in zip(others, has_cjk[other]) if cjk))
+    pinyin.iloc[other] = [" ".join(_cjk_tokens(n) if cjk else _latin_tokens(n)) for n, cjk in zip(others, has_cjk[other])]
+    pinyin = pinyin.astype(_STRING).replace("", pd.NA)
     display = text.where(pinyin.notna().to_numpy()).astype(_STRING)
     # Title Case for all-lower / all-upper words; only names having such a word go through Python.
     latin = ~has_cjk & display.notna().to_numpy() & text.str.contains(
