@@ -107,3 +107,11 @@ def test_small_table_end_to_end(tmp_path):
     q = load_quarantine("till", paths).set_index("_source_row")
     assert "expected a timestamp like %d/%m/%Y %H:%M" in q.loc[3, "reason"]
     assert "currency missing or not in the rates table" in q.loc[4, "reason"]
+
+
+def test_record_ids_keep_the_callers_index():
+    from workbench.clean import record_ids
+
+    files = pd.Series(["a.csv", "b.csv"], index=[10, 42], dtype="string")
+    ids = record_ids("crm", files, pd.Series([3, 4], index=[10, 42]))
+    assert ids.tolist() == ["crm:a.csv:3", "crm:b.csv:4"] and ids.index.tolist() == [10, 42]

@@ -312,7 +312,9 @@ def record_ids(channel: str, files: pd.Series, rows: pd.Series) -> pd.Series:
     r = pc.cast(pa.array(rows.to_numpy()), pa.large_string())
     joined = pc.binary_join_element_wise(pa.scalar(channel, pa.large_string()), f, r,
                                         pa.scalar(":", pa.large_string()))
-    return pd.Series(joined.to_pandas(types_mapper=pd.ArrowDtype), index=files.index).astype("string")
+    out = joined.to_pandas(types_mapper=pd.ArrowDtype).astype("string")
+    out.index = files.index  # positional, never aligned
+    return out
 
 
 def clean_channel(mapping: ChannelMapping, paths: Paths, cfg: dict) -> tuple[ChannelCleanReport, list[FieldQuality]]:
