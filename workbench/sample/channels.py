@@ -249,6 +249,8 @@ def crm_members(p: pd.DataFrame, window: Window, rng: np.random.Generator) -> pd
         "会员编号": m["member_id"].to_numpy(), "姓名": name.to_numpy(), "性别": gender,
         "出生日期": birth, "手机号": phone.to_numpy(), "邮箱": email.to_numpy(),
         "城市": m["city"].to_numpy(), "地址": m["address"].to_numpy(),
+        # members who logged in to the brand's mini-program have their WeChat unionid on file
+        "微信UnionID": np.where(m["unionid"].notna() & (rng.random(n) < 0.75), m["unionid"], None),
         "注册时间": _local(reg, "Asia/Shanghai", "%Y-%m-%d %H:%M:%S"), "会员等级": level,
         "短信营销同意": yn("consent_sms"), "邮件营销同意": yn("consent_email"),
         "微信营销同意": yn("consent_wechat"), "广告营销同意": yn("consent_ads"),
@@ -359,7 +361,8 @@ def livestream_interactions(p: pd.DataFrame, window: Window, rng: np.random.Gene
     bound = p["live_binds_unionid"].to_numpy()[i] | (p["type"].to_numpy()[i] == "livestream_fan")
     show_union = (plat == "wechat_channels") | (bound & has_union & (rng.random(n) < 0.6))
     member = p["member_id"].to_numpy()[i]
-    show_member = (plat == "taobao_live") & pd.notna(member) & ~show_union & (rng.random(n) < 0.6)
+    # Douyin and Taobao Live brand memberships (会员通) show the member id on bound accounts
+    show_member = (plat != "wechat_channels") & pd.notna(member) & ~show_union & (rng.random(n) < 0.6)
     fan = p["type"].to_numpy()[i] == "livestream_fan"
     watch = np.round(rng.lognormal(np.where(fan, 7.0, 5.6), 0.8)).astype(int)
     # sessions start at the top of an evening hour, local time, written without a zone
@@ -409,7 +412,8 @@ def wechat_followers(p: pd.DataFrame, window: Window, rng: np.random.Generator) 
 # ----------------------------------------------------------------------------- email
 def email_events(p: pd.DataFrame, window: Window, rng: np.random.Generator) -> pd.DataFrame:
     """ESP export: one row per sent / open / click / unsubscribe, RFC 2822 times."""
-    eligible = p["email"].notna().to_numpy() & p["consent_email"].to_numpy()
+    # the ESP list is exported from the CRM: members with an e-mail who agreed to e-mail
+    eligible = p["email"].notna().to_numpy() & p["consent_email"].to_numpy() & p["member_id"].notna().to_numpy()
     e = p[eligible].reset_index()
     camp_ts = np.arange(window.start + 9 * 3600, window.end, 30 * DAY)[:24]
     n_c = camp_ts.size

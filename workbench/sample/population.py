@@ -220,7 +220,7 @@ def make_population(n_persons: int, *, window: Window, rng: np.random.Generator)
     p["jd_pin"] = np.char.add("jd_", _hex_ids(rng, n, 12).astype(str)).astype(object)
     p["douyin_id"] = np.char.add("dy", rng.integers(10**9, 10**10, n).astype(str)).astype(object)
     p["taobao_live_id"] = np.char.add("tbl", rng.integers(10**8, 10**9, n).astype(str)).astype(object)
-    p["live_binds_unionid"] = rng.random(n) < 0.35
+    p["live_binds_unionid"] = rng.random(n) < 0.8
     p["prefers_tmall"] = rng.random(n) < 0.7
 
     # --- behaviour over time ----------------------------------------------------------

@@ -1,0 +1,186 @@
+"""OneID: guards, conflict splitting, anonymous -> known, shared devices, stable ids, generic API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.identity import IdentitySettings, SettingsError, explain, resolve_records, resolve_tables
+from workbench.identity.evaluate import cluster_quality, pairwise_quality
+from workbench.identity.oneid import assign_oneids
+from workbench.identity.settings import SourceSpec
+
+BASE = {
+    "identifiers": [
+        {"name": "member_id", "kind": "unique", "pattern": r"^M\d+$"},
+        {"name": "phone", "kind": "strong", "max_persons": 1},
+        {"name": "email", "kind": "strong", "max_persons": 1},
+        {"name": "device_id", "kind": "weak", "max_persons": 1},
+        {"name": "cookie_id", "kind": "weak", "max_persons": 1},
+    ],
+    "attributes": {"name": {"comparison": "jaro_winkler"}, "phone_tail": {"comparison": "exact"},
+                   "city": {"comparison": "exact"}},
+    "blocking_rules": [["phone_tail"], ["name", "city"]],
+    "blocked_values": ["+8613800000000"],
+    "match_threshold": 0.99,
+}
+
+
+def settings(**changes) -> IdentitySettings:
+    return IdentitySettings.from_dict({**BASE, **changes})
+
+
+def groups(res) -> list[set]:
+    g = res.records.groupby("oneid")["record_id"].apply(set)
+    return sorted(g.tolist(), key=lambda s: sorted(s))
+
+
+def table(rows: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    df["record_id"] = [f"r{i}" for i in range(len(df))]
+    return df
+
+
+IDS = {"member": "member_id", "phone": "phone", "email": "email", "device": "device_id", "cookie": "cookie_id"}
+
+
+def resolve(rows, s=None):
+    df = table(rows)
+    cols = {c: IDS[c] for c in IDS if c in df.columns}
+    return resolve_records(df, identifiers=cols, settings=s or settings(), record_id="record_id")
+
+
+def test_shared_identifiers_link_across_formats():
+    res = resolve([{"member": "M1", "phone": "13800138001"}, {"phone": "+86 138 0013 8001", "email": "A@x.cn"},
+                   {"email": " a@x.cn"}, {"member": "M2"}])
+    assert groups(res) == [{"r0", "r1", "r2"}, {"r3"}]
+
+
+def test_blocked_and_placeholder_values_never_link():
+    res = resolve([{"member": "M1", "phone": "13800000000"}, {"member": "M2", "phone": "13800000000"},
+                   {"phone": "13800000000"}])
+    assert groups(res) == [{"r0"}, {"r1"}, {"r2"}]
+    assert res.blocked["phone"] == 3
+
+
+def test_value_over_its_limit_is_not_a_link_and_is_reported():
+    # one phone used by two different members (e.g. a shop's phone typed at the till)
+    res = resolve([{"member": "M1", "phone": "13800138002"}, {"member": "M2", "phone": "13800138002"},
+                   {"phone": "13800138002", "email": "x@y.cn"}])
+    assert groups(res) == [{"r0"}, {"r1"}, {"r2"}]
+    assert res.over_limit["identifier"].tolist() == ["phone"] and res.over_limit["persons"].tolist() == [2]
+
+
+def test_family_tablet_links_neither_member_but_anonymous_cookie_joins_its_owner():
+    res = resolve([
+        {"member": "M1", "device": "tablet"}, {"member": "M2", "device": "tablet"},   # shared device
+        {"device": "tablet"},                                                        # anonymous on it
+        {"member": "M1", "cookie": "c1"}, {"cookie": "c1"}, {"cookie": "c1"},        # anonymous -> known
+    ])
+    g = groups(res)
+    assert {"r0", "r3", "r4", "r5"} in g and {"r1"} in g and {"r2"} in g
+
+
+def test_conflicting_member_ids_are_split_at_the_weakest_link():
+    # M1 -phone- record -email- M2: the chain would glue two members; email is the weaker link
+    s = settings(identifiers=[{"name": "member_id", "kind": "unique", "pattern": r"^M\d+$"},
+                              {"name": "phone", "kind": "strong", "max_persons": 5},
+                              {"name": "email", "kind": "strong", "max_persons": 5}])
+    res = resolve([{"member": "M1", "phone": "13800138003"}, {"phone": "13800138003", "email": "e@x.cn"},
+                   {"member": "M2", "email": "e@x.cn"}], s)
+    assert groups(res) == [{"r0", "r1"}, {"r2"}]
+    assert res.conflicts["dropped_identifier"].tolist() == ["email"]
+
+
+def test_probabilistic_attaches_a_receipt_with_name_and_phone_tail():
+    rng = np.random.default_rng(0)
+    n = 400
+    names = [f"name{i:03d}" for i in range(n)]
+    phones = [f"139{i:08d}" for i in range(n)]
+    crm = pd.DataFrame({"member": [f"M{i}" for i in range(n)], "phone": phones, "name": names,
+                        "city": rng.choice(["sh", "bj", "gz"], n)})
+    crm["phone_t"] = crm["phone"]
+    pos = crm.sample(150, random_state=1).reset_index(drop=True)
+    pos = pd.DataFrame({"name": pos["name"], "phone_t": pos["phone"].str[:3] + "****" + pos["phone"].str[-4:],
+                        "city": pos["city"], "truth": pos["member"]})
+    spec = {"crm": SourceSpec(identifiers={"member": "member_id", "phone": "phone"},
+                              attributes={"name": "name", "phone_t": "phone_tail", "city": "city"}),
+            "pos": SourceSpec(identifiers={}, attributes={"name": "name", "phone_t": "phone_tail", "city": "city"})}
+    res = resolve_tables({"crm": crm, "pos": pos.drop(columns="truth")}, settings(), sources=spec)
+    r = res.records
+    crm_ids = r[r["channel"] == "crm"].set_index(crm["member"].to_numpy())["oneid"]
+    pos_ids = r[r["channel"] == "pos"]["oneid"].to_numpy()
+    right = (pos_ids == crm_ids.reindex(pos["truth"]).to_numpy()).mean()
+    assert right > 0.95
+    assert res.probabilistic["merges"] > 100 and 0 < res.probabilistic["prior"] < 1
+    # a person is never merged with another *known* person by fuzzy evidence
+    assert r[r["channel"] == "crm"]["oneid"].is_unique
+
+
+def test_oneids_are_stable_when_data_grows_and_history_records_merges_and_splits():
+    rid = pd.Series(["a", "b", "c", "d"])
+    first, hist = assign_oneids(rid, np.array([0, 0, 1, 2]))
+    assert hist.empty and first.nunique() == 3
+    prev = pd.DataFrame({"record_id": rid, "oneid": first})
+    # more data: a new record joins the first person; nothing else changes
+    again, hist = assign_oneids(pd.Series(["a", "b", "c", "d", "e"]), np.array([0, 0, 1, 2, 0]), prev)
+    assert again[:4].tolist() == first.tolist() and hist.empty
+    # c and d turn out to be one person: the larger/smaller-id rule keeps one, history says merge
+    merged, hist = assign_oneids(rid, np.array([0, 0, 1, 1]), prev)
+    assert merged[0] == first[0] and merged[2] == merged[3] and merged[2] in {first[2], first[3]}
+    assert hist["why"].tolist() == ["merge"]
+    # a and b turn out to be two persons: the majority keeps the id (tie: smaller), history says split
+    split, hist = assign_oneids(rid, np.array([0, 3, 1, 2]), prev)
+    assert split[0] == first[0] and split[1] != first[0] and hist["why"].tolist() == ["split"]
+
+
+def test_same_input_gives_same_oneids_without_a_registry():
+    rows = [{"member": "M1", "phone": "13800138004"}, {"phone": "13800138004"}, {"member": "M9"}]
+    assert resolve(rows).records["oneid"].tolist() == resolve(rows).records["oneid"].tolist()
+
+
+def test_generic_entry_point_with_other_column_names_and_explain():
+    df = pd.DataFrame({"KundenNr": ["M7", None, None], "Handy": ["13900000007", "139-0000-0007", None],
+                       "cookie": [None, "ck", "ck"]})
+    res = resolve_records(df, identifiers={"KundenNr": "member_id", "Handy": "phone", "cookie": "cookie_id"},
+                          settings=settings())
+    assert res.records["oneid"].nunique() == 1
+    recs, links = explain(res.records["oneid"].iloc[0], res)
+    assert len(recs) == 3 and set(links["how"]) == {"phone", "cookie_id"}
+    assert not links["value_hash"].str.contains("139").any(), "evidence carries hashes, never values"
+    with pytest.raises(SettingsError, match=r"Columns \['nope'\] are not in the table"):
+        resolve_records(df, identifiers={"nope": "phone"}, settings=settings())
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"identifiers": [{"name": "x", "kind": "sticky"}]}, r"kind must be one of \['unique', 'strong', 'weak'\]. Got 'sticky'"),
+    ({"match_threshold": 1.5}, r"'match_threshold' setting must lie in \(0, 1\). Got 1.5"),
+    ({"match_threshold": 0}, r"must lie in \(0, 1\). Got 0"),
+    ({"blocking_rules": [["shoe_size"]]}, r"names \['shoe_size'\], which are not attributes"),
+    ({"attributes": {"name": {"comparison": "soundex"}}}, r"comparison must be one of .*Got 'soundex'"),
+    ({"sources": {"crm": {"identifiers": {"col": "passport"}}}}, r"unknown identifier 'passport'"),
+    ({"colour": "red"}, r"Unknown identity settings \['colour'\]"),
+])
+def test_bad_settings_say_what_was_expected(change, message):
+    with pytest.raises(SettingsError, match=message):
+        IdentitySettings.from_dict({**BASE, **change})
+
+
+def test_settings_round_trip_yaml_and_json():
+    import json
+
+    import yaml
+
+    s = IdentitySettings.from_yaml()
+    assert IdentitySettings.from_dict(yaml.safe_load(s.to_yaml())) == s
+    assert IdentitySettings.from_dict(json.loads(s.to_json())) == s
+
+
+def test_pairwise_and_cluster_quality_by_hand():
+    pred = pd.Series(["x", "x", "x", "y"])
+    truth = pd.Series([1, 1, 2, 2])
+    q = pairwise_quality(pred, truth)
+    assert q["precision"] == pytest.approx(1 / 3) and q["recall"] == pytest.approx(1 / 2)
+    c = cluster_quality(pred, truth)
+    assert c["over_merge_rate"] == 0.5 and c["under_merge_rate"] == 0.5

@@ -1,0 +1,248 @@
+"""OneID: one id per person across every channel, without gluing strangers together.
+
+Public API (thin, over the stage modules):
+
+- :func:`resolve_records` — any DataFrame of person records + which column is what → OneIDs;
+- :func:`resolve_tables` — several tables (e.g. the cleaned channels) at once;
+- :func:`run_identity` — the pipeline stage: cleaned channels in, ``data/processed`` out;
+- :func:`explain` — the records and the links that made one person;
+- :class:`IdentitySettings` — identifiers, attributes, blocking, threshold (YAML/JSON).
+
+Example (a table you bring, with your own column names):
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"cust": ["M00000001", None, None], "mobile": ["13800138000", "+86 138 0013 8000", None],
+    ...                    "mail": [None, "a@b.cn", "A@B.cn "]})
+    >>> res = resolve_records(df, identifiers={"cust": "member_id", "mobile": "phone", "mail": "email"})
+    >>> res.records["oneid"].nunique()
+    1
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import Paths, get_paths
+from .deterministic import link_deterministic
+from .evaluate import channel_match_rates, cluster_quality, pairwise_quality, size_distribution
+from .observations import observe
+from .oneid import assign_oneids
+from .probabilistic import component_profiles, link_probabilistic
+from .settings import IdentitySettings, SettingsError, SourceSpec
+
+__all__ = ["IdentitySettings", "SettingsError", "Resolution", "resolve_records", "resolve_tables",
+           "run_identity", "explain", "load_resolution", "quality_against_truth"]
+
+
+@dataclass
+class Resolution:
+    """The outcome of identity resolution."""
+
+    records: pd.DataFrame          # record_id, channel, oneid, anchored
+    links: pd.DataFrame            # record_a, record_b, how, value_hash, match_weight, match_probability
+    over_limit: pd.DataFrame       # identifier values not used as links (too many persons)
+    conflicts: pd.DataFrame        # unique-identifier conflicts and the links cut
+    blocked: dict[str, int]        # placeholder / blocked values dropped, per identifier
+    history: pd.DataFrame          # old_oneid -> new_oneid, why
+    probabilistic: dict = field(default_factory=dict)
+    scored_pairs: pd.DataFrame | None = None
+    seconds: dict = field(default_factory=dict)
+
+    def explain(self, oneid: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return explain(oneid, self)
+
+
+def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings | None = None, *,
+                   sources: dict[str, SourceSpec] | None = None, record_ids: dict[str, pd.Series] | None = None,
+                   previous: pd.DataFrame | None = None) -> Resolution:
+    """Resolve several tables at once. ``sources`` (default: ``settings.sources``) says which
+    column of each table is which identifier or attribute; ``record_ids`` default to each
+    table's ``record_id`` column, else ``<table>:<row>``."""
+    settings = settings or IdentitySettings.from_yaml()
+    sources = sources or settings.sources
+    missing = sorted(set(tables) - set(sources))
+    if missing:
+        raise SettingsError(f"No identity source spec for tables {missing}. Specs exist for {sorted(sources)}.")
+    t = {}
+    t0 = time.perf_counter()
+    id_parts, attr_parts, rec_parts, blocked = [], [], [], {}
+    offset = 0
+    for name, df in tables.items():
+        ids, attrs, b = observe(df, sources[name], settings, record_offset=offset)
+        rid = (record_ids or {}).get(name)
+        if rid is None:
+            rid = df["record_id"] if "record_id" in df else name + ":" + pd.Series(np.arange(len(df))).astype(str)
+        rec_parts.append(pd.DataFrame({"record_id": np.asarray(rid, dtype=object), "channel": name}))
+        id_parts.append(ids)
+        attr_parts.append(attrs)
+        for k, v in b.items():
+            blocked[k] = blocked.get(k, 0) + v
+        offset += len(df)
+    records = pd.concat(rec_parts, ignore_index=True)
+    if records["record_id"].duplicated().any():
+        dup = records.loc[records["record_id"].duplicated(), "record_id"].head(3).tolist()
+        raise ValueError(f"record ids must be unique across tables; repeated: {dup}")
+    ids = pd.concat(id_parts, ignore_index=True)
+    attrs = pd.concat(attr_parts, ignore_index=True)
+    t["observe"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    det = link_deterministic(len(records), ids, settings)
+    t["deterministic"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    anchored = np.zeros(len(records), bool)
+    strong = det.edges[det.edges["identifier"].isin(settings.names_of_kind("unique", "strong"))]
+    anchored[strong["rec"].to_numpy()] = True
+    profiles = component_profiles(det.labels, attrs, anchored)
+    prob = link_probabilistic(profiles, settings)
+    labels = det.labels.copy()
+    if len(prob.merges):
+        # attach each unanchored component to its match (one step; targets are not re-attached)
+        target = pd.Series(prob.merges["component_b"].to_numpy(), index=prob.merges["component_a"].to_numpy())
+        labels = pd.Series(labels).map(lambda c: target.get(c, c)).to_numpy()
+    t["probabilistic"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    oneid, history = assign_oneids(records["record_id"], labels, previous)
+    records["oneid"] = oneid.to_numpy()
+    comp_anchor = pd.Series(anchored).groupby(labels).max()
+    records["anchored"] = comp_anchor.reindex(labels).to_numpy()
+    rid = records["record_id"].to_numpy()
+    dl = det.links()
+    links = pd.DataFrame({"record_a": rid[dl["rec_a"].to_numpy()], "record_b": rid[dl["rec_b"].to_numpy()],
+                          "how": dl["how"].to_numpy(), "value_hash": dl["value_hash"].to_numpy(),
+                          "match_weight": np.nan, "match_probability": np.nan})
+    if len(prob.merges):
+        first_rec = pd.Series(np.arange(len(records))).groupby(det.labels).min()
+        pl = pd.DataFrame({"record_a": rid[first_rec.reindex(prob.merges["component_b"]).to_numpy()],
+                           "record_b": rid[first_rec.reindex(prob.merges["component_a"]).to_numpy()],
+                           "how": "probabilistic", "value_hash": None,
+                           "match_weight": prob.merges["match_weight"].to_numpy(),
+                           "match_probability": prob.merges["match_probability"].to_numpy()})
+        links = pd.concat([links, pl], ignore_index=True)
+    t["assign"] = time.perf_counter() - t0
+    info = {"prior": prob.prior, "threshold": prob.threshold, "pairs_above_threshold": prob.candidates,
+            "merges": int(len(prob.merges)), "components": int(det.labels.max() + 1) if len(det.labels) else 0,
+            "unanchored_components": int((~profiles["anchored"]).sum())}
+    return Resolution(records, links, det.over_limit, det.conflicts, blocked, history, info,
+                      prob.scored_pairs, {k: round(v, 3) for k, v in t.items()})
+
+
+def resolve_records(df: pd.DataFrame, *, identifiers: dict[str, str | list[str]],
+                    attributes: dict[str, str] | None = None, settings: IdentitySettings | None = None,
+                    record_id: str | None = None) -> Resolution:
+    """Resolve one table you bring, with columns named your way.
+
+    ``identifiers`` maps your columns to identifier names of the settings (``member_id``,
+    ``phone``, ``email``, ``unionid``, ``openid``, ``device_id``, ``cookie_id``, ...; a list
+    means the column may hold any of them). ``attributes`` maps columns to fuzzy attributes
+    (``name``, ``phone_tail``, ``address_key``, ``city``, ``birth_date``); name columns should
+    hold a matching key (see :func:`workbench.normalise.normalise_names`).
+    """
+    settings = settings or IdentitySettings.from_yaml()
+    unknown = [c for c in list(identifiers) + list(attributes or {}) if c not in df.columns]
+    if unknown:
+        raise SettingsError(f"Columns {unknown} are not in the table. Columns: {list(df.columns)}.")
+    src = SourceSpec(identifiers=dict(identifiers), attributes=dict(attributes or {}))
+    probe = IdentitySettings.from_dict({**settings.to_dict(), "sources": {"table": src.__dict__}})
+    rid = {"table": df[record_id]} if record_id else None
+    return resolve_tables({"table": df}, probe, sources={"table": src}, record_ids=rid)
+
+
+# ----------------------------------------------------------------------------- the stage
+def _tables(paths: Paths, settings: IdentitySettings) -> dict[str, pd.DataFrame]:
+    from ..clean import load_cleaned
+
+    out = {}
+    for channel, spec in settings.sources.items():
+        cols = set(spec.identifiers) | set(spec.attributes) | {"record_id"}
+        cols |= {f"{c}_placeholder" for c in spec.identifiers}
+        cols |= {str(t).split("@", 1)[1] for ts in spec.identifiers.values()
+                 for t in (ts if isinstance(ts, list) else [ts]) if "@" in str(t)}
+        df = load_cleaned(channel, paths)
+        out[channel] = df[[c for c in df.columns if c in cols]]
+    return out
+
+
+def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str | Path | None = None) -> Resolution:
+    """The OneID stage: resolve every cleaned channel and write ``data/processed``:
+
+    ``oneid_records.parquet`` (record → OneID; also the registry the next run keeps ids
+    from), ``identity_links.parquet`` (evidence), ``oneid_history.parquet`` (merges and
+    splits, appended), ``identity_over_limit.parquet`` and ``metrics/identity.json``.
+    """
+    t0 = time.perf_counter()
+    paths = (paths or get_paths()).ensure()
+    if not isinstance(settings, IdentitySettings):
+        settings = IdentitySettings.from_yaml(settings)
+    registry = paths.processed / "oneid_records.parquet"
+    previous = pd.read_parquet(registry, columns=["record_id", "oneid"]) if registry.exists() else None
+    res = resolve_tables(_tables(paths, settings), settings, previous=previous)
+    res.records.to_parquet(registry, index=False)
+    res.links.to_parquet(paths.processed / "identity_links.parquet", index=False)
+    res.over_limit.to_parquet(paths.processed / "identity_over_limit.parquet", index=False)
+    hist_path = paths.processed / "oneid_history.parquet"
+    hist = res.history.assign(run_utc=pd.Timestamp.now(tz="UTC").floor("s"))
+    if hist_path.exists():
+        hist = pd.concat([pd.read_parquet(hist_path), hist], ignore_index=True)
+    hist.to_parquet(hist_path, index=False)
+    metrics = {
+        "stage": "identity", "seconds": round(time.perf_counter() - t0, 3), "step_seconds": res.seconds,
+        "channels": {c: {"records": int(n)} for c, n in res.records["channel"].value_counts().sort_index().items()},
+        "totals": {"records": int(len(res.records)), "oneids": int(res.records["oneid"].nunique())},
+        "blocked_values": res.blocked, "over_limit_values": int(len(res.over_limit)),
+        "conflicts": int(len(res.conflicts)), "probabilistic": res.probabilistic,
+        "history": res.history["why"].value_counts().to_dict() if len(res.history) else {},
+    }
+    quality = quality_against_truth(res, paths)
+    if quality is not None:
+        metrics["quality"] = quality
+    (paths.metrics / "identity.json").write_text(json.dumps(metrics, indent=2, default=float), encoding="utf-8")
+    return res
+
+
+def load_resolution(paths: Paths | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(records, links) written by the last :func:`run_identity`."""
+    paths = paths or get_paths()
+    f = paths.processed / "oneid_records.parquet"
+    if not f.exists():
+        raise FileNotFoundError(f"{f} not found: run the identity stage (notebook 03_id_matching) first.")
+    return pd.read_parquet(f), pd.read_parquet(paths.processed / "identity_links.parquet")
+
+
+def explain(oneid: str, source: Resolution | Paths | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The records of one OneID and the links (identifier hash or match weight) that joined them."""
+    if isinstance(source, Resolution):
+        records, links = source.records, source.links
+    else:
+        records, links = load_resolution(source)
+    recs = records[records["oneid"] == oneid]
+    if recs.empty:
+        raise KeyError(f"Unknown OneID {oneid!r}.")
+    ids = set(recs["record_id"])
+    lk = links[links["record_a"].isin(ids) | links["record_b"].isin(ids)]
+    return recs.reset_index(drop=True), lk.reset_index(drop=True)
+
+
+def quality_against_truth(res: Resolution, paths: Paths) -> dict | None:
+    """Pairwise and cluster quality against the sample's ground truth (None without truth)."""
+    truth_file = paths.truth / "records.parquet"
+    if not truth_file.exists():
+        return None
+    truth = pd.read_parquet(truth_file)
+    truth["record_id"] = (truth["channel"].astype(str) + ":" + truth["source_file"].astype(str) + ":"
+                          + truth["source_row"].astype(str))
+    r = res.records.merge(truth[["record_id", "person_id"]], on="record_id", how="left")
+    if r["person_id"].isna().any():
+        raise ValueError(f"{int(r['person_id'].isna().sum())} records have no ground truth.")
+    q = {"pairwise": pairwise_quality(r["oneid"], r["person_id"]),
+         "clusters": cluster_quality(r["oneid"], r["person_id"]),
+         "match_rate": channel_match_rates(r).round(4).to_dict(orient="index"),
+         "size_distribution": size_distribution(r["oneid"]).to_dict()}
+    return q

@@ -1,0 +1,147 @@
+"""Deterministic linking: records joined by shared identifier values, with guards.
+
+The graph has a node per record and per identifier value; an edge says "this record carries
+this value". Connected components (``scipy.sparse.csgraph``, linear in edges) are persons.
+Before anything is merged:
+
+1. **blocked values** never enter (done by :mod:`observations`: placeholders, block list);
+2. **limits**: tier by tier (unique → strong → weak), a value seen with more distinct persons
+   than its ``max_persons`` — persons counted by the identifiers of the stronger tiers: two
+   member ids or two phones are two persons — is not used as a link and is reported (a
+   family tablet used by two members links neither);
+3. **unique conflicts**: a component holding two different values of a unique identifier
+   (two member ids) is split at its weakest links — the lowest-priority identifier's edges
+   inside it are dropped, repeatedly, until no conflict is left — and the conflict is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .settings import IdentitySettings
+
+
+def components(n_records: int, rec: np.ndarray, node: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Component label per record of the bipartite record–value graph (labels 0..k-1).
+
+    Labels are canonical: components are numbered in the order of their smallest record.
+    """
+    size = n_records + n_nodes
+    a = coo_matrix((np.ones(len(rec), dtype=np.int8), (rec, n_records + node)), shape=(size, size))
+    _, labels = connected_components(a, directed=False)
+    lab = labels[:n_records]
+    _, first = np.unique(lab, return_index=True)
+    order = np.argsort(first)
+    remap = np.empty_like(order)
+    remap[order] = np.arange(order.size)
+    canon = remap[np.searchsorted(np.unique(lab), lab)]
+    return canon
+
+
+def value_hash(values: pd.Series) -> pd.Series:
+    """A short SHA-256 of identifier values for the evidence trail (never the value itself)."""
+    codes, uniq = pd.factorize(values)
+    hashed = np.array([hashlib.sha256(str(u).encode()).hexdigest()[:16] for u in uniq], dtype=object)
+    return pd.Series(hashed[codes], index=values.index)
+
+
+@dataclass
+class DeterministicResult:
+    labels: np.ndarray          # component per record
+    edges: pd.DataFrame         # kept (rec, identifier, value, vcode)
+    over_limit: pd.DataFrame    # identifier, value_hash, persons, max_persons
+    conflicts: pd.DataFrame     # component, unique values, identifier dropped, records
+
+    def links(self) -> pd.DataFrame:
+        """Evidence: each record linked to the first record that shares the value (a star per value)."""
+        e = self.edges.sort_values(["vcode", "rec"], kind="stable")
+        first = e.groupby("vcode")["rec"].transform("min")
+        e = e[e["rec"] != first]
+        return pd.DataFrame({"rec_a": first[e.index].to_numpy(), "rec_b": e["rec"].to_numpy(),
+                             "how": e["identifier"].to_numpy(), "value_hash": value_hash(e["value"]).to_numpy()})
+
+
+def _persons_per_value(edges: pd.DataFrame, kept: pd.DataFrame, labels: np.ndarray) -> pd.Series:
+    """How many distinct persons each value of ``edges`` would join.
+
+    Persons are counted by the identifiers already trusted (``kept``): among the components
+    the value touches, the largest number of separate components that carry the same
+    identifier type — two components with a member id each are two persons (the stronger
+    tiers would have joined them otherwise); one component with a member id and another with
+    only a unionid are not; one person with two phones is one component. A value touching
+    no trusted identifier joins at most one person.
+    """
+    if edges.empty or kept.empty:
+        return pd.Series(dtype="int64")
+    touch = pd.DataFrame({"vcode": edges["vcode"].to_numpy(), "c": labels[edges["rec"].to_numpy()]}).drop_duplicates()
+    known = pd.DataFrame({"c": labels[kept["rec"].to_numpy()], "identifier": kept["identifier"].to_numpy(),
+                          "v": kept["vcode"].to_numpy()}).drop_duplicates()
+    joined = touch.merge(known[["c", "identifier"]].drop_duplicates(), on="c").drop_duplicates()
+    if joined.empty:
+        return pd.Series(dtype="int64")
+    # per identifier type: how many separate components carrying that type the value touches
+    return joined.groupby(["vcode", "identifier"]).size().groupby(level=0).max()
+
+
+def link_deterministic(n_records: int, ids: pd.DataFrame, settings: IdentitySettings) -> DeterministicResult:
+    """Resolve ``n_records`` records from their identifier observations (rec, identifier, value)."""
+    ids = ids.copy()
+    ids["vcode"] = pd.factorize(ids["identifier"].astype(str) + "\x1f" + ids["value"].astype(str))[0]
+    n_vals = int(ids["vcode"].max()) + 1 if len(ids) else 0
+    kind = ids["identifier"].map({i.name: i.kind for i in settings.identifiers})
+    max_persons = {i.name: i.max_persons for i in settings.identifiers}
+    over_rows = []
+
+    def cc(e: pd.DataFrame) -> np.ndarray:
+        return components(n_records, e["rec"].to_numpy(), e["vcode"].to_numpy(), n_vals)
+
+    kept = ids[kind == "unique"]
+    labels = cc(kept)
+    for tier in ("strong", "weak"):
+        tier_edges = ids[kind == tier]
+        persons = _persons_per_value(tier_edges, kept, labels)
+        over = persons.iloc[0:0]
+        if len(persons):
+            limit_of_value = tier_edges.groupby("vcode")["identifier"].first().map(max_persons)
+            over = persons[persons > limit_of_value.reindex(persons.index).to_numpy()]
+        if len(over):
+            info = tier_edges[tier_edges["vcode"].isin(over.index)].drop_duplicates("vcode")
+            over_rows.append(pd.DataFrame({
+                "identifier": info["identifier"].to_numpy(), "value_hash": value_hash(info["value"]).to_numpy(),
+                "persons": over.reindex(info["vcode"]).to_numpy(),
+                "max_persons": info["identifier"].map(max_persons).to_numpy()}))
+        kept = pd.concat([kept, tier_edges[~tier_edges["vcode"].isin(over.index)]], ignore_index=True)
+        labels = cc(kept)
+
+    # unique conflicts: split at the weakest links until each component has one unique value
+    prio = {i.name: k for k, i in enumerate(settings.identifiers)}
+    unique_names = set(settings.names_of_kind("unique"))
+    conflicts = []
+    for _ in range(len(settings.identifiers) + 1):
+        u = kept[kept["identifier"].isin(unique_names)]
+        per = pd.DataFrame({"c": labels[u["rec"].to_numpy()], "v": u["vcode"].to_numpy()}).drop_duplicates()
+        n_unique = per.groupby("c").size()
+        bad = n_unique[n_unique > 1].index.to_numpy()
+        if bad.size == 0:
+            break
+        in_bad = np.isin(labels[kept["rec"].to_numpy()], bad)
+        sub = kept[in_bad]
+        weakest = sub["identifier"].map(prio).max()
+        name = settings.identifiers[int(weakest)].name
+        if name in unique_names:  # nothing weaker left to cut: records genuinely carry two ids
+            break
+        for c in bad:
+            recs = np.flatnonzero(labels == c)
+            conflicts.append({"component_records": int(recs.size), "unique_values": int(n_unique[c]),
+                              "dropped_identifier": name})
+        kept = kept[~(in_bad & (kept["identifier"] == name).to_numpy())]
+        labels = cc(kept)
+    over_limit = (pd.concat(over_rows, ignore_index=True) if over_rows
+                  else pd.DataFrame(columns=["identifier", "value_hash", "persons", "max_persons"]))
+    return DeterministicResult(labels, kept.reset_index(drop=True), over_limit, pd.DataFrame(conflicts))

@@ -1,0 +1,129 @@
+"""Identity observations: what each record says about who it is.
+
+From a cleaned table and its :class:`SourceSpec`, build
+
+- ``ids``: one row per (record, identifier, value) — the deterministic evidence, with
+  placeholders and blocked values removed (and counted);
+- ``attrs``: one row per record with the fuzzy attributes (name key, phone tail, address
+  key, city, birth date) — the probabilistic evidence.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from .. import normalise as nz
+from .settings import IdentitySettings, SourceSpec
+
+ATTRIBUTE_COLUMNS = ("name", "phone_tail", "address_key", "city", "birth_date")
+
+
+def phone_tail(values: pd.Series) -> pd.Series:
+    """Partial phone evidence ``138****8000`` from E.164 numbers or platform-masked phones.
+
+    >>> phone_tail(pd.Series(["+8613800138000", "138****8000", "+85291234567", None])).tolist()
+    ['138****8000', '138****8000', '912****4567', <NA>]
+    """
+    s = values.astype("string")
+    nat = s.str.replace(r"^\+86(?=1)", "", regex=True).str.replace(r"^\+852", "", regex=True)
+    nat = nat.str.replace(r"^\+\d{1,3}", "", regex=True)
+    digits_ok = nat.str.fullmatch(r"\d{3}[\d*]*\d{4}").fillna(False)
+    return (nat.str[:3] + "****" + nat.str[-4:]).where(digits_ok).astype("string")
+
+
+def address_key(values: pd.Series) -> pd.Series:
+    """The numbers of an address (road number, building, room) — robust to 栋/幢 and dropped 室.
+
+    >>> address_key(pd.Series(["北京市丰台区新华路152号9栋1020室", "丰台区新华路152号9幢1020", "北京"])).tolist()
+    ['152-9-1020', '152-9-1020', <NA>]
+    """
+    s = values.astype("string").str.normalize("NFKC")
+    nums = s.str.findall(r"\d+")
+    key = nums.map(lambda xs: "-".join(xs) if isinstance(xs, list) and len(xs) >= 2 else None)
+    return key.astype("string")
+
+
+def city_key(values: pd.Series) -> pd.Series:
+    """City names without the administrative suffix: 北京市 / 北京 -> 北京."""
+    return values.astype("string").str.strip().str.replace(r"(市|特别行政区)$", "", regex=True)
+
+
+def _typed_values(values: pd.Series, identifier: str, pattern: str | None) -> pd.Series:
+    """Values that qualify as ``identifier`` (normalised), NA elsewhere."""
+    v = values.astype("string").str.strip()
+    if identifier == "phone":
+        ph = nz.normalise_phones(v)
+        return ph["e164"].where(ph["phone_status"] == "valid")
+    if identifier == "email":
+        em = nz.normalise_emails(v)
+        return em["email"].where(em["email_status"] == "valid")
+    if pattern:
+        return v.where(v.str.fullmatch(pattern).fillna(False))
+    return v
+
+
+def observe(df: pd.DataFrame, source: SourceSpec, settings: IdentitySettings, *,
+            record_offset: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Identity evidence of one table.
+
+    Returns ``(ids, attrs, blocked)``: ``ids`` has columns rec (``record_offset`` + row
+    position), identifier, value; ``attrs`` is indexed like ``df`` with ATTRIBUTE_COLUMNS;
+    ``blocked`` counts values dropped per identifier (placeholders and blocked values).
+    """
+    missing = sorted({c for c in list(source.identifiers) + list(source.attributes) if c not in df.columns} |
+                     {t.split("@", 1)[1] for ts in source.identifiers.values()
+                      for t in (ts if isinstance(ts, list) else [ts]) if "@" in str(t)} - set(df.columns))
+    if missing:
+        raise KeyError(f"Columns {missing} named in the identity settings are not in the table. "
+                       f"Columns: {list(df.columns)}.")
+    blocked_set = {str(b).strip().casefold() for b in settings.blocked_values}
+    rec = np.arange(len(df), dtype=np.int64) + record_offset
+    parts, blocked = [], {}
+    phone_tails = None
+    for column, target in source.identifiers.items():
+        targets = target if isinstance(target, list) else [target]
+        remaining = df[column].astype("string")
+        flag_col = f"{column}_placeholder"
+        flagged = df[flag_col].fillna(False).to_numpy(bool) if flag_col in df.columns else np.zeros(len(df), bool)
+        for t in targets:
+            ident, _, scope = str(t).partition("@")
+            spec = settings.identifier(ident)
+            vals = _typed_values(remaining, ident, spec.pattern)
+            take = vals.notna().to_numpy()
+            remaining = remaining.where(~take)  # a value goes to the first identifier it fits
+            is_blocked = take & (flagged | vals.str.casefold().isin(blocked_set).fillna(False).to_numpy())
+            if is_blocked.any():
+                blocked[ident] = blocked.get(ident, 0) + int(is_blocked.sum())
+            keep = take & ~is_blocked
+            if not keep.any():
+                continue
+            v = vals[keep]
+            if scope:
+                v = df[scope].astype("string")[keep] + ":" + v
+            parts.append(pd.DataFrame({"rec": rec[keep], "identifier": ident, "value": v.to_numpy()}))
+            if ident == "phone":  # a full phone is also partial evidence for fuzzy matching
+                tails = phone_tail(vals.where(keep))
+                phone_tails = tails if phone_tails is None else phone_tails.fillna(tails)
+    ids = (pd.concat(parts, ignore_index=True) if parts
+           else pd.DataFrame({"rec": pd.Series(dtype="int64"), "identifier": pd.Series(dtype="string"),
+                              "value": pd.Series(dtype="string")}))
+    attrs = pd.DataFrame(index=df.index, columns=list(ATTRIBUTE_COLUMNS), dtype="string")
+    for column, attr in source.attributes.items():
+        col = df[column]
+        if attr == "phone_tail":
+            val = phone_tail(col)
+        elif attr == "address_key":
+            val = address_key(col)
+        elif attr == "city":
+            val = city_key(col)
+        elif attr == "birth_date":
+            val = pd.to_datetime(col, errors="coerce").dt.strftime("%Y-%m-%d").astype("string")
+        else:
+            val = col.astype("string")
+        attrs[attr] = attrs[attr].fillna(val) if attr in attrs else val
+    if phone_tails is not None:
+        attrs["phone_tail"] = attrs["phone_tail"].fillna(pd.Series(phone_tails.to_numpy(), index=attrs.index))
+    return ids, attrs.reset_index(drop=True), blocked

@@ -1,0 +1,130 @@
+"""Probabilistic linking (Fellegi–Sunter with Splink on DuckDB) between deterministic components.
+
+Records with no shared strong identifier — a till receipt with a name and a phone tail, a
+Tmall buyer known only by nick, receiver name, address and masked phone — end up in small
+*unanchored* components. Each component gets a profile (its most frequent name key, phone
+tail, address key, city, birth date) and Splink scores profile pairs:
+
+- u probabilities from random sampling (seeded), m probabilities by EM on each blocking rule;
+- the prior — the probability that two random profiles match — is **re-estimated on every
+  table** from deterministic rules (same phone tail and name), so it shrinks as the table
+  grows and a fixed posterior threshold keeps its meaning instead of over-merging;
+- guards bound clusters: only an unanchored component may be attached (two anchored persons
+  are never merged by fuzzy evidence), each unanchored component takes its single best
+  match above the threshold, and one anchored person receives at most
+  ``max_links_per_person`` attachments (the best ones).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .observations import ATTRIBUTE_COLUMNS
+from .settings import IdentitySettings
+
+
+def component_profiles(labels: np.ndarray, attrs: pd.DataFrame, anchored: np.ndarray) -> pd.DataFrame:
+    """One row per component: the most frequent value of each attribute, anchored flag, size."""
+    df = attrs.copy()
+    df["component"] = labels
+    prof = pd.DataFrame(index=pd.Index(np.unique(labels), name="component"))
+    for col in ATTRIBUTE_COLUMNS:
+        v = df[["component", col]].dropna()
+        if v.empty:
+            prof[col] = pd.Series(pd.NA, index=prof.index, dtype="string")
+            continue
+        counts = v.groupby(["component", col], observed=True).size().rename("n").reset_index()
+        counts = counts.sort_values(["component", "n", col], ascending=[True, False, True], kind="stable")
+        prof[col] = counts.drop_duplicates("component").set_index("component")[col].reindex(prof.index)
+    anch = pd.Series(anchored, index=labels).groupby(level=0).max()
+    prof["anchored"] = anch.reindex(prof.index).fillna(False).astype(bool)
+    prof["records"] = pd.Series(labels).value_counts().reindex(prof.index).to_numpy()
+    return prof
+
+
+@dataclass
+class ProbabilisticResult:
+    merges: pd.DataFrame        # component_a (unanchored), component_b, match_weight, match_probability
+    candidates: int             # scored pairs above the threshold before guards
+    prior: float                # estimated probability two random profiles match
+    threshold: float
+    scored_pairs: pd.DataFrame  # every scored pair (for the weight histogram)
+
+
+def _comparisons(settings: IdentitySettings, present: list[str]):
+    import splink.comparison_library as cl
+
+    out = []
+    for name in present:
+        spec = settings.attributes[name]
+        if spec.comparison == "jaro_winkler":
+            out.append(cl.JaroWinklerAtThresholds(name, spec.thresholds or [0.92, 0.8]))
+        elif spec.comparison == "levenshtein":
+            out.append(cl.LevenshteinAtThresholds(name, [int(t) for t in (spec.thresholds or [1, 2])]))
+        else:
+            out.append(cl.ExactMatch(name))
+    return out
+
+
+def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings) -> ProbabilisticResult:
+    """Score profile pairs with Splink and pick guarded merges."""
+    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+    empty = pd.DataFrame(columns=["component_a", "component_b", "match_weight", "match_probability"])
+    present = [c for c in settings.attributes if c in profiles and profiles[c].notna().sum() > 1]
+    rules = [r for r in settings.blocking_rules if all(c in present for c in r)]
+    unanchored = profiles.index[~profiles["anchored"]]
+    if not present or not rules or len(unanchored) == 0 or len(profiles) < 3:
+        return ProbabilisticResult(empty, 0, float("nan"), settings.match_threshold, empty)
+    # only profiles that carry at least one attribute take part
+    df = profiles[profiles[present].notna().any(axis=1)][present + ["anchored"]].copy()
+    df = df.reset_index().rename(columns={"component": "unique_id"})
+    for c in present:
+        df[c] = df[c].astype(object).where(df[c].notna(), None)
+    for name in ("splink", "splink.internals"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    db = DuckDBAPI()
+    creator = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=_comparisons(settings, present),
+        blocking_rules_to_generate_predictions=[block_on(*r) for r in rules],
+        retain_matching_columns=False, additional_columns_to_retain=["anchored"],
+    )
+    linker = Linker(db.register(df), creator, log_level=logging.ERROR)
+    # the prior from deterministic rules on *this* table (shrinks as the table grows)
+    det_rules = [block_on(*r) for r in rules if len(r) >= 2] or [block_on(*rules[0])]
+    linker.training.estimate_probability_two_random_records_match(det_rules, recall=0.8)
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=settings.random_seed)
+    for r in rules:
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*r))
+        except Exception:  # a rule that fixes every comparison cannot train them: skip it
+            continue
+    prior = float(linker._settings_obj._probability_two_random_records_match)
+    pred = linker.inference.predict(threshold_match_weight=-5).as_pandas_dataframe()
+    pred = pred.rename(columns={"unique_id_l": "a", "unique_id_r": "b"})
+    scored = pred[["a", "b", "match_weight", "match_probability"]].copy()
+    above = pred[pred["match_probability"] >= settings.match_threshold]
+    # orient each pair from an unanchored component to the other side; drop anchored-anchored
+    left = above[~above["anchored_l"]].rename(columns={"a": "component_a", "b": "component_b"})
+    right = above[~above["anchored_r"]].rename(columns={"b": "component_a", "a": "component_b"})
+    cand = pd.concat([left, right], ignore_index=True)[["component_a", "component_b", "match_weight",
+                                                         "match_probability"]]
+    n_candidates = len(above)
+    if cand.empty:
+        return ProbabilisticResult(empty, n_candidates, prior, settings.match_threshold, scored)
+    # each unanchored component: its single best match (ties: the smaller component id)
+    cand = cand.sort_values(["component_a", "match_weight", "component_b"], ascending=[True, False, True],
+                            kind="stable").drop_duplicates("component_a")
+    # an unanchored target that is itself attached elsewhere: follow one step, no chains beyond
+    anchored = profiles["anchored"]
+    cand = cand[cand["component_b"].map(anchored) | ~cand["component_b"].isin(cand["component_a"])]
+    # at most max_links_per_person attachments per anchored person, the best ones
+    cand = cand.sort_values(["component_b", "match_weight"], ascending=[True, False], kind="stable")
+    cand = cand.groupby("component_b", sort=False).head(settings.max_links_per_person)
+    merges = cand.sort_values(["component_a"]).reset_index(drop=True)
+    return ProbabilisticResult(merges, n_candidates, prior, settings.match_threshold, scored)
