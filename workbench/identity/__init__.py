@@ -103,9 +103,15 @@ def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings |
     prob = link_probabilistic(profiles, settings)
     labels = det.labels.copy()
     if len(prob.merges):
-        # attach each unanchored component to its match (one step; targets are not re-attached)
-        target = pd.Series(prob.merges["component_b"].to_numpy(), index=prob.merges["component_a"].to_numpy())
-        labels = pd.Series(labels).map(lambda c: target.get(c, c)).to_numpy()
+        # groups of components joined by the chosen links (each holds at most one known person)
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        k = int(det.labels.max()) + 1
+        m = prob.merges
+        graph = coo_matrix((np.ones(len(m)), (m["component_a"].to_numpy(), m["component_b"].to_numpy())), shape=(k, k))
+        group = connected_components(graph, directed=False)[1]
+        labels = group[det.labels]
     t["probabilistic"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -9,10 +9,12 @@ tail, address key, city, birth date) and Splink scores profile pairs:
 - the prior — the probability that two random profiles match — is **re-estimated on every
   table** from deterministic rules (same phone tail and name), so it shrinks as the table
   grows and a fixed posterior threshold keeps its meaning instead of over-merging;
-- guards bound clusters: only an unanchored component may be attached (two anchored persons
-  are never merged by fuzzy evidence), each unanchored component takes its single best
-  match above the threshold, and one anchored person receives at most
-  ``max_links_per_person`` attachments (the best ones).
+- guards bound clusters: only an unanchored component is ever attached, by exactly one link
+  — to its best known person above the threshold, else to its best unknown component. With
+  one outgoing link per unknown component and none from known persons, every group of
+  linked components holds at most one known person, so two known persons are never merged
+  by fuzzy evidence however the links chain. A known person receives at most
+  ``max_links_per_person`` direct attachments (the best ones).
 """
 
 from __future__ import annotations
@@ -117,14 +119,16 @@ def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings) -> Pr
     n_candidates = len(above)
     if cand.empty:
         return ProbabilisticResult(empty, n_candidates, prior, settings.match_threshold, scored)
-    # each unanchored component: its single best match (ties: the smaller component id)
-    cand = cand.sort_values(["component_a", "match_weight", "component_b"], ascending=[True, False, True],
-                            kind="stable").drop_duplicates("component_a")
-    # an unanchored target that is itself attached elsewhere: follow one step, no chains beyond
+    # each unanchored component takes one link: its best *known* person above the threshold,
+    # else its best unknown component (ties: the smaller component id)
     anchored = profiles["anchored"]
-    cand = cand[cand["component_b"].map(anchored) | ~cand["component_b"].isin(cand["component_a"])]
-    # at most max_links_per_person attachments per anchored person, the best ones
-    cand = cand.sort_values(["component_b", "match_weight"], ascending=[True, False], kind="stable")
-    cand = cand.groupby("component_b", sort=False).head(settings.max_links_per_person)
-    merges = cand.sort_values(["component_a"]).reset_index(drop=True)
+    cand["to_known"] = cand["component_b"].map(anchored).astype(bool)
+    cand = cand.sort_values(["component_a", "to_known", "match_weight", "component_b"],
+                            ascending=[True, False, False, True], kind="stable").drop_duplicates("component_a")
+    # at most max_links_per_person direct attachments per known person, the best ones
+    direct = cand[cand["to_known"]].sort_values(["component_b", "match_weight"], ascending=[True, False],
+                                                 kind="stable")
+    direct = direct.groupby("component_b", sort=False).head(settings.max_links_per_person)
+    cand = pd.concat([direct, cand[~cand["to_known"]]])
+    merges = cand.drop(columns="to_known").sort_values(["component_a"]).reset_index(drop=True)
     return ProbabilisticResult(merges, n_candidates, prior, settings.match_threshold, scored)
