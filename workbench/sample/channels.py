@@ -174,7 +174,7 @@ def pos_receipts(p: pd.DataFrame, orders: pd.DataFrame, window: Window,
     st = stores.iloc[store].reset_index(drop=True)
     member = p["member_id"].to_numpy()[i]
     has_card = pd.notna(member) & (rng.random(n) < 0.75)
-    give_phone = ~has_card & (rng.random(n) < 0.85)
+    give_phone = ~has_card & (rng.random(n) < 0.97)  # e-receipt and points need a phone
     phone = p["phone"].to_numpy()[i]
     ph2 = p["phone2"].to_numpy()[i]
     phone = np.where(pd.notna(ph2) & (rng.random(n) < 0.5), ph2, phone)
@@ -374,6 +374,10 @@ def livestream_interactions(p: pd.DataFrame, window: Window, rng: np.random.Gene
         "session_start": _local(start, "Asia/Shanghai", "%Y-%m-%d %H:%M:%S"),
         "viewer_id": viewer, "unionid": np.where(show_union, p["unionid"].to_numpy()[i], None),
         "member_id": np.where(show_member, member, None),
+        # fan-club / shop members authorise their phone on the platform (shown on some rows)
+        "bound_phone": np.where((plat != "wechat_channels") & (rng.random(n) < 0.35),
+                                pd.Series(p["phone"].to_numpy()[i]).str.replace(r"^\+86", "", regex=True).to_numpy(),
+                                None),
         "nickname": nick,
         "watch_seconds": watch,
         "comments": rng.poisson(np.where(fan, 2.5, 0.4)),
@@ -390,7 +394,7 @@ def wechat_followers(p: pd.DataFrame, window: Window, rng: np.random.Generator) 
     t = p["type"].to_numpy()
     prob = np.select([t == "loyal_vip", t == "livestream_fan", t == "anonymous_visitor"], [0.8, 0.7, 0.0], 0.45)
     has_union = pd.notna(p["unionid"].to_numpy())
-    bound_phone = rng.random(len(p)) < 0.35
+    bound_phone = rng.random(len(p)) < 0.8  # phone authorised in the brand's mini-program
     follows = (rng.random(len(p)) < prob) & (has_union | bound_phone)
     f = p[follows].reset_index()
     n = len(f)
@@ -467,7 +471,7 @@ def service_tickets(p: pd.DataFrame, window: Window, rng: np.random.Generator) -
     phone = p["phone"].to_numpy()[i]
     ph2 = p["phone2"].to_numpy()[i]
     phone = np.where(pd.notna(ph2) & (rng.random(n) < 0.6), ph2, phone)
-    use_phone = np.isin(via, ["hotline", "online_chat"])
+    use_phone = np.isin(via, ["hotline", "online_chat"]) | (rng.random(n) < 0.7)  # forms ask for a phone
     phone_txt = mess.messy_phones(pd.Series(np.where(use_phone, phone, None)), rng)
     phone_txt[use_phone & (rng.random(n) < 0.005)] = "11111111111"
     email_txt = mess.messy_emails(pd.Series(np.where(via == "email", p["email"].to_numpy()[i], None)), rng)
