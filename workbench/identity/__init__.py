@@ -30,7 +30,7 @@ import pandas as pd
 from ..config import Paths, get_paths
 from .deterministic import link_deterministic
 from .evaluate import channel_match_rates, cluster_quality, pairwise_quality, size_distribution
-from .observations import observe
+from .observations import observe, phone_tail
 from .oneid import assign_oneids
 from .probabilistic import component_profiles, link_probabilistic
 from .settings import IdentitySettings, SettingsError, SourceSpec
@@ -99,6 +99,12 @@ def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings |
     anchored = np.zeros(len(records), bool)
     strong = det.edges[det.edges["identifier"].isin(settings.names_of_kind("unique", "strong"))]
     anchored[strong["rec"].to_numpy()] = True
+    # a phone that was blocked or over its person limit is no evidence in part either:
+    # withdraw its tail from the fuzzy attributes
+    bad_phones = det.over_limit_values.loc[det.over_limit_values["identifier"] == "phone", "value"]
+    bad_tails = set(phone_tail(pd.Series(list(bad_phones) + list(settings.blocked_values), dtype="string")).dropna())
+    if bad_tails:
+        attrs.loc[attrs["phone_tail"].isin(bad_tails).fillna(False), "phone_tail"] = pd.NA
     profiles = component_profiles(det.labels, attrs, anchored)
     prob = link_probabilistic(profiles, settings)
     labels = det.labels.copy()

@@ -57,6 +57,7 @@ class DeterministicResult:
     edges: pd.DataFrame         # kept (rec, identifier, value, vcode)
     over_limit: pd.DataFrame    # identifier, value_hash, persons, max_persons
     conflicts: pd.DataFrame     # component, unique values, identifier dropped, records
+    over_limit_values: pd.DataFrame | None = None  # identifier, value (in memory only, never written)
 
     def links(self) -> pd.DataFrame:
         """Evidence: each record linked to the first record that shares the value (a star per value)."""
@@ -96,7 +97,7 @@ def link_deterministic(n_records: int, ids: pd.DataFrame, settings: IdentitySett
     n_vals = int(ids["vcode"].max()) + 1 if len(ids) else 0
     kind = ids["identifier"].map({i.name: i.kind for i in settings.identifiers})
     max_persons = {i.name: i.max_persons for i in settings.identifiers}
-    over_rows = []
+    over_rows, over_values = [], []
 
     def cc(e: pd.DataFrame) -> np.ndarray:
         return components(n_records, e["rec"].to_numpy(), e["vcode"].to_numpy(), n_vals)
@@ -112,6 +113,7 @@ def link_deterministic(n_records: int, ids: pd.DataFrame, settings: IdentitySett
             over = persons[persons > limit_of_value.reindex(persons.index).to_numpy()]
         if len(over):
             info = tier_edges[tier_edges["vcode"].isin(over.index)].drop_duplicates("vcode")
+            over_values.append(info[["identifier", "value"]])
             over_rows.append(pd.DataFrame({
                 "identifier": info["identifier"].to_numpy(), "value_hash": value_hash(info["value"]).to_numpy(),
                 "persons": over.reindex(info["vcode"]).to_numpy(),
@@ -144,4 +146,6 @@ def link_deterministic(n_records: int, ids: pd.DataFrame, settings: IdentitySett
         labels = cc(kept)
     over_limit = (pd.concat(over_rows, ignore_index=True) if over_rows
                   else pd.DataFrame(columns=["identifier", "value_hash", "persons", "max_persons"]))
-    return DeterministicResult(labels, kept.reset_index(drop=True), over_limit, pd.DataFrame(conflicts))
+    values = (pd.concat(over_values, ignore_index=True) if over_values
+              else pd.DataFrame(columns=["identifier", "value"]))
+    return DeterministicResult(labels, kept.reset_index(drop=True), over_limit, pd.DataFrame(conflicts), values)

@@ -64,11 +64,12 @@ def _comparisons(settings: IdentitySettings, present: list[str]):
     for name in present:
         spec = settings.attributes[name]
         if spec.comparison == "jaro_winkler":
-            out.append(cl.JaroWinklerAtThresholds(name, spec.thresholds or [0.92, 0.8]))
+            c = cl.JaroWinklerAtThresholds(name, spec.thresholds or [0.92, 0.8])
         elif spec.comparison == "levenshtein":
-            out.append(cl.LevenshteinAtThresholds(name, [int(t) for t in (spec.thresholds or [1, 2])]))
+            c = cl.LevenshteinAtThresholds(name, [int(t) for t in (spec.thresholds or [1, 2])])
         else:
-            out.append(cl.ExactMatch(name))
+            c = cl.ExactMatch(name)
+        out.append(c.configure(term_frequency_adjustments=True) if spec.term_frequency else c)
     return out
 
 

@@ -64,6 +64,7 @@ class AttributeSpec:
 
     comparison: str = "exact"
     thresholds: list[float] | None = None
+    term_frequency: bool = False  # weigh a match by how rare the value is (common names count less)
 
     def validate(self, name: str) -> None:
         if self.comparison not in COMPARISONS:
