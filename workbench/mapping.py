@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from ._dataclasses import build
 from .config import PACKAGE_DIR
 
 #: Canonical field types and what cleaning does with each.
@@ -215,16 +216,7 @@ class ChannelMapping:
 
 
 def _build(cls, spec: Any, where: str):
-    if not isinstance(spec, dict):
-        raise MappingError(f"{where}: expected a mapping. Got {spec!r}.")
-    allowed = {f.name for f in dc_fields(cls)}
-    unknown = sorted(set(spec) - allowed)
-    if unknown:
-        raise MappingError(f"{where}: unknown keys {unknown}. Allowed: {sorted(allowed)}.")
-    try:
-        return cls(**spec)
-    except TypeError as exc:  # a required key is missing
-        raise MappingError(f"{where}: {exc}") from None
+    return build(cls, spec, where, MappingError)
 
 
 DEFAULT_MAPPINGS_DIR = PACKAGE_DIR / "channels"

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from .._dataclasses import build
 from ..config import PACKAGE_DIR
 
 KINDS = ("unique", "strong", "weak")
@@ -179,13 +180,4 @@ class IdentitySettings:
 
 
 def _build(cls, spec: Any, where: str):
-    if not isinstance(spec, dict):
-        raise SettingsError(f"The {where} must be a mapping. Got {spec!r} instead.")
-    allowed = {f.name for f in fields(cls)}
-    unknown = sorted(set(spec) - allowed)
-    if unknown:
-        raise SettingsError(f"The {where} has unknown keys {unknown}. Allowed: {sorted(allowed)}.")
-    try:
-        return cls(**spec)
-    except TypeError as exc:
-        raise SettingsError(f"The {where} is incomplete: {exc}.") from None
+    return build(cls, spec, f"The {where}", SettingsError)
