@@ -89,7 +89,7 @@ def make_population(n_persons: int, *, window: Window, rng: np.random.Generator)
     Example:
         >>> rng = np.random.default_rng(0)
         >>> w = Window.from_dates("2024-11-01", "2026-11-01")
-        >>> make_population(50, window=w, rng=rng)["type"].isin(BEHAVIOURS.index).all()
+        >>> bool(make_population(50, window=w, rng=rng)["type"].isin(BEHAVIOURS.index).all())
         True
     """
     n = int(n_persons)
