@@ -60,6 +60,8 @@ class Window:
 def _unique_ints(rng: np.random.Generator, n: int, low: int, high: int,
                  exclude: set[int] = frozenset()) -> np.ndarray:
     """``n`` distinct integers in [low, high), drawn without a Python loop per value."""
+    if n > (high - low) - len(exclude):
+        raise ValueError(f"Cannot draw {n:,} distinct integers from [{low:,}, {high:,}).")
     out = np.empty(0, dtype=np.int64)
     while out.size < n:
         draw = rng.integers(low, high, size=int((n - out.size) * 1.1) + 16, dtype=np.int64)
@@ -179,7 +181,9 @@ def make_population(n_persons: int, *, window: Window, rng: np.random.Generator)
     mob = mob[~np.isin(mob, list(placeholders))]
     mob = rng.permutation(mob)[: 2 * n] if mob.size >= 2 * n else np.resize(mob, 2 * n)
     hk_pre = np.array([51, 52, 53, 54, 55, 56, 59, 61, 62, 63, 64, 65, 66, 67, 68, 69, 90, 91, 92, 93, 94, 95, 96, 97, 98])
-    hk = _unique_ints(rng, 2 * n, 0, 10**6) + hk_pre[rng.integers(0, hk_pre.size, 2 * n)] * 10**6
+    # distinct over prefix and suffix together: 25 prefixes x 10^6 numbers
+    hk_code = _unique_ints(rng, 2 * n, 0, hk_pre.size * 10**6)
+    hk = hk_pre[hk_code // 10**6] * 10**6 + hk_code % 10**6
     is_hk = p["is_hk"].to_numpy()
     phone = np.where(is_hk, "+852" + hk[:n].astype(str).astype(object), "+86" + mob[:n].astype(str).astype(object))
     p["phone"] = phone
@@ -216,10 +220,10 @@ def make_population(n_persons: int, *, window: Window, rng: np.random.Generator)
     p["device_id2"] = np.where(rng.random(n) < 0.25, _hex_ids(rng, n, 32), None)
     p["cookie_ids"] = pd.Series(list(_hex_ids(rng, 3 * n, 20).reshape(n, 3)))
     p["n_cookies"] = rng.integers(1, 4, n)
-    p["tmall_nick"] = np.char.add("tb", rng.integers(10**8, 10**9, n).astype(str)).astype(object)
+    p["tmall_nick"] = np.char.add("tb", _unique_ints(rng, n, 10**8, 10**9).astype(str)).astype(object)
     p["jd_pin"] = np.char.add("jd_", _hex_ids(rng, n, 12).astype(str)).astype(object)
-    p["douyin_id"] = np.char.add("dy", rng.integers(10**9, 10**10, n).astype(str)).astype(object)
-    p["taobao_live_id"] = np.char.add("tbl", rng.integers(10**8, 10**9, n).astype(str)).astype(object)
+    p["douyin_id"] = np.char.add("dy", _unique_ints(rng, n, 10**9, 10**10).astype(str)).astype(object)
+    p["taobao_live_id"] = np.char.add("tbl", _unique_ints(rng, n, 10**8, 10**9).astype(str)).astype(object)
     p["live_binds_unionid"] = rng.random(n) < 0.8
     p["prefers_tmall"] = rng.random(n) < 0.7
 
