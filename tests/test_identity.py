@@ -210,3 +210,12 @@ def test_a_new_placeholder_phone_on_half_a_percent_of_records_barely_moves_clust
     assert hit > 100
     assert abs(base - after) < 0.001, (base, after)
     assert "phone" in set(res.over_limit["identifier"])
+
+
+def test_recall_ceiling_by_hand():
+    from workbench.identity.evaluate import identifier_recall_ceiling
+
+    obs = pd.DataFrame({"rec": [0, 1, 2], "identifier": ["phone"] * 3, "value": ["p", "p", "p"]})
+    truth = pd.Series(["A", "A", "B", "A"])  # record 3 of A shares nothing; record 2 is B
+    # A's pairs: (0,1) reachable, (0,3), (1,3) not -> ceiling 1/3
+    assert identifier_recall_ceiling(obs, 4, truth) == pytest.approx(1 / 3)

@@ -29,7 +29,8 @@ import pandas as pd
 
 from ..config import Paths, get_paths
 from .deterministic import link_deterministic
-from .evaluate import channel_match_rates, cluster_quality, pairwise_quality, size_distribution
+from .evaluate import (channel_match_rates, cluster_quality, identifier_recall_ceiling, pairwise_quality,
+                       size_distribution)
 from .observations import observe, phone_tail
 from .oneid import assign_oneids
 from .probabilistic import component_profiles, link_probabilistic
@@ -52,6 +53,7 @@ class Resolution:
     probabilistic: dict = field(default_factory=dict)
     scored_pairs: pd.DataFrame | None = None
     seconds: dict = field(default_factory=dict)
+    observations: pd.DataFrame | None = None  # rec, identifier, value (in memory only, for diagnostics)
 
     def explain(self, oneid: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         return explain(oneid, self)
@@ -143,7 +145,7 @@ def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings |
             "merges": int(len(prob.merges)), "components": int(det.labels.max() + 1) if len(det.labels) else 0,
             "unanchored_components": int((~profiles["anchored"]).sum())}
     return Resolution(records, links, det.over_limit, det.conflicts, blocked, history, info,
-                      prob.scored_pairs, {k: round(v, 3) for k, v in t.items()})
+                      prob.scored_pairs, {k: round(v, 3) for k, v in t.items()}, ids)
 
 
 def resolve_records(df: pd.DataFrame, *, identifiers: dict[str, str | list[str]],
@@ -254,6 +256,8 @@ def quality_against_truth(res: Resolution, paths: Paths) -> dict | None:
     if r["person_id"].isna().any():
         raise ValueError(f"{int(r['person_id'].isna().sum())} records have no ground truth.")
     q = {"pairwise": pairwise_quality(r["oneid"], r["person_id"]),
+         "identifier_recall_ceiling": (identifier_recall_ceiling(res.observations, len(r), r["person_id"])
+                                       if res.observations is not None else None),
          "clusters": cluster_quality(r["oneid"], r["person_id"]),
          "match_rate": channel_match_rates(r).round(4).to_dict(orient="index"),
          "size_distribution": size_distribution(r["oneid"]).to_dict()}

@@ -64,3 +64,21 @@ def size_distribution(oneids: pd.Series) -> pd.Series:
     bins = [0, 1, 5, 20, 100, 1000, np.inf]
     labels = ["1", "2–5", "6–20", "21–100", "101–1000", ">1000"]
     return pd.cut(sizes, bins=bins, labels=labels).value_counts().reindex(labels)
+
+
+def identifier_recall_ceiling(observations: pd.DataFrame, n_records: int, truth: pd.Series) -> float:
+    """The best pairwise recall any identifier-based linking could reach on this data.
+
+    Links are allowed only between records of the *same* true person that share an
+    identifier value, so no guard, threshold or placeholder costs anything. The gap
+    between this ceiling and the achieved recall is the algorithm's; the gap above it is
+    the data's (records that share no identifier with the rest of their person).
+    """
+    from .deterministic import components
+
+    person = truth.to_numpy()
+    scoped = observations["identifier"].astype(str) + "\x1f" + observations["value"].astype(str) + "\x1f" + \
+        pd.Series(person[observations["rec"].to_numpy()], index=observations.index).astype(str)
+    codes = pd.factorize(scoped)[0]
+    labels = components(n_records, observations["rec"].to_numpy(), codes, int(codes.max()) + 1 if len(codes) else 0)
+    return pairwise_quality(pd.Series(labels), truth.reset_index(drop=True))["recall"]
