@@ -80,7 +80,8 @@ REMOVE_OUTPUT_TAGS = frozenset({"remove_output"})
 #: Distributions whose versions go into the manifest (missing ones are skipped).
 VERSIONED_PACKAGES = (
     "workbench", "pandas", "numpy", "pyarrow", "scikit-learn", "seaborn", "matplotlib",
-    "papermill", "nbconvert", "nbval", "ipykernel", "phonenumbers", "pandera", "pypinyin",
+    "papermill", "nbconvert", "nbval", "ipykernel", "phonenumbers", "pandera", "pypinyin", "scipy",
+    "splink", "duckdb",
 )
 
 ENV_DATA_DIR = "WORKBENCH_DATA_DIR"
