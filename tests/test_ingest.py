@@ -174,3 +174,29 @@ def test_sample_ingests_and_reconciles_against_truth(cleaned_paths, session_raw)
         assert c["read"] == (truth["channel"] == channel).sum(), channel
     pos_q = load_quarantine("pos_receipts", cleaned_paths)
     assert (pos_q["stage"] == "ingest").sum() == 5  # 3 broken rows + 2 amounts the till could not print
+
+
+def test_excel_source_is_read_through_its_mapping(tmp_path):
+    p = get_paths(tmp_path / "data", tmp_path / "reports")
+    (p.raw / "xl").mkdir(parents=True)
+    pd.DataFrame({"会员编号": ["M1", "M2", None], "金额": ["10", "x", "3"]}).to_excel(
+        p.raw / "xl" / "members.xlsx", index=False, sheet_name="导出")
+    m = ChannelMapping.from_dict({"channel": "xl", "source": {"pattern": "xl/*.xlsx", "format": "excel", "sheet": "导出"},
+                                  "fields": {"member_id": {"column": "会员编号", "type": "identifier", "required": True},
+                                             "amount": {"column": "金额", "type": "amount"}}})
+    r = ingest_all(p, mappings={"xl": m}, progress=False, log=None)
+    s = r.summary().loc["xl"]
+    assert (s["read"], s["kept"], s["quarantined"]) == (3, 1, 2)
+    assert load_ingested("xl", p)["member_id"].tolist() == ["M1"]
+    assert sorted(load_quarantine("xl", p)["_source_row"]) == [2, 3]
+
+
+def test_required_value_that_is_a_real_null_is_quarantined(tmp_path):
+    p = get_paths(tmp_path / "data", tmp_path / "reports")
+    (p.raw / "ev").mkdir(parents=True)
+    (p.raw / "ev" / "e.jsonl").write_text('{"id": "a"}\n{"id": null}\n{"other": 1}\n')
+    m = ChannelMapping.from_dict({"channel": "ev", "source": {"pattern": "ev/*.jsonl", "format": "jsonl"},
+                                  "fields": {"id": {"column": "id", "required": True}}})
+    r = ingest_all(p, mappings={"ev": m}, progress=False, log=None)
+    assert (r.summary().loc["ev", "kept"], r.summary().loc["ev", "quarantined"]) == (1, 2)
+    assert load_quarantine("ev", p)["reason"].str.contains("required value missing").all()

@@ -276,7 +276,9 @@ def build_schema(mapping: ChannelMapping):
     for name, spec in mapping.fields.items():
         checks = []
         if spec.required:
-            checks.append(pa.Check(lambda s: ~is_missing(s), element_wise=False,
+            # ignore_na=False: pandera skips nulls by default, and a null is exactly what
+            # a required check must catch (JSON, Parquet and Excel carry real nulls)
+            checks.append(pa.Check(lambda s: ~is_missing(s), element_wise=False, ignore_na=False,
                                    error=f"required value missing (column '{spec.column}')",
                                    name="required"))
         if spec.type in NUMERIC_TYPES:
