@@ -579,3 +579,12 @@ def test_every_function_accepts_empty_all_na_and_categorical_input(values):
         assert out.index.equals(values.index)
     assert str(series[0].dtype) == "datetime64[us, UTC]" and str(series[1].dtype) == "datetime64[us]"
     assert series[2].dtype == "float64" and series[3].dtype == bool
+
+
+def test_placeholder_patterns_outside_re2_fall_back_to_python_re():
+    from workbench.normalise import flag_placeholders
+
+    s = pd.Series(["1111", "1212", "abab", None], index=[3, 4, 5, 6])
+    got = flag_placeholders(s, patterns=[r"^(\d)\1{3}$", r"^(ab)\1$"])  # backreferences: not RE2
+    assert got.tolist() == [True, False, True, False] and got.index.tolist() == [3, 4, 5, 6]
+    assert flag_placeholders(pd.Series(["+8699999999999", "+8613912345678"])).tolist() == [True, False]

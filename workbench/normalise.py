@@ -818,15 +818,15 @@ def convert_currency(amounts: pd.Series, currencies: pd.Series | str, *, rates: 
 
 
 # --------------------------------------------------------------------------- placeholders
-#: Regexes (``re.search`` semantics, anchored) marking placeholder values:
-#: one digit repeated 8+ times after an optional + and up to 3 country-code digits
+#: Regexes (``re.search`` semantics, anchored; RE2 syntax so they run vectorised) marking
+#: placeholder values: one digit repeated 8+ times after an optional + and up to 3 country-code digits
 #: (``+8611111111111``, ``88888888``); ``138`` + eight 0s or 8s (with or without
 #: +86); only zeros and dashes; ``-1``; ascending runs ``12345678(9(0))``; word
 #: placeholders (null, none, anonymous, unknown, test, void, abc123, 匿名, 测试,
 #: ...); only asterisks; e-mails with a local part such as test/null/none/
 #: noreply/a, or at test.com/example.com (and .cn/.org/.net).
 DEFAULT_PLACEHOLDER_PATTERNS: tuple[str, ...] = (
-    r"^\+?\d{0,3}?(\d)\1{7,}$",
+    r"^\+?\d{0,3}?(?:0{8,}|1{8,}|2{8,}|3{8,}|4{8,}|5{8,}|6{8,}|7{8,}|8{8,}|9{8,})$",
     r"^(?:\+?86)?138(?:0{8}|8{8})$",
     r"^[0-]*$",
     r"^-1$",
@@ -837,6 +837,34 @@ DEFAULT_PLACEHOLDER_PATTERNS: tuple[str, ...] = (
     r"(?i)^(?:test|null|none|noreply|no-reply|donotreply|a|abc|xxx|asdf)@",
     r"(?i)@(?:test|example)\.(?:com|cn|org|net)$",
 )
+
+
+def _matches_any(text: pd.Series, compiled: list[re.Pattern]) -> np.ndarray:
+    """True where a value matches any pattern: one vectorised RE2 pass (pyarrow) when every
+    pattern is RE2 syntax, else Python's ``re`` value by value (e.g. for backreferences)."""
+    if not compiled:
+        return np.zeros(len(text), dtype=bool)
+    scoped = []
+    for p in compiled:  # inline (?i) at the start becomes a scoped group so patterns can be joined
+        src = p.pattern
+        scoped.append(f"(?i:{src[4:]})" if src.startswith("(?i)") else f"(?:{src})")
+    try:
+        import pyarrow.compute as pc
+
+        arr = pa_strings(text)
+        hit = pc.match_substring_regex(arr, "|".join(scoped))
+        return np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
+    except Exception:  # not RE2 syntax: fall back to Python's re
+        return np.array([isinstance(t, str) and any(p.search(t) for p in compiled) for t in text.tolist()],
+                        dtype=bool)
+
+
+def pa_strings(s: pd.Series):
+    """A text Series as one pyarrow large_string array (nulls kept)."""
+    import pyarrow as pa
+
+    s = s.astype("string[pyarrow]")
+    return pa.chunked_array(s.array._pa_array).cast(pa.large_string())
 
 
 def flag_placeholders(values: pd.Series, *, blocklist: Iterable[str] = (),
@@ -864,8 +892,7 @@ def flag_placeholders(values: pd.Series, *, blocklist: Iterable[str] = (),
             raise ValueError(f"The 'patterns' parameter must hold regular expressions. Got {pattern!r} instead.") from None
     blocked = {b.strip().casefold() for b in blocklist}
     codes, text = _unique_text(values, absent_to_na=False)
-    flags = text.str.casefold().isin(blocked).to_numpy(bool) | np.array(
-        [isinstance(t, str) and any(p.search(t) for p in compiled) for t in text.tolist()], dtype=bool)
+    flags = text.str.casefold().isin(blocked).to_numpy(bool) | _matches_any(text, compiled)
     if max_records_per_value is not None:
         flags |= np.bincount(codes, minlength=len(text)) > max_records_per_value
     flags &= text.notna().to_numpy()
