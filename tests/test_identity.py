@@ -160,7 +160,7 @@ def test_generic_entry_point_with_other_column_names_and_explain():
     ({"blocking_rules": [["shoe_size"]]}, r"names \['shoe_size'\], which are not attributes"),
     ({"attributes": {"name": {"comparison": "soundex"}}}, r"comparison must be one of .*Got 'soundex'"),
     ({"sources": {"crm": {"identifiers": {"col": "passport"}}}}, r"unknown identifier 'passport'"),
-    ({"colour": "red"}, r"Unknown identity settings \['colour'\]"),
+    ({"colour": "red"}, r"Identity settings: unknown keys \[.colour.\]"),
 ])
 def test_bad_settings_say_what_was_expected(change, message):
     with pytest.raises(SettingsError, match=message):

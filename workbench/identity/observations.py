@@ -10,7 +10,6 @@ From a cleaned table and its :class:`SourceSpec`, build
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 import pandas as pd

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .._dataclasses import build
+from .._dataclasses import build, check_keys
 from ..config import PACKAGE_DIR
 
 KINDS = ("unique", "strong", "weak")
@@ -100,12 +100,7 @@ class IdentitySettings:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "IdentitySettings":
-        if not isinstance(d, dict):
-            raise SettingsError(f"Identity settings must be a mapping. Got {type(d).__name__} instead.")
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - allowed)
-        if unknown:
-            raise SettingsError(f"Unknown identity settings {unknown}. Allowed: {sorted(allowed)}.")
+        check_keys(d, cls, "Identity settings", SettingsError)
         if "identifiers" not in d:
             raise SettingsError("Identity settings need `identifiers` (a list of {name, kind}).")
         ids = [_build(IdentifierSpec, x, "identifier") for x in d["identifiers"]]
