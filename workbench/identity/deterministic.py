@@ -35,13 +35,8 @@ def components(n_records: int, rec: np.ndarray, node: np.ndarray, n_nodes: int) 
     size = n_records + n_nodes
     a = coo_matrix((np.ones(len(rec), dtype=np.int8), (rec, n_records + node)), shape=(size, size))
     _, labels = connected_components(a, directed=False)
-    lab = labels[:n_records]
-    _, first = np.unique(lab, return_index=True)
-    order = np.argsort(first)
-    remap = np.empty_like(order)
-    remap[order] = np.arange(order.size)
-    canon = remap[np.searchsorted(np.unique(lab), lab)]
-    return canon
+    # canonical: numbered in order of first appearance (one hash pass, no sort)
+    return pd.factorize(labels[:n_records])[0]
 
 
 def value_hash(values: pd.Series) -> pd.Series:
