@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -44,25 +45,14 @@ from .normalise import MISSING_TOKENS
 NUMERIC_TYPES = ("integer", "float", "amount")
 
 
+@functools.lru_cache(maxsize=1)
 def _missing_set():
+    """MISSING_TOKENS as a pyarrow value set (built on first use; keeps imports light)."""
     import pyarrow as pa
 
     return pa.array(sorted(MISSING_TOKENS), type=pa.large_string())
 
 
-class _LazyMissingSet:
-    """The pyarrow value set of MISSING_TOKENS, built on first use (keeps imports light)."""
-
-    _value = None
-
-    def __getattr__(self, name):  # pragma: no cover - delegated
-        return getattr(self.get(), name)
-
-    @classmethod
-    def get(cls):
-        if cls._value is None:
-            cls._value = _missing_set()
-        return cls._value
 QUARANTINE_COLUMNS = ["stage", "_source_file", "_source_row", "reason", "record"]
 
 
@@ -241,7 +231,7 @@ def is_missing(s: pd.Series) -> pd.Series:
     import pyarrow.compute as pc
 
     norm = pc.utf8_lower(pc.utf8_trim_whitespace(arrow_strings(s)))
-    hit = pc.or_kleene(pc.is_null(norm), pc.is_in(norm, value_set=_LazyMissingSet.get()))
+    hit = pc.or_kleene(pc.is_null(norm), pc.is_in(norm, value_set=_missing_set()))
     return pd.Series(hit.to_numpy(zero_copy_only=False), index=s.index)
 
 
@@ -435,14 +425,14 @@ def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths,
     return rep, quarantined
 
 
-def _ingest_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool) -> tuple[list, dict, list, list]:
+def _ingest_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool) -> tuple[list, dict, list]:
     """Ingest one channel's new or changed files.
 
-    Returns (file reports, ledger entries to set — None to delete —, errors, messages).
+    Returns (file reports, ledger entries to set — None to delete —, errors).
     """
     files = m.files(paths.raw)
     if not files:
-        return [], {}, [f"Channel '{m.channel}': no file matches '{m.source.pattern}' under {paths.raw}."], []
+        return [], {}, [f"Channel '{m.channel}': no file matches '{m.source.pattern}' under {paths.raw}."]
     reports, updates, errors = [], {}, []
     seen, changed_files, q_parts = set(), set(), []
     for f in files:
@@ -470,7 +460,7 @@ def _ingest_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool) 
     if changed_files or gone:
         qs = pd.concat(q_parts, ignore_index=True) if q_parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
         _write_quarantine(paths, m.channel, "ingest", changed_files | gone, qs)
-    return reports, updates, errors, []
+    return reports, updates, errors
 
 
 def run_per_channel(func, mappings: dict, args: tuple, *, workers: int | None, progress: bool, desc: str) -> list:
@@ -535,7 +525,7 @@ def ingest_all(paths: Paths | None = None, *, mappings: dict[str, ChannelMapping
     result = IngestResult()
     outcomes = run_per_channel(_ingest_channel, mappings, (paths, ledger, force), workers=workers,
                                progress=progress, desc="ingest")
-    for reports, updates, errors, _ in outcomes:
+    for reports, updates, errors in outcomes:
         result.files.extend(reports)
         result.errors.extend(errors)
         for rel, entry in updates.items():
