@@ -1,0 +1,1 @@
+"""Personal data: keyed pseudonymisation, display masking, consent and PII scans."""
