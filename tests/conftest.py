@@ -29,3 +29,23 @@ def cleaned_paths(session_raw, tmp_path_factory):
     ingest_all(paths, progress=False, log=None)
     clean_all(paths, progress=False)
     return paths
+
+
+@pytest.fixture(scope="session")
+def resolved_paths(cleaned_paths, tmp_path_factory):
+    """A private copy of the cleaned sample with OneIDs resolved (read-only for tests)."""
+    from workbench.identity import run_identity
+
+    root = tmp_path_factory.mktemp("resolved")
+    shutil.copytree(cleaned_paths.data, root / "data", ignore=shutil.ignore_patterns("processed"))
+    paths = get_paths(root / "data", root / "reports").ensure()
+    run_identity(paths)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def profile_360(resolved_paths):
+    """The customer 360 profile of the resolved sample (all data)."""
+    from workbench.customer360 import build_customer_360
+
+    return build_customer_360(resolved_paths)
