@@ -246,13 +246,12 @@ def explain(oneid: str, source: Resolution | Paths | None = None) -> tuple[pd.Da
 
 def quality_against_truth(res: Resolution, paths: Paths) -> dict | None:
     """Pairwise and cluster quality against the sample's ground truth (None without truth)."""
-    truth_file = paths.truth / "records.parquet"
-    if not truth_file.exists():
+    from ..truth import truth_records
+
+    truth = truth_records(paths)
+    if truth is None:
         return None
-    truth = pd.read_parquet(truth_file)
-    truth["record_id"] = (truth["channel"].astype(str) + ":" + truth["source_file"].astype(str) + ":"
-                          + truth["source_row"].astype(str))
-    r = res.records.merge(truth[["record_id", "person_id"]], on="record_id", how="left")
+    r = res.records.merge(truth, on="record_id", how="left")
     if r["person_id"].isna().any():
         raise ValueError(f"{int(r['person_id'].isna().sum())} records have no ground truth.")
     q = {"pairwise": pairwise_quality(r["oneid"], r["person_id"]),

@@ -1,0 +1,49 @@
+"""Ground truth of the embedded sample, for evaluation only (the pipeline never reads it).
+
+``data/raw/_truth/records.parquet`` says which person made each raw record;
+``persons.parquet`` holds each person's hidden behaviour type. Real data has no truth:
+these functions then return None and notebooks skip their quality checks.
+
+Example:
+    >>> from workbench.truth import oneid_truth
+    >>> t = oneid_truth()                  # doctest: +SKIP
+    >>> t["type"].value_counts()           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .config import Paths, get_paths
+
+
+def truth_records(paths: Paths | None = None) -> pd.DataFrame | None:
+    """``record_id → person_id`` of the sample (None when the data has no ground truth)."""
+    paths = paths or get_paths()
+    f = paths.truth / "records.parquet"
+    if not f.exists():
+        return None
+    t = pd.read_parquet(f)
+    t["record_id"] = (t["channel"].astype(str) + ":" + t["source_file"].astype(str) + ":"
+                      + t["source_row"].astype(str))
+    return t[["record_id", "person_id"]]
+
+
+def oneid_truth(paths: Paths | None = None, registry: pd.DataFrame | None = None) -> pd.DataFrame | None:
+    """Per OneID: the person who made most of its records, that share (``purity``) and the
+    person's hidden behaviour ``type`` (None without ground truth)."""
+    from .transactions import load_registry
+
+    paths = paths or get_paths()
+    t = truth_records(paths)
+    if t is None:
+        return None
+    registry = load_registry(paths) if registry is None else registry
+    r = registry[["record_id", "oneid"]].merge(t, on="record_id", how="left")
+    counts = r.groupby(["oneid", "person_id"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["oneid", "n", "person_id"], ascending=[True, False, True])
+    top = counts.drop_duplicates("oneid").set_index("oneid")
+    top["purity"] = top["n"] / counts.groupby("oneid")["n"].sum()
+    persons = pd.read_parquet(paths.truth / "persons.parquet", columns=["person_id", "type"])
+    out = top.drop(columns="n").join(persons.set_index("person_id"), on="person_id")
+    return out
