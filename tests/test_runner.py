@@ -382,3 +382,43 @@ def test_kernel_problems_fail_the_run_cleanly(tmp_path):
     manifest = json.loads(err.run_result.manifest_path.read_text())
     assert manifest["status"] == "failed" and manifest["kernel_name"] == "no-such-kernel-xyz"
     assert not (paths.reports / "latest").exists()
+
+
+# --------------------------------------------------------------------------- lock and --from
+def test_second_run_on_the_same_data_is_refused(tmp_path):
+    from workbench.lock import LOCK_NAME, RunLocked, data_lock
+
+    with data_lock(tmp_path, owner="nightly"):
+        with pytest.raises(RunLocked, match=r"Another run is using the data folder .*nightly"):
+            with data_lock(tmp_path, owner="manual"):
+                pass
+        assert (tmp_path / LOCK_NAME).exists()
+    assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from workbench.lock import LOCK_NAME, data_lock
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    pid = int(dead.stdout)
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": pid, "host": socket.gethostname(), "owner": "killed run"}))
+    notes = []
+    with data_lock(tmp_path, log=notes.append):
+        pass
+    assert notes and "stale lock" in notes[0]
+
+
+def test_start_from_skips_earlier_notebooks(tmp_path):
+    from workbench.runner import _start_from
+
+    nbs = [tmp_path / f"{n}.ipynb" for n in ("01_a", "02_b", "03_c")]
+    assert [p.stem for p in _start_from(nbs, "02")] == ["02_b", "03_c"]
+    assert [p.stem for p in _start_from(nbs, "03_c")] == ["03_c"]
+    with pytest.raises(ValueError, match="The 'from' notebook must be one of"):
+        _start_from(nbs, "09")

@@ -7,6 +7,7 @@
     workbench run                                                  # every notebook, headless
     workbench run --only 01_ingest 02_clean -p force=true          # some notebooks, a parameter
     workbench run --parameters params.yaml --run-id nightly
+    workbench run --as-of 2026-06-30 --from 04                     # resume from notebook 04
 
 ``workbench run`` exits non-zero when a notebook fails, naming the notebook and the cell;
 the failed executed notebook stays in the run folder.
@@ -68,17 +69,25 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .config import get_paths
+    from .lock import RunLocked
     from .runner import NotebookFailed, run_pipeline
 
     paths = get_paths(args.data_dir, args.reports_dir)
     params = _parameters(args)
+    if args.as_of:
+        params["as_of"] = _parse_value(args.as_of)
+    if args.only and args.start_from:
+        raise SystemExit("workbench run: use --only or --from, not both.")
     try:
         result = run_pipeline(paths=paths, notebooks=args.only or None, parameters=params,
                               run_id=args.run_id, kernel_name=args.kernel, html=not args.no_html,
-                              progress=not args.quiet)
+                              progress=not args.quiet, start_from=args.start_from)
     except NotebookFailed as exc:
         print(f"workbench run: FAILED — {exc}", file=sys.stderr)
         return 1
+    except (RunLocked, ValueError) as exc:
+        print(f"workbench run: {exc}", file=sys.stderr)
+        return 2
     print(f"run {result.run_id}: {result.status}; report: {result.index_path}")
     return 0
 
@@ -121,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a notebook parameter (repeatable)")
     r.add_argument("--parameters", metavar="FILE.yaml", help="a YAML file of notebook parameters")
     r.add_argument("--run-id", default=None, help="name of the run folder (default: UTC timestamp)")
+    r.add_argument("--as-of", default=None, metavar="DATE",
+                   help="analysis date passed to every notebook that declares `as_of` (default: all data)")
+    r.add_argument("--from", dest="start_from", default=None, metavar="NOTEBOOK",
+                   help="resume: run this notebook (e.g. 04 or 04_customer_360) and the ones after it")
     r.add_argument("--data-dir", default=None, help="data folder (default: $WORKBENCH_DATA_DIR or ./data)")
     r.add_argument("--reports-dir", default=None, help="reports folder (default: $WORKBENCH_REPORTS_DIR or ./reports)")
     r.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")

@@ -726,13 +726,16 @@ def _execute(source: Path, output: Path, params: Mapping[str, Any], kernel_name:
 def run_pipeline(*, paths: Paths | None = None, notebooks: Sequence[str | Path] | None = None,
                  parameters: Mapping[str, Any] | None = None, run_id: str | None = None,
                  kernel_name: str = "python3", progress: bool = True, html: bool = True,
-                 log: Callable[[str], None] | None = print) -> RunResult:
+                 log: Callable[[str], None] | None = print, start_from: str | None = None) -> RunResult:
     """Execute the pipeline notebooks headless into ``paths.reports / run_id``.
 
     - ``notebooks``: names or paths, run in the given order (a bare name is looked up in
       ``paths.notebooks``; ``.ipynb`` may be omitted). Default: :func:`discover_notebooks`.
     - ``parameters``: one shared dict; each notebook receives only the names its
       ``parameters`` cell declares (see :func:`filter_parameters`).
+    - ``start_from``: skip the notebooks before this one (resume a failed run).
+    - The run holds a lock on the data folder (:mod:`workbench.lock`): a second run on the
+      same data refuses to start with a message naming the holder.
     - ``run_id``: default is the UTC start time ``YYYYmmddTHHMMSSZ``; ``-2``, ``-3`` ...
       is appended when the folder already exists (read the actual id from the result).
     - The kernels get ``WORKBENCH_DATA_DIR``/``WORKBENCH_REPORTS_DIR`` of ``paths`` and
@@ -751,8 +754,27 @@ def run_pipeline(*, paths: Paths | None = None, notebooks: Sequence[str | Path] 
     """
     emit = log or (lambda _msg: None)
     paths = paths or get_paths()
+    from .lock import data_lock
+
+    with data_lock(paths.data, owner=f"workbench run {run_id or ''}".strip(), log=emit):
+        return _run_locked(paths=paths, notebooks=notebooks, parameters=parameters, run_id=run_id,
+                           kernel_name=kernel_name, progress=progress, html=html, emit=emit, start_from=start_from)
+
+
+def _start_from(sources: list[Path], start_from: str) -> list[Path]:
+    """The notebooks from ``start_from`` (a name like ``04_customer_360`` or its number ``04``) on."""
+    for i, src in enumerate(sources):
+        if start_from in (src.name, src.stem, src.stem.split("_", 1)[0]):
+            return sources[i:]
+    raise ValueError(f"The 'from' notebook must be one of {[s.stem for s in sources]}. Got {start_from!r} instead.")
+
+
+def _run_locked(*, paths: Paths, notebooks, parameters, run_id, kernel_name, progress, html, emit,
+                start_from) -> RunResult:
     shared = dict(parameters or {})
     sources = _resolve_notebooks(notebooks, paths.notebooks)
+    if start_from is not None:
+        sources = _start_from(sources, str(start_from))
 
     declared = {src: _declared_parameters(src) for src in sources}
     received = {src: filter_parameters(shared, declared[src]) for src in sources}

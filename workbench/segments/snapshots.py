@@ -45,6 +45,8 @@ def save_snapshot(segments: pd.DataFrame, paths: Paths | None = None, *, kind: s
     folder = _folder(paths or get_paths())
     folder.mkdir(parents=True, exist_ok=True)
     f = folder / f"{kind}_{_key(as_of)}.parquet"
+    segments = segments.copy()
+    segments.attrs = {"kind": kind, "as_of": _key(as_of)}  # JSON-safe metadata only
     segments.to_parquet(f)
     return f
 
