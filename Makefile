@@ -33,6 +33,7 @@ sample: env
 	$(BIN)/workbench sample --if-missing --persons $(PERSONS) --seed $(SEED)
 
 report: sample
+	@$(BIN)/workbench key
 	$(BIN)/workbench run $(ARGS)
 	@echo "open reports/latest/index.html"
 

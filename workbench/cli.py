@@ -92,6 +92,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_key(args: argparse.Namespace) -> int:
+    from .privacy.keys import key_fingerprint, key_path, load_key
+
+    key = load_key(create=True, log=print)
+    print(f"pseudonymisation key: {key_path()} (fingerprint {key_fingerprint(key)}; keep it out of git, back it up)")
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from .config import get_paths
     from .ingest import ingest_all
@@ -140,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-html", action="store_true", help="skip the HTML export")
     r.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
     r.set_defaults(func=cmd_run)
+
+    k = sub.add_parser("key", help="create (first time) and show the local pseudonymisation key")
+    k.set_defaults(func=cmd_key)
 
     i = sub.add_parser("ingest", help="run the ingest stage without notebooks")
     i.add_argument("--data-dir", default=None)
