@@ -219,3 +219,47 @@ def test_recall_ceiling_by_hand():
     truth = pd.Series(["A", "A", "B", "A"])  # record 3 of A shares nothing; record 2 is B
     # A's pairs: (0,1) reachable, (0,3), (1,3) not -> ceiling 1/3
     assert identifier_recall_ceiling(obs, 4, truth) == pytest.approx(1 / 3)
+
+
+# --------------------------------------------------------------------------- reviewed decisions
+def test_review_decisions_override_the_probabilistic_stage(resolved_paths, tmp_path):
+    import shutil
+
+    from workbench.config import get_paths
+    from workbench.identity import run_identity
+
+    paths = get_paths(tmp_path / "data", tmp_path / "reports")
+    shutil.copytree(resolved_paths.data, paths.data)
+    links = pd.read_parquet(paths.processed / "identity_links.parquet")
+    before = pd.read_parquet(paths.processed / "oneid_records.parquet").set_index("record_id")["oneid"]
+    fuzzy = links[links["how"] == "probabilistic"].sort_values(["record_a", "record_b"]).iloc[0]
+    # two known persons that nothing links
+    known = before[before.index.str.startswith("crm_members:")]
+    a, b = known.index[0], known[known != known.iloc[0]].index[0]
+    assert before[a] != before[b] and before[fuzzy["record_a"]] == before[fuzzy["record_b"]]
+    pd.DataFrame({"record_a": [fuzzy["record_a"], a], "record_b": [fuzzy["record_b"], b],
+                  "decision": ["reject", "accept"]}).to_parquet(paths.processed / "match_decisions.parquet")
+    res = run_identity(paths)
+    after = res.records.set_index("record_id")["oneid"]
+    assert after[fuzzy["record_a"]] != after[fuzzy["record_b"]], "a rejected fuzzy link is cut"
+    assert after[a] == after[b], "an accepted pair is joined"
+    assert res.probabilistic["review_rejected"] == 1 and res.probabilistic["review_accepted"] == 1
+    assert (res.links["how"] == "review: accepted").sum() == 1
+    review = pd.read_parquet(paths.processed / "identity_scored_pairs.parquet")
+    assert len(review) and review["match_probability"].between(0.5, 1).all()
+    assert set(review["record_a"]) <= set(after.index)
+
+
+def test_bad_review_decision_is_refused(resolved_paths, tmp_path):
+    import shutil
+
+    from workbench.config import get_paths
+    from workbench.identity import run_identity
+
+    paths = get_paths(tmp_path / "data", tmp_path / "reports")
+    shutil.copytree(resolved_paths.data, paths.data)
+    rid = pd.read_parquet(paths.processed / "oneid_records.parquet")["record_id"]
+    pd.DataFrame({"record_a": [rid[0]], "record_b": [rid[1]], "decision": ["maybe"]}).to_parquet(
+        paths.processed / "match_decisions.parquet")
+    with pytest.raises(ValueError, match="must be 'accept' or 'reject'. Got \\['maybe'\\]"):
+        run_identity(paths)

@@ -61,10 +61,17 @@ class Resolution:
 
 def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings | None = None, *,
                    sources: dict[str, SourceSpec] | None = None, record_ids: dict[str, pd.Series] | None = None,
-                   previous: pd.DataFrame | None = None) -> Resolution:
+                   previous: pd.DataFrame | None = None, decisions: pd.DataFrame | None = None) -> Resolution:
     """Resolve several tables at once. ``sources`` (default: ``settings.sources``) says which
     column of each table is which identifier or attribute; ``record_ids`` default to each
-    table's ``record_id`` column, else ``<table>:<row>``."""
+    table's ``record_id`` column, else ``<table>:<row>``.
+
+    ``decisions`` (``record_a``, ``record_b``, ``decision``: "accept" | "reject", from the
+    match review in notebook 11) override the probabilistic stage: an accepted pair's
+    components are joined (must-link); a rejected pair's direct fuzzy link is removed
+    (cannot-link). Identifier links are never overridden: a shared member id or phone is
+    fixed in the data, not in review.
+    """
     settings = settings or IdentitySettings.from_yaml()
     sources = sources or settings.sources
     missing = sorted(set(tables) - set(sources))
@@ -109,6 +116,7 @@ def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings |
         attrs.loc[attrs["phone_tail"].isin(bad_tails).fillna(False), "phone_tail"] = pd.NA
     profiles = component_profiles(det.labels, attrs, anchored)
     prob = link_probabilistic(profiles, settings)
+    applied = _apply_decisions(prob, det.labels, records["record_id"], decisions)
     labels = det.labels.copy()
     if len(prob.merges):
         # groups of components joined by the chosen links (each holds at most one known person)
@@ -132,18 +140,23 @@ def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings |
     links = pd.DataFrame({"record_a": rid[dl["rec_a"].to_numpy()], "record_b": rid[dl["rec_b"].to_numpy()],
                           "how": dl["how"].to_numpy(), "value_hash": dl["value_hash"].to_numpy(),
                           "match_weight": np.nan, "match_probability": np.nan})
+    first_rec = pd.Series(np.arange(len(records))).groupby(det.labels).min()
+    if prob.scored_pairs is not None and len(prob.scored_pairs):  # component pairs -> one record of each side
+        sp = prob.scored_pairs
+        prob.scored_pairs = sp.assign(rec_a=first_rec.reindex(sp["a"]).to_numpy(),
+                                      rec_b=first_rec.reindex(sp["b"]).to_numpy())
     if len(prob.merges):
-        first_rec = pd.Series(np.arange(len(records))).groupby(det.labels).min()
         pl = pd.DataFrame({"record_a": rid[first_rec.reindex(prob.merges["component_b"]).to_numpy()],
                            "record_b": rid[first_rec.reindex(prob.merges["component_a"]).to_numpy()],
-                           "how": "probabilistic", "value_hash": None,
+                           "how": np.where(prob.merges["match_weight"].isna(), "review: accepted",
+                                           "probabilistic"), "value_hash": None,
                            "match_weight": prob.merges["match_weight"].to_numpy(),
                            "match_probability": prob.merges["match_probability"].to_numpy()})
         links = pd.concat([links, pl], ignore_index=True)
     t["assign"] = time.perf_counter() - t0
     info = {"prior": prob.prior, "threshold": prob.threshold, "pairs_above_threshold": prob.candidates,
             "merges": int(len(prob.merges)), "components": int(det.labels.max() + 1) if len(det.labels) else 0,
-            "unanchored_components": int((~profiles["anchored"]).sum())}
+            "unanchored_components": int((~profiles["anchored"]).sum()), **applied}
     return Resolution(records, links, det.over_limit, det.conflicts, blocked, history, info,
                       prob.scored_pairs, {k: round(v, 3) for k, v in t.items()}, ids)
 
@@ -167,6 +180,35 @@ def resolve_records(df: pd.DataFrame, *, identifiers: dict[str, str | list[str]]
     probe = IdentitySettings.from_dict({**settings.to_dict(), "sources": {"table": src.__dict__}})
     rid = {"table": df[record_id]} if record_id else None
     return resolve_tables({"table": df}, probe, sources={"table": src}, record_ids=rid)
+
+
+def _apply_decisions(prob, labels: np.ndarray, record_ids: pd.Series, decisions: pd.DataFrame | None) -> dict:
+    """Apply reviewed must-link / cannot-link decisions to the probabilistic merges (in place)."""
+    out = {"review_accepted": 0, "review_rejected": 0, "review_unknown_records": 0}
+    if decisions is None or not len(decisions):
+        return out
+    bad = set(decisions["decision"]) - {"accept", "reject"}
+    if bad:
+        raise ValueError(f"Match decisions must be 'accept' or 'reject'. Got {sorted(bad)} instead.")
+    pos = pd.Series(np.arange(len(record_ids)), index=pd.Index(record_ids))
+    known = decisions["record_a"].isin(pos.index) & decisions["record_b"].isin(pos.index)
+    out["review_unknown_records"] = int((~known).sum())  # records erased or not in this run
+    d = decisions[known]
+    ca = labels[pos.reindex(d["record_a"]).to_numpy()]
+    cb = labels[pos.reindex(d["record_b"]).to_numpy()]
+    acc = d["decision"].to_numpy() == "accept"
+    m = prob.merges
+    if (~acc).any() and len(m):
+        rejected = {frozenset(p) for p in zip(ca[~acc], cb[~acc])}
+        keep = [frozenset((a, b)) not in rejected for a, b in zip(m["component_a"], m["component_b"])]
+        out["review_rejected"] = int(len(m) - sum(keep))
+        m = m[keep]
+    extra = pd.DataFrame({"component_a": ca[acc], "component_b": cb[acc], "match_weight": np.nan,
+                          "match_probability": 1.0})
+    extra = extra[extra["component_a"] != extra["component_b"]]
+    out["review_accepted"] = int(len(extra))
+    prob.merges = pd.concat([m, extra], ignore_index=True) if len(extra) else m.reset_index(drop=True)
+    return out
 
 
 # ----------------------------------------------------------------------------- the stage
@@ -197,8 +239,11 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
         settings = IdentitySettings.from_yaml(settings)
     registry = paths.processed / "oneid_records.parquet"
     previous = pd.read_parquet(registry, columns=["record_id", "oneid"]) if registry.exists() else None
-    res = resolve_tables(_tables(paths, settings), settings, previous=previous)
+    decisions_file = paths.processed / "match_decisions.parquet"
+    decisions = pd.read_parquet(decisions_file) if decisions_file.exists() else None
+    res = resolve_tables(_tables(paths, settings), settings, previous=previous, decisions=decisions)
     res.records.to_parquet(registry, index=False)
+    _scored_pairs(res).to_parquet(paths.processed / "identity_scored_pairs.parquet", index=False)
     res.links.to_parquet(paths.processed / "identity_links.parquet", index=False)
     res.over_limit.to_parquet(paths.processed / "identity_over_limit.parquet", index=False)
     hist_path = paths.processed / "oneid_history.parquet"
@@ -219,6 +264,18 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
         metrics["quality"] = quality
     (paths.metrics / "identity.json").write_text(json.dumps(metrics, indent=2, default=float), encoding="utf-8")
     return res
+
+
+def _scored_pairs(res: Resolution, low: float = 0.5) -> pd.DataFrame:
+    """Scored component pairs with P(match) >= ``low`` as record pairs (first record of each
+    component), for the match review."""
+    cols = ["record_a", "record_b", "match_weight", "match_probability"]
+    sp = res.scored_pairs
+    if sp is None or not len(sp):
+        return pd.DataFrame({c: pd.Series(dtype="string" if c.startswith("record") else "float64") for c in cols})
+    sp = sp[sp["match_probability"] >= low]
+    rid = res.records["record_id"].to_numpy()
+    return sp.assign(record_a=rid[sp["rec_a"].to_numpy()], record_b=rid[sp["rec_b"].to_numpy()])[cols].reset_index(drop=True)
 
 
 def load_resolution(paths: Paths | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
