@@ -518,10 +518,19 @@ def render_index(manifest: Mapping[str, Any]) -> str:
     out += [f"<tr><th>{_e(label)}</th><td>{value}</td></tr>" for label, value in meta]
     out.append("</table>")
 
+    report = next((nb for nb in manifest.get("notebooks") or [] if "segment_report" in str(nb.get("name"))
+                   and nb.get("html")), None)
+    if report is not None:
+        out.append(f'<p class="lead"><a href="{_href(report["html"])}"><strong>Open the segment report</strong></a>'
+                   " — headline numbers, segments, models and data quality on one page.</p>")
+    if (Path(manifest.get("run_dir") or ".") / "audiences").is_dir():
+        out.append('<p>Audience exports (hashed contacts, consent honoured): <a href="audiences/">audiences/</a>'
+                   ' · <a href="audiences/summary.json">summary.json</a></p>')
     out.append("<h2>Notebooks</h2>")
     out.append('<table><thead><tr><th class="num">#</th><th>Notebook</th><th>Status</th>'
                '<th class="num">Seconds</th><th>Report</th><th>Executed notebook</th></tr></thead><tbody>')
-    for i, nb in enumerate(manifest.get("notebooks") or [], start=1):
+    listed = sorted(manifest.get("notebooks") or [], key=lambda nb: "segment_report" not in str(nb.get("name")))
+    for i, nb in enumerate(listed, start=1):  # the segment report first, then pipeline order
         st = str(nb.get("status", ""))
         seconds = nb.get("seconds")
         report = f'<a href="{_href(nb["html"])}">HTML</a>' if nb.get("html") else '<span class="muted">–</span>'
