@@ -100,6 +100,48 @@ def cmd_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _person(args: argparse.Namespace) -> dict[str, Any]:
+    return {"phone": args.phone, "email": args.email, "oneid": args.oneid}
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from .config import get_paths
+    from .lock import RunLocked
+    from .privacy.erasure import forget
+
+    try:
+        report = forget(get_paths(args.data_dir, args.reports_dir), **_person(args), dry_run=args.dry_run,
+                        max_oneids=args.max_oneids)
+    except (RunLocked, ValueError, KeyError) as exc:
+        print(f"workbench forget: {exc}", file=sys.stderr)
+        return 2
+    summary = report.summary()
+    print(summary.to_string(index=False) if len(summary) else "no rows removed")
+    return 0
+
+
+def cmd_access(args: argparse.Namespace) -> int:
+    from .config import get_paths
+    from .privacy.access import access_request
+
+    try:
+        out = access_request(get_paths(args.data_dir), **_person(args), out=args.out)
+    except (ValueError, KeyError) as exc:
+        print(f"workbench access: {exc}", file=sys.stderr)
+        return 2
+    print(f"everything held about the person: {out}")
+    return 0
+
+
+def cmd_consents(args: argparse.Namespace) -> int:
+    from .config import get_paths
+    from .privacy.consent import write_consent_ledger
+
+    ledger = write_consent_ledger(get_paths(args.data_dir), as_of=args.as_of)
+    print(ledger.groupby(["purpose", "status"]).size().unstack(fill_value=0).to_string())
+    return 0
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from .config import get_paths
     from .ingest import ingest_all
@@ -151,6 +193,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("key", help="create (first time) and show the local pseudonymisation key")
     k.set_defaults(func=cmd_key)
+
+    def person_options(p: argparse.ArgumentParser) -> None:
+        who = p.add_mutually_exclusive_group(required=True)
+        who.add_argument("--phone", help="the person's phone, any format (+86 138 0013 8000)")
+        who.add_argument("--email", help="the person's e-mail")
+        who.add_argument("--oneid", help="the person's OneID")
+        p.add_argument("--data-dir", default=None)
+
+    f = sub.add_parser("forget", help="erasure request: remove a person from every layer and suppress them")
+    person_options(f)
+    f.add_argument("--reports-dir", default=None)
+    f.add_argument("--dry-run", action="store_true", help="report what would be removed; change nothing")
+    f.add_argument("--max-oneids", type=int, default=5,
+                   help="refuse when the identifier matches more OneIDs than this (default 5)")
+    f.set_defaults(func=cmd_forget)
+
+    a = sub.add_parser("access", help="access request: write everything held about a person to one JSON file")
+    person_options(a)
+    a.add_argument("--out", default=None, help="output file (default: data/privacy/access/<hash>.json)")
+    a.set_defaults(func=cmd_access)
+
+    cs = sub.add_parser("consents", help="write the reconciled consent ledger (data/processed/consents.parquet)")
+    cs.add_argument("--as-of", default=None)
+    cs.add_argument("--data-dir", default=None)
+    cs.set_defaults(func=cmd_consents)
 
     i = sub.add_parser("ingest", help="run the ingest stage without notebooks")
     i.add_argument("--data-dir", default=None)

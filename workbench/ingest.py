@@ -334,6 +334,7 @@ class FileReport:
     kept: int = 0
     quarantined: int = 0
     seconds: float = 0.0
+    suppressed: int = 0  # rows of persons erased by `workbench forget` (suppression list)
 
 
 @dataclass
@@ -348,10 +349,11 @@ class IngestResult:
         """One row per channel: files, read, kept, quarantined (all files on record)."""
         df = pd.DataFrame([asdict(f) for f in self.files if f.status != "removed"])
         if df.empty:
-            return pd.DataFrame(columns=["files", "read", "kept", "quarantined"])
+            return pd.DataFrame(columns=["files", "read", "kept", "quarantined", "suppressed"])
         g = df.groupby("channel", sort=False)
         return pd.DataFrame({"files": g.size(), "new_or_changed": g["status"].apply(lambda s: (s == "ingested").sum()),
-                             "read": g["read"].sum(), "kept": g["kept"].sum(), "quarantined": g["quarantined"].sum()})
+                             "read": g["read"].sum(), "kept": g["kept"].sum(), "quarantined": g["quarantined"].sum(),
+                             "suppressed": g["suppressed"].sum()})
 
     @property
     def changed(self) -> list[str]:
@@ -395,10 +397,18 @@ def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths,
     rel = path.relative_to(paths.raw).as_posix()
     raw = read_source(path, mapping)
     canon = _canonical(raw.frame, mapping, rel)
+    # persons erased by `workbench forget` stay out, even from an old copy of a file
+    from .privacy.erasure import suppressed_records, suppressed_rows
+
+    sup = suppressed_rows(canon, mapping, paths)
+    canon = canon[~sup]
+    bad_rows = raw.bad_rows
+    bsup = suppressed_records(bad_rows["record"], mapping, paths) if len(bad_rows) else np.zeros(0, bool)
+    bad_rows = bad_rows[~bsup]
     kept, failures = validate(canon, mapping)
     q_parts = []
-    if len(raw.bad_rows):
-        b = raw.bad_rows.copy()
+    if len(bad_rows):
+        b = bad_rows.copy()
         b["_source_file"] = rel
         q_parts.append(b)
     if len(failures):
@@ -420,8 +430,9 @@ def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths,
     kept = _finalise(kept, mapping)
     kept.to_parquet(out, index=False)
     rep = FileReport(mapping.channel, rel, digest or _sha256(path), "ingested", read=raw.total, kept=len(kept),
-                     quarantined=len(quarantined), seconds=round(time.perf_counter() - t0, 3))
-    assert rep.read == rep.kept + rep.quarantined, f"{rel}: counts do not reconcile"
+                     quarantined=len(quarantined), suppressed=int(sup.sum() + bsup.sum()),
+                     seconds=round(time.perf_counter() - t0, 3))
+    assert rep.read == rep.kept + rep.quarantined + rep.suppressed, f"{rel}: counts do not reconcile"
     return rep, quarantined
 
 
@@ -551,7 +562,7 @@ def _write_metrics(paths: Paths, result: IngestResult) -> None:
     doc = {
         "stage": "ingest", "seconds": result.seconds,
         "channels": {c: {k: int(v) for k, v in row.items()} for c, row in s.iterrows()},
-        "totals": {k: int(s[k].sum()) for k in ("read", "kept", "quarantined")},
+        "totals": {k: int(s[k].sum()) for k in ("read", "kept", "quarantined", "suppressed")},
         "files_changed": result.changed, "files_unchanged": result.unchanged, "errors": result.errors,
     }
     paths.metrics.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1205 @@
+"""Right to erasure: :func:`forget` a person everywhere, and keep them out of later ingests.
+
+``forget(paths, phone=...)`` (or ``email=`` / ``oneid=``) finds the person, removes every
+row they left in every layer, writes a keyed-hash audit entry and puts their identifiers
+on a suppression list that the ingest stage consults (:func:`suppressed_rows`).
+
+**Who is the person.** The OneIDs whose cleaned records carry the normalised phone or
+e-mail (normalised as the clean stage does, in every channel's phone/e-mail/identifier
+fields: a phone typed as a web ``login_id`` counts), or the given OneID; then every record
+of those OneIDs in the registry (``processed/oneid_records.parquet``). Placeholder and
+blocked values (``13800000000``) never identify anyone.
+
+**The person's identifiers** are the phone, e-mail, member id, unionid, openid, buyer nick,
+viewer id, device and cookie values on those records — except values that records of
+*other* OneIDs carry too (a family tablet, a shared shop phone): those are not the
+person's alone, so they neither remove other rows nor go on the suppression list (the
+person's records carrying them are still removed, by OneID). Rows that never got a
+record id — older CRM versions merged by the dedupe rule, exact duplicates, quarantined
+rows — are found by these identifiers; identifiers found on them (an old phone) are
+added when no other OneID carries them.
+
+**Layers.** ``raw/`` (each file rewritten in its own format: CSV bytes of every other
+row, the header, BOM, encoding and line ends are kept — only the person's records go;
+JSON lines drop lines; Parquet and Excel are rewritten without the rows; every rewrite is
+re-read with :func:`workbench.ingest.read_source` and checked row by row before it
+replaces the original), ``interim/ingested``, ``interim/quarantine`` (rows of the removed
+source rows, or whose content carries the identifiers), ``interim/cleaned``, every Parquet
+under ``processed/`` with a ``oneid`` / ``*_oneid`` or ``record_id`` / ``record_a`` /
+``record_b`` / ``*_record_id`` column (segment snapshots included), audience exports
+``reports/*/audiences/*.csv``, the sample's ground truth (``raw/_truth``: the rows of the
+removed records; persons left without any record) and earlier access-request files of the
+person (``data/privacy/access``).
+
+**Row numbers.** A record id is ``<channel>:<file>:<row>`` with the row's position in the
+raw file. Removing rows shifts the rows after them, so every stored row number and record
+id of the rewritten files (ingested, quarantine, cleaned, processed, ground truth) is
+renumbered to the new file: the data is as if the person had never been in it, a forced
+re-ingest gives the same record ids, and the ingest ledger gets the new checksums and
+counts, so the next (incremental) ingest does not re-read the files.
+
+**Audit and suppression** (``data/privacy/``): ``erasure_log.jsonl`` gets one line per
+request — UTC time, request kind, the keyed hash of the identifier (never the value),
+OneIDs, rows removed per file. ``suppression.parquet`` holds
+:func:`identifier_hash` values (HMAC with the local key, namespace per identifier kind) of
+every identifier of the person and of the requested value itself, so a later ingest of an
+old file (a backup restored) drops their rows. A phone or e-mail nobody carries is still
+suppressed. The key must stay the same: the list records its fingerprint and
+:func:`suppressed_rows` refuses another key.
+
+Example:
+    >>> from workbench.privacy.erasure import forget
+    >>> report = forget(phone="138 0013 8000", dry_run=True)       # doctest: +SKIP
+    >>> report.rows_removed                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import Paths, get_paths
+from ..mapping import ChannelMapping, MappingError, load_mappings
+from ..normalise import normalise_emails, normalise_phones
+from .keys import key_fingerprint, load_key, pseudonymise
+
+__all__ = ["AUDIT_FILE", "SUPPRESSION_FILE", "ErasureReport", "forget", "identifier_hash", "load_suppression",
+           "privacy_dir", "suppress", "suppressed_records", "suppressed_rows"]
+
+#: Field types whose values identify a person (the clean stage's IDENTITY_TYPES).
+IDENTITY_TYPES = ("phone", "email", "identifier")
+#: Audit log and suppression list, inside :func:`privacy_dir`.
+AUDIT_FILE = "erasure_log.jsonl"
+SUPPRESSION_FILE = "suppression.parquet"
+SUPPRESSION_COLUMNS = ["kind", "hash", "key_fingerprint", "added_utc"]
+#: Columns holding OneIDs / record ids in processed tables.
+RECORD_COLUMNS = ("record_id", "record_a", "record_b")
+_SEP = "\x1f"
+_EMPTY_OBS = {"row": "int64", "kind": "string", "value": "string", "placeholder": "bool"}
+
+
+def privacy_dir(paths: Paths) -> Path:
+    """``<data>/privacy``: audit log, suppression list and access-request files (personal data stays in data/).
+
+    >>> privacy_dir(get_paths("/srv/crm-data")).as_posix()
+    '/srv/crm-data/privacy'
+    """
+    return paths.data / "privacy"
+
+
+def identifier_hash(values: pd.Series | Iterable[Any], *, kind: str, key: bytes | None = None) -> pd.Series:
+    """Keyed hash (HMAC-SHA-256, 64 hex) of *normalised* identifier values of one kind.
+
+    The namespace is ``suppression:<kind>``, so a phone and a member id never share a hash.
+    Used for the suppression list, the audit log and access-request file names.
+
+    >>> identifier_hash(["+8613800138000"], kind="phone", key=bytes(range(32))).str[:12].tolist()
+    ['639d0e75ece2']
+    """
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"The 'kind' parameter must be a non-empty string. Got {kind!r} instead.")
+    return pseudonymise(values, key=key, namespace=f"suppression:{kind}")
+
+
+# ----------------------------------------------------------------------------- settings
+def _defaults(mappings, settings, cleaning_config):
+    from ..clean import load_cleaning_config
+    from ..identity.settings import IdentitySettings
+
+    mappings = mappings if mappings is not None else load_mappings()
+    settings = settings if settings is not None else IdentitySettings.from_yaml(None)
+    cfg = cleaning_config if isinstance(cleaning_config, dict) else load_cleaning_config(cleaning_config)
+    return mappings, settings, cfg
+
+
+def _field_kinds(mapping: ChannelMapping, settings) -> dict[str, list[tuple[str, str | None]]]:
+    """Identity field -> [(identifier kind, pattern)], from the identity settings' sources.
+
+    Fields the settings do not name are their own kind (phone / email / the field name).
+    """
+    src = settings.sources.get(mapping.channel)
+    out = {}
+    for name, spec in mapping.fields.items():
+        if spec.type not in IDENTITY_TYPES:
+            continue
+        target = src.identifiers.get(name) if src is not None else None
+        if target is None:
+            kinds = [spec.type if spec.type in ("phone", "email") else name]
+        else:
+            kinds = [str(t).partition("@")[0] for t in (target if isinstance(target, list) else [target])]
+        pairs = []
+        for k in kinds:
+            try:
+                pattern = settings.identifier(k).pattern
+            except Exception:  # a kind the settings do not list
+                pattern = None
+            pairs.append((k, pattern))
+        out[name] = pairs
+    return out
+
+
+# ----------------------------------------------------------------------------- observations
+def _empty_obs() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _EMPTY_OBS.items()})
+
+
+def _observe(df: pd.DataFrame, mapping: ChannelMapping, settings, cfg: dict, *, standardised: bool) -> pd.DataFrame:
+    """Identifier values of every row: ``row`` (position), ``kind``, ``value``, ``placeholder``.
+
+    ``standardised=False`` takes canonical raw values (ingested rows) and standardises the
+    identity fields exactly as the clean stage does; ``True`` takes cleaned rows (with their
+    ``*_placeholder`` flags). Values are then typed as the identity stage types them.
+    """
+    from ..clean import standardise
+    from ..identity.observations import _typed_values
+
+    kinds = _field_kinds(mapping, settings)
+    fields = [f for f in kinds if f in df.columns]
+    if not fields or len(df) == 0:
+        return _empty_obs()
+    df = df.reset_index(drop=True)
+    if standardised:
+        std = df
+    else:
+        specs = {}
+        for f in fields:
+            spec = mapping.fields[f]
+            if spec.region_field and spec.region_field not in df.columns:
+                spec = dataclasses.replace(spec, region_field=None)
+            specs[f] = spec
+        std, _, _ = standardise(df, dataclasses.replace(mapping, fields=specs), cfg)
+    blocked = pd.Index([str(b).strip().casefold() for b in settings.blocked_values], dtype="string")
+    parts = []
+    for f in fields:
+        remaining = std[f].astype("string")
+        flag_col = f"{f}_placeholder"
+        flag = (std[flag_col].fillna(False).to_numpy(bool) if standardised and flag_col in std.columns
+                else np.zeros(len(std), bool))
+        for kind, pattern in kinds[f]:
+            vals = _typed_values(remaining, kind, pattern)
+            take = vals.notna().to_numpy(bool)
+            if not take.any():
+                continue
+            remaining = remaining.where(~take)
+            v = vals[take].astype("string")
+            ph = flag[take] | v.str.casefold().isin(blocked).fillna(False).to_numpy(bool)
+            parts.append(pd.DataFrame({"row": np.flatnonzero(take).astype("int64"), "kind": kind,
+                                       "value": v.to_numpy(), "placeholder": ph}))
+    if not parts:
+        return _empty_obs()
+    out = pd.concat(parts, ignore_index=True)
+    return out.astype(_EMPTY_OBS)
+
+
+def _isin(values: pd.Series | pd.Index, lookup: Iterable[Any]) -> np.ndarray:
+    """``values.isin(lookup)`` for text, hashed in pyarrow (pandas' string ``isin`` loops over ``lookup``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ..ingest import arrow_strings
+
+    s = pd.Series(values) if not isinstance(values, pd.Series) else values
+    if len(s) == 0:
+        return np.zeros(0, bool)
+    lk = pd.Series(list(lookup) if not isinstance(lookup, (pd.Index, pd.Series, np.ndarray)) else lookup,
+                   dtype="string").dropna()
+    if len(lk) == 0:
+        return np.zeros(len(s), bool)
+    hit = pc.is_in(arrow_strings(s.astype("string")), value_set=arrow_strings(lk.reset_index(drop=True)))
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _keys(obs: pd.DataFrame) -> pd.Series:
+    return (obs["kind"].astype("string") + _SEP + obs["value"].astype("string")).astype("string")
+
+
+def _record_fields(texts: pd.Series, delimiter: str) -> tuple[list[int], list[str], list[int], list[dict]]:
+    """Split quarantined record texts into values: JSON objects by key, other text as CSV."""
+    rows, tokens, json_rows, json_objs = [], [], [], []
+    for i, t in enumerate(texts.tolist()):
+        if t is None or t is pd.NA or (isinstance(t, float) and np.isnan(t)):
+            continue
+        t = str(t)
+        obj = None
+        if t.lstrip().startswith("{"):
+            try:
+                obj = json.loads(t)
+            except ValueError:
+                obj = None
+        if isinstance(obj, dict):
+            json_rows.append(i)
+            json_objs.append(obj)
+            vals = [str(v) for v in obj.values() if v is not None and not isinstance(v, (dict, list))]
+        else:
+            try:
+                vals = [x for r in csv.reader(io.StringIO(t), delimiter=delimiter) for x in r]
+            except csv.Error:
+                vals = re.split(r"[\r\n" + re.escape(delimiter) + "]", t)
+        for v in vals:
+            rows.append(i)
+            tokens.append(v)
+    return rows, tokens, json_rows, json_objs
+
+
+def _text_obs(texts: pd.Series, mapping: ChannelMapping, settings, cfg: dict) -> pd.DataFrame:
+    """Identifier candidates in free-form record texts (quarantine ``record``).
+
+    JSON records of canonical fields are read as rows of the channel (as ingest would);
+    besides, every value is tried as a phone, an e-mail and as each identifier kind.
+    """
+    from ..clean import _text
+
+    rows, tokens, json_rows, json_objs = _record_fields(texts, mapping.source.delimiter)
+    parts = []
+    if json_objs:
+        frame = pd.DataFrame.from_records(json_objs)
+        for f in mapping.fields:
+            frame[f] = frame[f].astype("string") if f in frame.columns else pd.Series(pd.NA, index=frame.index,
+                                                                                     dtype="string")
+        obs = _observe(frame, mapping, settings, cfg, standardised=False)
+        obs["row"] = np.asarray(json_rows, dtype="int64")[obs["row"].to_numpy()]
+        parts.append(obs)
+    if tokens:
+        tok = pd.Series(tokens, dtype="string")
+        pos = np.asarray(rows, dtype="int64")
+        ph = normalise_phones(tok, default_region=cfg.get("default_phone_region", "CN"))
+        ok = (ph["phone_status"] == "valid").to_numpy(bool)
+        parts.append(pd.DataFrame({"row": pos[ok], "kind": "phone", "value": ph["e164"][ok].to_numpy(),
+                                   "placeholder": False}))
+        em = normalise_emails(tok)
+        ok = (em["email_status"] == "valid").to_numpy(bool)
+        parts.append(pd.DataFrame({"row": pos[ok], "kind": "email", "value": em["email"][ok].to_numpy(),
+                                   "placeholder": False}))
+        text = _text(tok)
+        ok = text.notna().to_numpy(bool)
+        other = sorted({k for pairs in _field_kinds(mapping, settings).values() for k, _ in pairs} - {"phone", "email"})
+        for k in other:
+            parts.append(pd.DataFrame({"row": pos[ok], "kind": k, "value": text[ok].to_numpy(),
+                                       "placeholder": False}))
+    if not parts:
+        return _empty_obs()
+    return pd.concat(parts, ignore_index=True).astype(_EMPTY_OBS)
+
+
+def _normalise_request(kind: str, value: Any, cfg: dict) -> str:
+    """The requested phone / e-mail as stored (E.164, lower-case); never echoes the value in errors."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"The '{kind}' parameter must be a non-empty string. Got {type(value).__name__} instead.")
+    if kind == "phone":
+        ph = normalise_phones(pd.Series([value], dtype="string"), default_region=cfg.get("default_phone_region", "CN"))
+        if ph["phone_status"].iloc[0] != "valid":
+            raise ValueError(f"The 'phone' parameter must be a full phone number (E.164 or national). Got a value "
+                             f"read as '{ph['phone_status'].iloc[0]}' instead.")
+        return str(ph["e164"].iloc[0])
+    em = normalise_emails(pd.Series([value], dtype="string"))
+    if em["email_status"].iloc[0] != "valid":
+        raise ValueError(f"The 'email' parameter must be an e-mail address such as name@example.com. Got a value "
+                         f"read as '{em['email_status'].iloc[0]}' instead.")
+    return str(em["email"].iloc[0])
+
+
+# ----------------------------------------------------------------------------- suppression list
+def load_suppression(paths: Paths | None = None) -> pd.DataFrame:
+    """The suppression list (columns ``kind``, ``hash``, ``key_fingerprint``, ``added_utc``); empty if none.
+
+    >>> import tempfile
+    >>> paths = get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())
+    >>> len(load_suppression(paths))
+    0
+    >>> _ = suppress(paths, {"email": ["A@B.cn"]}, key=bytes(range(32)))
+    >>> load_suppression(paths)[["kind", "key_fingerprint"]].values.tolist()
+    [['email', '630dcd29']]
+    """
+    paths = paths or get_paths()
+    f = privacy_dir(paths) / SUPPRESSION_FILE
+    if not f.exists():
+        return pd.DataFrame({"kind": pd.Series(dtype="string"), "hash": pd.Series(dtype="string"),
+                             "key_fingerprint": pd.Series(dtype="string"),
+                             "added_utc": pd.Series(dtype="datetime64[us, UTC]")})
+    return pd.read_parquet(f)
+
+
+def _write_atomic_parquet(df: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _add_suppression(paths: Paths, keys: Iterable[str], key: bytes) -> dict[str, int]:
+    """Hash ``kind\\x1fvalue`` keys and add them to the list; returns values per kind."""
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    kv = pd.Series(keys, dtype="string").str.split(_SEP, n=1, expand=True)
+    rows = []
+    for kind, vals in kv.groupby(0, sort=True)[1]:
+        rows.append(pd.DataFrame({"kind": kind, "hash": identifier_hash(vals.reset_index(drop=True), kind=kind,
+                                                                          key=key)}))
+    new = pd.concat(rows, ignore_index=True)
+    new["key_fingerprint"] = key_fingerprint(key)
+    new["added_utc"] = pd.Timestamp.now(tz="UTC").floor("s")
+    old = load_suppression(paths)
+    if len(old) and (old["key_fingerprint"] != key_fingerprint(key)).any():
+        raise ValueError(f"The suppression list {privacy_dir(paths) / SUPPRESSION_FILE} was made with another "
+                         f"pseudonymisation key (fingerprint {sorted(set(old['key_fingerprint']))}); the key in use "
+                         f"has fingerprint {key_fingerprint(key)!r}. Restore the original key.")
+    allv = pd.concat([old, new], ignore_index=True) if len(old) else new
+    allv = allv.astype({"kind": "string", "hash": "string", "key_fingerprint": "string"})
+    allv["added_utc"] = pd.to_datetime(allv["added_utc"], utc=True)
+    allv = allv.sort_values(["kind", "hash", "added_utc"], kind="stable").drop_duplicates(["kind", "hash"])
+    _write_atomic_parquet(allv[SUPPRESSION_COLUMNS].reset_index(drop=True), privacy_dir(paths) / SUPPRESSION_FILE)
+    return new.groupby("kind").size().astype(int).to_dict()
+
+
+def suppress(paths: Paths | None, values: Mapping[str, Iterable[str]], *, key: bytes | None = None) -> int:
+    """Put identifier values on the suppression list without erasing anything; returns how many.
+
+    ``values`` maps a kind (``phone``, ``email``, ``member_id``, ``unionid``, ``openid``,
+    ``buyer_nick``, ``viewer_id``, ``device_id``, ``cookie_id``) to raw values; phones and
+    e-mails are normalised (E.164, lower-case) and other values trimmed before hashing.
+
+    >>> import tempfile
+    >>> paths = get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())
+    >>> suppress(paths, {"phone": ["138-0013-8001"], "member_id": [" M00000001 "]}, key=bytes(range(32)))
+    2
+    """
+    from ..clean import load_cleaning_config
+
+    paths = paths or get_paths()
+    if not isinstance(values, Mapping):
+        raise ValueError(f"The 'values' parameter must be a mapping of kind -> values. Got {type(values).__name__} "
+                         "instead.")
+    cfg = load_cleaning_config()
+    keys = []
+    for kind, vals in values.items():
+        vals = [vals] if isinstance(vals, str) else list(vals)
+        for v in vals:
+            if kind in ("phone", "email"):
+                keys.append(kind + _SEP + _normalise_request(kind, v, cfg))
+            else:
+                t = str(v).strip()
+                if t:
+                    keys.append(kind + _SEP + t)
+    key = load_key(create=True) if key is None else key
+    return int(sum(_add_suppression(paths, keys, key).values()))
+
+
+def _suppressed_keys(paths: Paths, key: bytes | None) -> tuple[pd.Index, bytes | None]:
+    sup = load_suppression(paths)
+    if sup.empty:
+        return pd.Index([], dtype="string"), key
+    key = load_key() if key is None else key
+    fp = key_fingerprint(key)
+    if (sup["key_fingerprint"] != fp).any():
+        raise ValueError(f"The suppression list {privacy_dir(paths) / SUPPRESSION_FILE} was made with another "
+                         f"pseudonymisation key (fingerprints {sorted(set(sup['key_fingerprint']))}); the key in use "
+                         f"has fingerprint {fp!r}. Restore the original key, or rows of erased persons would be "
+                         "ingested again.")
+    return pd.Index((sup["kind"] + _SEP + sup["hash"]).astype("string")), key
+
+
+def _hash_hits(obs: pd.DataFrame, listed: pd.Index, key: bytes, n: int) -> np.ndarray:
+    mask = np.zeros(n, bool)
+    if obs.empty:
+        return mask
+    for kind, part in obs.groupby("kind", sort=True):
+        h = identifier_hash(part["value"].reset_index(drop=True), kind=str(kind), key=key)
+        hit = _isin(str(kind) + _SEP + h, listed)
+        mask[part["row"].to_numpy()[hit]] = True
+    return mask
+
+
+def suppressed_rows(df: pd.DataFrame, mapping: ChannelMapping, paths: Paths | None = None, *,
+                    key: bytes | None = None, settings=None, cleaning_config: dict | str | None = None) -> np.ndarray:
+    """True for rows of ``df`` whose phone, e-mail or identifier fields are on the suppression list.
+
+    ``df`` holds one channel's canonical fields with raw values (as ingest reads them,
+    before validation); values are normalised as the clean stage normalises them, typed as
+    the identity stage types them (a phone typed into ``login_id`` is a phone) and hashed
+    with :func:`identifier_hash`. Without a suppression list nothing is suppressed (and no
+    key is needed).
+
+    >>> import tempfile
+    >>> from workbench.mapping import load_mappings
+    >>> paths = get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())
+    >>> key = bytes(range(32))
+    >>> _ = suppress(paths, {"phone": ["+86 138 0013 8001"]}, key=key)
+    >>> rows = pd.DataFrame({"store_region": ["CN", "CN"], "member_id": [None, "M00000002"],
+    ...                      "phone": ["138-0013-8001", "13900139000"], "name": ["张伟", "李娜"]})
+    >>> suppressed_rows(rows, load_mappings()["pos_receipts"], paths, key=key).tolist()
+    [True, False]
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"The 'df' parameter must be a pandas DataFrame. Got {type(df).__name__} instead.")
+    paths = paths or get_paths()
+    listed, key = _suppressed_keys(paths, key)
+    if len(listed) == 0 or len(df) == 0:
+        return np.zeros(len(df), bool)
+    _, settings, cfg = _defaults({}, settings, cleaning_config)
+    obs = _observe(df, mapping, settings, cfg, standardised=False)
+    return _hash_hits(obs, listed, key, len(df))
+
+
+def suppressed_records(records: pd.Series, mapping: ChannelMapping, paths: Paths | None = None, *,
+                       key: bytes | None = None, settings=None,
+                       cleaning_config: dict | str | None = None) -> np.ndarray:
+    """True for record *texts* (rows ingest cannot parse, kept for the quarantine) that carry a
+    suppressed identifier: JSON objects of canonical fields, or a raw CSV line.
+
+    >>> import tempfile
+    >>> from workbench.mapping import load_mappings
+    >>> paths = get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())
+    >>> key = bytes(range(32))
+    >>> _ = suppress(paths, {"member_id": ["M00000001"]}, key=key)
+    >>> texts = pd.Series(["SH01,,CN,R1,M00000001,,x", "SH01,,CN,R2,M00000002,,y"])
+    >>> suppressed_records(texts, load_mappings()["pos_receipts"], paths, key=key).tolist()
+    [True, False]
+    """
+    paths = paths or get_paths()
+    records = pd.Series(records)
+    listed, key = _suppressed_keys(paths, key)
+    if len(listed) == 0 or len(records) == 0:
+        return np.zeros(len(records), bool)
+    _, settings, cfg = _defaults({}, settings, cleaning_config)
+    return _hash_hits(_text_obs(records, mapping, settings, cfg), listed, key, len(records))
+
+
+# ----------------------------------------------------------------------------- finding the person
+@dataclass
+class _Person:
+    kind: str
+    value: str | None
+    oneids: list[str]
+    records: pd.Index                # record ids of the OneIDs (registry)
+    keys: set[str]                   # "kind\x1fvalue" carried by the person only
+    others: pd.Index                 # keys carried by records of other OneIDs
+    shared: int = 0                  # the person's values also carried by other OneIDs
+    own: set[str] = field(default_factory=set)  # every value on the person's records (shared ones too)
+    linked: dict[str, pd.Series] = field(default_factory=dict)  # channel -> record ids of the registry
+
+
+def _registry(paths: Paths) -> pd.DataFrame:
+    from ..transactions import load_registry
+
+    return load_registry(paths)
+
+
+def _cleaned_observations(paths: Paths, mappings, settings, cfg, registry: pd.DataFrame) -> pd.DataFrame:
+    """``record_id, kind, value, placeholder`` of every cleaned record (all channels)."""
+    from ..clean import load_cleaned
+
+    parts = []
+    by_channel = dict(tuple(registry.groupby("channel", sort=False)["record_id"]))
+    for channel, m in mappings.items():
+        if not (paths.cleaned / f"{channel}.parquet").exists():
+            continue
+        df = load_cleaned(channel, paths)
+        reg = by_channel.get(channel, pd.Series([], dtype="string"))
+        same_order = len(reg) == len(df) and (reg.to_numpy() == df["record_id"].to_numpy()).all()
+        stale = np.zeros(len(df), bool) if same_order else ~_isin(df["record_id"], reg)
+        if stale.any():
+            raise ValueError(f"{int(stale.sum()):,} records of '{channel}' are not in the OneID registry: the cleaned "
+                             "data changed after the identity stage ran. Rerun the identity stage (notebook "
+                             "03_id_matching) before an erasure or access request.")
+        obs = _observe(df, m, settings, cfg, standardised=True)
+        obs["record_id"] = df["record_id"].astype("string").to_numpy()[obs["row"].to_numpy()]
+        parts.append(obs.drop(columns="row"))
+    if not parts:
+        raise FileNotFoundError(f"No cleaned tables in {paths.cleaned}: run the ingest and clean stages first.")
+    out = pd.concat(parts, ignore_index=True)
+    out["key"] = _keys(out)
+    return out
+
+
+def _locate(paths: Paths, *, phone: str | None, email: str | None, oneid: str | None, mappings, settings,
+            cfg: dict, max_oneids: int) -> _Person:
+    given = {k: v for k, v in (("phone", phone), ("email", email), ("oneid", oneid)) if v is not None}
+    if len(given) != 1:
+        raise ValueError("Exactly one of the 'phone', 'email' and 'oneid' parameters must be given. "
+                         f"Got {sorted(given) or 'none'} instead.")
+    if not isinstance(max_oneids, (int, np.integer)) or isinstance(max_oneids, bool) or max_oneids < 1:
+        raise ValueError(f"The 'max_oneids' parameter must be a positive integer. Got {max_oneids!r} instead.")
+    (kind, raw), = given.items()
+    value = None if kind == "oneid" else _normalise_request(kind, raw, cfg)
+    registry = _registry(paths)
+    if kind == "oneid" and (not isinstance(raw, str) or not (registry["oneid"] == raw).any()):
+        raise KeyError(f"Unknown OneID {raw!r}: it is not in {paths.processed / 'oneid_records.parquet'}.")
+    obs = _cleaned_observations(paths, mappings, settings, cfg, registry)
+    if kind == "oneid":
+        oneids = [raw]
+    else:
+        hit = obs[(obs["kind"] == kind).to_numpy(bool) & (obs["value"] == value).fillna(False).to_numpy(bool)]
+        usable = hit[~hit["placeholder"].to_numpy(bool)]
+        if usable.empty and len(hit):
+            raise ValueError(f"The {kind} given is a placeholder or blocked value in the data ({len(hit)} records, "
+                             "e.g. a shop's default number): it identifies nobody. Erase by 'oneid' instead.")
+        rec = registry[_isin(registry["record_id"], usable["record_id"])]
+        oneids = sorted(pd.unique(rec["oneid"].astype(str)).tolist())
+    if len(oneids) > max_oneids:
+        raise ValueError(f"The {kind} given is carried by records of {len(oneids)} OneIDs, more than max_oneids="
+                         f"{max_oneids}: it is probably shared, not one person's. Check with an access request, "
+                         "then erase by 'oneid' or raise 'max_oneids'.")
+    mine = _isin(registry["oneid"], oneids)
+    records = pd.Index(registry.loc[mine, "record_id"].astype("string"))
+    of_person = _isin(obs["record_id"], records)
+    others = pd.Index(pd.unique(obs.loc[~of_person, "key"]), dtype="string")
+    own = pd.unique(obs.loc[of_person & ~obs["placeholder"].to_numpy(bool), "key"])
+    own = pd.Index(own, dtype="string")
+    shared = _isin(pd.Series(own, dtype="string"), others)
+    keys = set(own[~shared].tolist())
+    if value is not None:
+        k = kind + _SEP + value
+        if k not in others:
+            keys.add(k)
+    linked = {str(c): r.reset_index(drop=True) for c, r in registry.groupby("channel", sort=False)["record_id"]}
+    return _Person(kind, value, oneids, records, keys, others, int(shared.sum()), set(own.tolist()), linked)
+
+
+# ----------------------------------------------------------------------------- raw files
+_LINES_B = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+_LINES_S = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def _quote_open(line, in_quote: bool, delimiter, quote) -> bool:
+    """Whether a quoted field is still open at the end of ``line`` (pyarrow's CSV rules).
+
+    A quote opens a field only at the start of the field; inside, ``""`` is a quote and a
+    single quote closes the field. Quotes elsewhere are ordinary characters.
+    """
+    fresh, i = not in_quote, 0
+    while True:
+        j = line.find(quote, i)
+        if j < 0:
+            return in_quote
+        if in_quote:
+            if line[j + 1:j + 2] == quote:
+                i = j + 2
+                continue
+            in_quote = False
+        elif (j == 0 and fresh) or (j > 0 and line[j - 1:j] == delimiter):
+            in_quote = True
+        i = j + 1
+
+
+def _pieces(data, *, csv_rules: bool, delimiter: str = ",", blank_is_record: bool = False) -> list[tuple[Any, bool]]:
+    """Split file content into (chunk, is_record) pieces, each with its line ends.
+
+    ``csv_rules``: a record spans lines while a quoted field is open, and only empty lines
+    are skipped (pyarrow's CSV reader); otherwise (JSON lines) every line is a record and
+    whitespace-only lines are skipped, unless ``blank_is_record`` (the line-by-line reader).
+    """
+    is_bytes = isinstance(data, bytes)
+    lines = (_LINES_B if is_bytes else _LINES_S).findall(data)
+    quote = b'"' if is_bytes else '"'
+    delim = delimiter.encode("ascii") if is_bytes else delimiter
+    ends = (b"\r\n", b"\n", b"\r") if is_bytes else ("\r\n", "\n", "\r")
+    out, buf, open_quote = [], None, False
+    for ln in lines:
+        if buf is None:
+            blank = (ln in ends) if csv_rules else not ln.strip()
+            if blank and not blank_is_record:
+                out.append((ln, False))
+                continue
+            buf, open_quote = ln, False
+        else:
+            buf += ln
+        if csv_rules and quote in ln:
+            open_quote = _quote_open(ln, open_quote, delim, quote)
+        if not open_quote:
+            out.append((buf, True))
+            buf = None
+    if buf is not None:
+        out.append((buf, True))
+    return out
+
+
+def _drop_pieces(pieces: list[tuple[Any, bool]], drop: set[int], *, header: bool) -> list:
+    kept, n, seen_header = [], 0, not header
+    for chunk, is_record in pieces:
+        if is_record:
+            if not seen_header:
+                seen_header = True
+            else:
+                n += 1
+                if n in drop:
+                    continue
+        kept.append(chunk)
+    return kept
+
+
+def _rewrite_csv(src: Path, dst: Path, mapping: ChannelMapping, drop: set[int]) -> None:
+    data = src.read_bytes()
+    enc = mapping.source.encoding.lower()
+    if enc.startswith("utf-16"):  # not ASCII-compatible: work on text, keep the byte order and BOM
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            codec, bom, body = ("utf-16-le" if data[:2] == b"\xff\xfe" else "utf-16-be"), data[:2], data[2:]
+        else:
+            codec, bom, body = "utf-16-le", b"", data
+        text = body.decode(codec)
+        pieces = _pieces(text, csv_rules=True, delimiter=mapping.source.delimiter)
+        out = bom + "".join(_drop_pieces(pieces, drop, header=True)).encode(codec)
+    else:  # utf-8, gbk, gb18030, big5: newline and quote bytes never occur inside a character
+        pieces = _pieces(data, csv_rules=True, delimiter=mapping.source.delimiter)
+        out = b"".join(_drop_pieces(pieces, drop, header=True))
+    dst.write_bytes(out)
+
+
+def _rewrite_jsonl(src: Path, dst: Path, drop: set[int], *, physical: bool) -> None:
+    data = src.read_bytes()
+    dst.write_bytes(b"".join(_drop_pieces(_pieces(data, csv_rules=False, blank_is_record=physical), drop,
+                                          header=False)))
+
+
+def _rewrite_parquet_rows(src: Path, dst: Path, drop: set[int]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(src)
+    keep = ~np.isin(np.arange(1, t.num_rows + 1), np.fromiter(drop, dtype=np.int64, count=len(drop)))
+    pq.write_table(t.filter(pa.array(keep)), dst)
+
+
+def _rewrite_excel(src: Path, dst: Path, mapping: ChannelMapping, drop: set[int]) -> None:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(src)
+    sheet = mapping.source.sheet
+    ws = wb[sheet] if isinstance(sheet, str) else wb.worksheets[sheet or 0]
+    data_rows, header_seen = [], False
+    for idx, values in enumerate(ws.iter_rows(values_only=True), start=1):
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+            continue
+        if not header_seen:
+            header_seen = True
+            continue
+        data_rows.append(idx)
+    for n in sorted(drop, reverse=True):
+        if 1 <= n <= len(data_rows):
+            ws.delete_rows(data_rows[n - 1])
+    wb.save(dst)
+
+
+def _plain(values: pd.Series) -> list:
+    s = values.astype(object)
+    return s.where(pd.notna(s), None).tolist()
+
+
+def _verify_raw(old, new, drop: np.ndarray, rel: str) -> None:
+    """The rewritten file reads as the old one without the dropped rows (renumbered)."""
+    problem = None
+    if new.total != old.total - len(drop):
+        problem = f"it reads {new.total} rows, expected {old.total} - {len(drop)}"
+    else:
+        keep = ~old.frame["_source_row"].isin(drop).to_numpy(bool)
+        exp = old.frame[keep].reset_index(drop=True).copy()
+        exp["_source_row"] = _shift(exp["_source_row"].to_numpy(np.int64), drop)
+        got = new.frame.reset_index(drop=True)
+        if sorted(exp.columns) != sorted(got.columns) or len(exp) != len(got):
+            problem = "its columns or row count differ"
+        else:
+            for c in exp.columns:
+                if not exp[c].equals(got[c]) and _plain(exp[c]) != _plain(got[c]):
+                    problem = f"column {c!r} differs"
+                    break
+        bk = ~old.bad_rows["_source_row"].isin(drop).to_numpy(bool)
+        eb = old.bad_rows[bk].reset_index(drop=True)
+        if problem is None and (_shift(eb["_source_row"].to_numpy(np.int64), drop).tolist()
+                                != new.bad_rows["_source_row"].tolist()
+                                or eb["record"].tolist() != new.bad_rows["record"].tolist()):
+            problem = "its unparseable rows differ"
+    if problem:
+        raise RuntimeError(f"Erasure stopped before changing anything: the rewrite of raw/{rel} does not read back "
+                           f"as the original without the person's rows ({problem}). The raw file may use a layout "
+                           "the row splitter does not know; remove the rows by hand.")
+
+
+def _rewrite_raw(src: Path, dst: Path, mapping: ChannelMapping, drop: np.ndarray, rel: str) -> None:
+    from ..ingest import read_source
+
+    old = read_source(src, mapping)
+    d = set(int(x) for x in drop)
+    fmt = mapping.source.format
+    if fmt == "csv":
+        _rewrite_csv(src, dst, mapping, d)
+    elif fmt == "jsonl":
+        _rewrite_jsonl(src, dst, d, physical=len(old.bad_rows) > 0)
+    elif fmt == "parquet":
+        _rewrite_parquet_rows(src, dst, d)
+    elif fmt == "excel":
+        _rewrite_excel(src, dst, mapping, d)
+    else:  # pragma: no cover - mappings validate formats
+        raise MappingError(f"Unknown format {fmt!r}.")
+    _verify_raw(old, read_source(dst, mapping), drop, rel)
+
+
+# ----------------------------------------------------------------------------- renumbering
+def _shift(rows: np.ndarray, drop: np.ndarray) -> np.ndarray:
+    """Row numbers after removing the (sorted) ``drop`` rows: minus the removed rows before each."""
+    return rows - np.searchsorted(drop, rows, side="left")
+
+
+def _renumber_rows(files: pd.Series, rows: np.ndarray, shifts: dict[str, np.ndarray]) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.int64).copy()
+    f = files.astype("string").to_numpy(dtype=object, na_value="")
+    for rel, drop in shifts.items():
+        m = f == rel
+        if m.any():
+            rows[m] = _shift(rows[m], drop)
+    return rows
+
+
+def _renumber_ids(ids, shifts: dict[str, np.ndarray]):
+    """``<channel>:<file>:<row>`` ids (any text array) with the rows of rewritten files renumbered.
+
+    Returns ``(pyarrow large_string array, changed)``; the work is done in pyarrow.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from ..ingest import arrow_strings
+
+    arr = arrow_strings(pd.Series(ids).astype("string")).combine_chunks()
+    changed = False
+    for rel, drop in shifts.items():
+        ex = pc.extract_regex(arr, f"^(?P<head>[^:]*:{re.escape(rel)}:)(?P<row>[0-9]+)$")
+        valid = pc.fill_null(pc.is_valid(ex), False)
+        idx = np.flatnonzero(valid.to_numpy(zero_copy_only=False))
+        if not len(idx):
+            continue
+        sub = pc.take(ex, pa.array(idx))
+        rows = pc.cast(pc.struct_field(sub, "row"), pa.int64()).to_numpy()
+        new = _shift(rows, drop)
+        if np.array_equal(new, rows):
+            continue
+        head = pc.cast(pc.struct_field(sub, "head"), pa.large_string())
+        new_ids = pc.binary_join_element_wise(head, pc.cast(pa.array(new), pa.large_string()),
+                                              pa.scalar("", pa.large_string()))
+        arr = pc.replace_with_mask(arr, valid, new_ids)
+        changed = True
+    return arr, changed
+
+
+# ----------------------------------------------------------------------------- the plan
+@dataclass
+class _TableEdit:
+    path: Path
+    drop: np.ndarray                      # bool per row
+    renumber: list[tuple[str, str]]       # (row column, file column) pairs
+    renumber_ids: list[str]               # record-id columns
+
+
+@dataclass
+class _Plan:
+    raw_drop: dict[str, np.ndarray] = field(default_factory=dict)       # rel -> sorted rows
+    raw_channel: dict[str, str] = field(default_factory=dict)
+    ingested_drop: dict[str, int] = field(default_factory=dict)          # rel -> rows
+    quarantine_drop: dict[str, int] = field(default_factory=dict)        # rel -> ingest-stage rows
+    tables: list[_TableEdit] = field(default_factory=list)
+    audiences: dict[Path, int] = field(default_factory=dict)
+    access_files: list[Path] = field(default_factory=list)
+    records: set[str] = field(default_factory=set)
+    truth_persons: set[str] = field(default_factory=set)
+
+
+def _in_rows(files: pd.Series, rows: np.ndarray, drop: Mapping[str, Iterable[int]]) -> np.ndarray:
+    """True where (file, row) is one of the ``drop`` rows."""
+    f = files.astype("string").to_numpy(dtype=object, na_value="")
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.zeros(len(rows), bool)
+    for rel, rs in drop.items():
+        m = f == rel
+        if m.any():
+            out[m] = np.isin(rows[m], np.fromiter(rs, dtype=np.int64))
+    return out
+
+
+def _add_rows(target: dict[str, set], files: pd.Series, rows: np.ndarray) -> None:
+    for f, r in zip(files.astype(str).tolist(), np.asarray(rows).tolist()):
+        target.setdefault(f, set()).add(int(r))
+
+
+def _ingested_hits(ingested: list, person: _Person) -> list[np.ndarray]:
+    hits = []
+    records = pd.Index(person.records)
+    keys = list(person.keys)
+    for _f, _channel, _df, rid, obs in ingested:
+        hit = _isin(rid, records)
+        hit[obs["row"].to_numpy()[_isin(obs["key"], keys)]] = True
+        hits.append(hit)
+    return hits
+
+
+def _plan(paths: Paths, person: _Person, mappings, settings, cfg) -> _Plan:
+    import pyarrow.parquet as pq
+
+    from ..clean import record_ids
+
+    plan = _Plan()
+    drop_rows: dict[str, set] = {}
+    # 1. ingested rows: the person's records, and rows that carry the person's identifiers
+    ingested = []
+    for channel, m in mappings.items():
+        for f in sorted((paths.ingested / channel).glob("*.parquet")):
+            df = pd.read_parquet(f).reset_index(drop=True)
+            rid = record_ids(channel, df["_source_file"], df["_source_row"]).reset_index(drop=True)
+            # a linked record is the person's exactly when its OneID is (no other OneID's record carries
+            # the person's identifiers); only rows without a record id are looked at value by value
+            unlinked = np.flatnonzero(~_isin(rid, person.linked.get(channel, [])))
+            obs = _observe(df.iloc[unlinked], m, settings, cfg, standardised=False)
+            obs["row"] = unlinked[obs["row"].to_numpy()]
+            obs["key"] = _keys(obs)
+            ingested.append((f, channel, df[["_source_file", "_source_row"]], rid, obs))
+    for _ in range(5):  # identifiers on rows found by identifier (an older phone) find further rows
+        hits = _ingested_hits(ingested, person)
+        new_keys = set()
+        for (_f, _c, _df, _rid, obs), hit in zip(ingested, hits):
+            extra = obs[hit[obs["row"].to_numpy()] & ~obs["placeholder"].to_numpy(bool)]
+            new_keys |= set(extra["key"].tolist()) - person.keys
+        new_keys = {k for k in new_keys if k not in person.others}
+        if not new_keys:
+            break
+        person.keys |= new_keys
+    hits = _ingested_hits(ingested, person)
+    for (_f, _c, df, _rid, _obs), hit in zip(ingested, hits):
+        _add_rows(drop_rows, df.loc[hit, "_source_file"], df.loc[hit, "_source_row"].to_numpy())
+    # 2. quarantine: rows of those source rows, or whose content carries the identifiers
+    q_edits = []
+    for channel, m in mappings.items():
+        q = paths.quarantine / f"{channel}.parquet"
+        if not q.exists():
+            continue
+        qd = pd.read_parquet(q).reset_index(drop=True)
+        hit = _in_rows(qd["_source_file"], qd["_source_row"].to_numpy(), drop_rows)
+        obs = _text_obs(qd["record"], m, settings, cfg) if len(qd) else _empty_obs()
+        if len(obs):
+            hit[obs["row"].to_numpy()[_isin(_keys(obs), person.keys)]] = True
+        if hit.any():
+            _add_rows(drop_rows, qd.loc[hit, "_source_file"], qd.loc[hit, "_source_row"].to_numpy())
+            ingest_stage = hit & (qd["stage"].astype(str) == "ingest").to_numpy(bool)
+            for rel, n in qd.loc[ingest_stage, "_source_file"].astype(str).value_counts().items():
+                plan.quarantine_drop[rel] = plan.quarantine_drop.get(rel, 0) + int(n)
+                plan.raw_channel[rel] = channel
+        q_edits.append(_TableEdit(q, hit, [("_source_row", "_source_file")], []))
+    plan.raw_drop = {rel: np.array(sorted(rows), dtype=np.int64) for rel, rows in sorted(drop_rows.items())}
+    for (f, channel, df, _rid, _obs) in ingested:
+        hit = _in_rows(df["_source_file"], df["_source_row"].to_numpy(), plan.raw_drop)
+        for rel, n in df.loc[hit, "_source_file"].astype(str).value_counts().items():
+            plan.ingested_drop[rel] = plan.ingested_drop.get(rel, 0) + int(n)
+            plan.raw_channel[rel] = channel
+        plan.tables.append(_TableEdit(f, hit, [("_source_row", "_source_file")], []))
+    plan.tables.extend(q_edits)
+    # 3. cleaned: the person's records and any record of a removed source row
+    person_records = pd.Index(person.records)
+    for channel in mappings:
+        c = paths.cleaned / f"{channel}.parquet"
+        if not c.exists():
+            continue
+        cd = pq.read_table(c, columns=["record_id", "_source_file", "_source_row"]).to_pandas()
+        hit = _isin(cd["record_id"], person_records)
+        hit |= _in_rows(cd["_source_file"], cd["_source_row"].to_numpy(), plan.raw_drop)
+        plan.records |= set(cd.loc[hit, "record_id"].astype(str))
+        plan.tables.append(_TableEdit(c, hit, [("_source_row", "_source_file")], ["record_id"]))
+    records = pd.Index(sorted(plan.records | set(person.records.tolist())), dtype="string")
+    # 4. processed: rows of the OneIDs or of the removed records
+    if paths.processed.exists():
+        for f in sorted(paths.processed.rglob("*.parquet")):
+            names = pq.read_schema(f).names
+            oid = [c for c in names if c == "oneid" or c.endswith("_oneid")]
+            rec = [c for c in names if c in RECORD_COLUMNS or c.endswith("_record_id")]
+            if not oid and not rec:
+                continue
+            t = pq.read_table(f, columns=oid + rec)  # arrow columns: an index named oneid is a column here
+            hit = np.zeros(t.num_rows, bool)
+            for col in oid:
+                hit |= _isin(t.column(col).to_pandas(), person.oneids)
+            for col in rec:
+                hit |= _isin(t.column(col).to_pandas(), records)
+            plan.tables.append(_TableEdit(f, hit, [], rec))
+    # 5. ground truth of the sample: rows of the removed source rows
+    truth = paths.truth / "records.parquet"
+    if truth.exists():
+        td = pq.read_table(truth, columns=["source_file", "source_row", "person_id"]).to_pandas()
+        hit = _in_rows(td["source_file"], td["source_row"].to_numpy(), plan.raw_drop)
+        # persons whose every record goes (persons who never had a record stay)
+        plan.truth_persons = set(td.loc[hit, "person_id"].astype(str)) - set(td.loc[~hit, "person_id"].astype(str))
+        plan.tables.append(_TableEdit(truth, hit, [("source_row", "source_file")], []))
+    # 6. audience exports and earlier access-request files
+    if paths.reports.exists():
+        for f in sorted(paths.reports.glob("*/audiences/*.csv")):
+            if f.parent.parent.is_symlink():  # reports/latest -> a run folder listed anyway
+                continue
+            n = _audience_rows(f, set(person.oneids), count_only=True)
+            if n:
+                plan.audiences[f] = n
+    access = privacy_dir(paths) / "access"
+    if access.exists() and person.oneids:
+        for f in sorted(access.glob("*.json")):
+            try:
+                held = set(json.loads(f.read_text(encoding="utf-8")).get("oneids", []))
+            except (ValueError, OSError, AttributeError):
+                continue
+            if held & set(person.oneids):
+                plan.access_files.append(f)
+    return plan
+
+
+def _audience_rows(path: Path, oneids: set[str], *, count_only: bool) -> int:
+    data = path.read_bytes()
+    pieces = _pieces(data, csv_rules=True)
+    header_idx = next((i for i, (_, rec) in enumerate(pieces) if rec), None)
+    if header_idx is None:
+        return 0
+    header = next(csv.reader([pieces[header_idx][0].decode("utf-8-sig", errors="replace")]))
+    if "oneid" not in header:
+        return 0
+    col = header.index("oneid")
+    kept, n = [], 0
+    for i, (chunk, rec) in enumerate(pieces):
+        if rec and i > header_idx:
+            fields = next(csv.reader(io.StringIO(chunk.decode("utf-8", errors="replace"))), [])
+            if len(fields) > col and fields[col] in oneids:
+                n += 1
+                continue
+        kept.append(chunk)
+    if n and not count_only:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(b"".join(kept))
+        os.replace(tmp, path)
+    return n
+
+
+# ----------------------------------------------------------------------------- applying it
+def _apply_table(edit: _TableEdit, shifts: dict[str, np.ndarray]) -> int:
+    """Rewrite one Parquet file without the dropped rows, renumbering rows of rewritten files.
+
+    A file with nothing to drop and nothing to renumber is left as it is.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n_drop = int(edit.drop.sum())
+    if not n_drop and not (shifts and (edit.renumber or edit.renumber_ids)):
+        return 0
+    t = pq.read_table(edit.path)
+    changed = bool(n_drop)
+    if n_drop:
+        t = t.filter(pa.array(~edit.drop))
+    for row_col, file_col in (edit.renumber if shifts else []):
+        rows = t.column(row_col).to_numpy()
+        new = _renumber_rows(t.column(file_col).to_pandas(), rows, shifts)
+        if not np.array_equal(new, rows):
+            i = t.schema.get_field_index(row_col)
+            t = t.set_column(i, t.schema.field(i), pa.array(new, type=t.schema.field(i).type))
+            changed = True
+    for col in (edit.renumber_ids if shifts else []):
+        new, moved = _renumber_ids(t.column(col).to_pandas(), shifts)
+        if moved:
+            i = t.schema.get_field_index(col)
+            t = t.set_column(i, t.schema.field(i), new.cast(t.schema.field(i).type))
+            changed = True
+    if changed:
+        tmp = edit.path.with_name(edit.path.name + ".tmp")
+        pq.write_table(t, tmp)
+        os.replace(tmp, edit.path)
+    return n_drop
+
+
+def _rel(paths: Paths, p: Path) -> str:
+    try:
+        return p.relative_to(paths.data).as_posix()
+    except ValueError:
+        try:
+            return "reports/" + p.relative_to(paths.reports).as_posix()
+        except ValueError:
+            return str(p)
+
+
+@dataclass
+class ErasureReport:
+    """What :func:`forget` removed (or, with ``dry_run``, would remove)."""
+
+    oneids: list[str]
+    records: list[str]                     # record ids removed (as they were before the erasure)
+    rows_removed: dict[str, int]           # file (relative to data/, or reports/...) -> rows
+    audit: Path | None                     # the audit log the entry went to (None in a dry run)
+    dry_run: bool = False
+    suppressed: dict[str, int] = field(default_factory=dict)   # identifier kind -> values on the list
+    shared_values: int = 0                 # values also carried by other OneIDs: kept, not suppressed
+    deleted_files: list[str] = field(default_factory=list)     # earlier access-request files
+
+    @property
+    def total_rows(self) -> int:
+        return int(sum(self.rows_removed.values()))
+
+    def summary(self) -> pd.DataFrame:
+        """Rows removed per file, largest first."""
+        s = pd.Series(self.rows_removed, dtype="int64", name="rows_removed")
+        s.index.name = "file"
+        return s.sort_values(ascending=False, kind="stable").reset_index()
+
+
+def forget(paths: Paths | None = None, *, phone: str | None = None, email: str | None = None,
+           oneid: str | None = None, dry_run: bool = False, log: Callable[[str], None] | None = print,
+           mappings: dict[str, ChannelMapping] | None = None, max_oneids: int = 5) -> ErasureReport:
+    """Erase one person (by phone, e-mail or OneID) from every layer; see the module docstring.
+
+    Exactly one of ``phone``, ``email``, ``oneid``. Refuses a value that records of more
+    than ``max_oneids`` OneIDs carry (a shared or default number). ``dry_run`` computes
+    and prints the counts without changing anything (and needs no key). Holds the data
+    folder's run lock while it works; the raw rewrites are all checked before the first
+    file is replaced.
+
+    >>> report = forget(get_paths(), phone="+86 138 0013 8000", dry_run=True)   # doctest: +SKIP
+    >>> report.summary()                                                        # doctest: +SKIP
+    """
+    paths = paths or get_paths()
+    if not isinstance(dry_run, bool):
+        raise ValueError(f"The 'dry_run' parameter must be True or False. Got {dry_run!r} instead.")
+    mappings, settings, cfg = _defaults(mappings, None, None)
+    if dry_run:
+        return _forget(paths, phone=phone, email=email, oneid=oneid, dry_run=True, log=log, mappings=mappings,
+                       settings=settings, cfg=cfg, max_oneids=max_oneids)
+    from ..lock import data_lock
+
+    with data_lock(paths.data, owner="workbench forget", log=log):
+        return _forget(paths, phone=phone, email=email, oneid=oneid, dry_run=False, log=log, mappings=mappings,
+                       settings=settings, cfg=cfg, max_oneids=max_oneids)
+
+
+def _forget(paths: Paths, *, phone, email, oneid, dry_run: bool, log, mappings, settings, cfg,
+            max_oneids: int) -> ErasureReport:
+    from ..ingest import _load_ledger, _sha256
+
+    emit = log or (lambda _msg: None)
+    person = _locate(paths, phone=phone, email=email, oneid=oneid, mappings=mappings, settings=settings, cfg=cfg,
+                     max_oneids=max_oneids)
+    plan = _plan(paths, person, mappings, settings, cfg)
+    shifts = plan.raw_drop
+    rows_removed: dict[str, int] = {}
+    for rel, rows in shifts.items():
+        if (paths.raw / rel).exists():
+            rows_removed[f"raw/{rel}"] = len(rows)
+    for e in plan.tables:
+        if e.drop.any():
+            rows_removed[_rel(paths, e.path)] = int(e.drop.sum())
+    for f, n in plan.audiences.items():
+        rows_removed[_rel(paths, f)] = n
+    n_persons = _truth_persons(paths, plan.truth_persons, count_only=True)
+    if n_persons:
+        rows_removed[_rel(paths, paths.truth / "persons.parquet")] = n_persons
+    kinds = pd.Series([k.split(_SEP, 1)[0] for k in person.keys], dtype="string")
+    suppressed = {str(k): int(v) for k, v in kinds.value_counts().sort_index().items()}
+    records = sorted(plan.records | set(person.records.tolist()))
+    report = ErasureReport(person.oneids, records, dict(sorted(rows_removed.items())), None, dry_run, suppressed,
+                           person.shared, [_rel(paths, f) for f in plan.access_files])
+    prefix = "forget (dry run)" if dry_run else "forget"
+    if not person.oneids:
+        emit(f"{prefix}: no record carries the {person.kind} given; nothing to remove"
+             + ("" if dry_run else "; the value goes on the suppression list."))
+    else:
+        emit(f"{prefix}: {len(person.oneids)} OneID(s), {len(records):,} record(s), "
+             f"{report.total_rows:,} row(s) in {len(rows_removed)} file(s); {sum(suppressed.values())} identifier "
+             f"value(s) to suppress, {person.shared} shared value(s) kept")
+        for f, n in report.rows_removed.items():
+            emit(f"  {f}: {n:,} row(s) {'would be ' if dry_run else ''}removed")
+        for f in report.deleted_files:
+            emit(f"  {f}: access-request file {'would be ' if dry_run else ''}deleted")
+    if dry_run:
+        return report
+
+    key = load_key(create=True, log=log)
+    ledger = _load_ledger(paths)
+    tmp_dir = paths.data / ".erasure-tmp"
+    try:
+        # 1. every raw rewrite is made and checked before anything changes
+        staged = {}
+        for rel, rows in shifts.items():
+            src = paths.raw / rel
+            if not src.exists():
+                continue
+            entry = ledger.get(rel)
+            if entry is None or entry.get("sha256") != _sha256(src):
+                raise RuntimeError(f"Erasure stopped before changing anything: raw/{rel} changed since it was "
+                                   "ingested (its checksum is not the one in the ingest ledger), so its row numbers "
+                                   "may not match the ingested rows. Run the ingest stage first, then erase again.")
+            channel = plan.raw_channel.get(rel) or next(
+                (c for c, m in mappings.items() if src in m.files(paths.raw)), None)
+            if channel is None:
+                raise RuntimeError(f"Erasure stopped before changing anything: no channel mapping reads raw/{rel}.")
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            dst = tmp_dir / f"{len(staged)}{src.suffix}"
+            _rewrite_raw(src, dst, mappings[channel], rows, rel)
+            staged[rel] = dst
+        # 2. the suppression list first: whatever happens next, the person stays out of later ingests
+        _add_suppression(paths, person.keys, key)
+        # 3. raw files and the ingest ledger (new checksums and counts: the next ingest skips them)
+        for rel, dst in staged.items():
+            os.replace(dst, paths.raw / rel)
+        for rel, rows in shifts.items():
+            entry = ledger.get(rel)
+            if entry is None:
+                continue
+            entry["read"] = int(entry.get("read", 0)) - len(rows)
+            entry["kept"] = int(entry.get("kept", 0)) - plan.ingested_drop.get(rel, 0)
+            entry["quarantined"] = int(entry.get("quarantined", 0)) - plan.quarantine_drop.get(rel, 0)
+            if (paths.raw / rel).exists():
+                entry["sha256"] = _sha256(paths.raw / rel)
+        if shifts and paths.ingest_ledger.exists():
+            tmp = paths.ingest_ledger.with_name(paths.ingest_ledger.name + ".tmp")
+            tmp.write_text(json.dumps(ledger, indent=2, ensure_ascii=False), encoding="utf-8")
+            os.replace(tmp, paths.ingest_ledger)
+        # 4. every derived table, renumbered
+        for e in plan.tables:
+            _apply_table(e, shifts)
+        _truth_persons(paths, plan.truth_persons)
+        for f in plan.audiences:
+            _audience_rows(f, set(person.oneids), count_only=False)
+        for f in plan.access_files:
+            f.unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    # 5. the audit entry: keyed hash of the request, never the value
+    ident = person.oneids[0] if person.kind == "oneid" else person.value
+    ident = str(identifier_hash([ident], kind=person.kind, key=key).iloc[0])
+    entry = {"time_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "request": person.kind,
+             "identifier_hash": ident, "key_fingerprint": key_fingerprint(key), "oneids": person.oneids,
+             "records": len(records), "rows_removed": report.rows_removed, "suppressed_values": suppressed,
+             "shared_values_kept": person.shared, "deleted_files": report.deleted_files}
+    audit = privacy_dir(paths) / AUDIT_FILE
+    audit.parent.mkdir(parents=True, exist_ok=True)
+    with open(audit, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry, ensure_ascii=False, sort_keys=False) + "\n")
+    report.audit = audit
+    emit(f"forget: done; audit entry in {audit}")
+    return report
+
+
+def _truth_persons(paths: Paths, gone: set[str], *, count_only: bool = False) -> int:
+    """Drop the ground-truth persons ``gone`` (all their records removed; the row holds their contacts)."""
+    persons = paths.truth / "persons.parquet"
+    if not gone or not persons.exists():
+        return 0
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(persons)
+    drop = np.array([p in gone for p in t.column("person_id").to_pylist()], dtype=bool)
+    if drop.any() and not count_only:
+        tmp = persons.with_name(persons.name + ".tmp")
+        pq.write_table(t.filter(pa.array(~drop)), tmp)
+        os.replace(tmp, persons)
+    return int(drop.sum())
