@@ -26,6 +26,8 @@ def pytest_configure(config):
     os.environ["WORKBENCH_TEST_SESSION_DIR"] = str(root)
     os.environ["WORKBENCH_DATA_DIR"] = str(root / "data")
     os.environ["WORKBENCH_REPORTS_DIR"] = str(root / "reports")
+    # the session's own pseudonymisation key: tests never read or create the user's key
+    os.environ["WORKBENCH_KEY_FILE"] = str(root / "pseudonym.key")
     from workbench.sample import make_sample
 
     make_sample(TEST_PERSONS, seed=TEST_SEED, out=root / "data" / "raw")
