@@ -389,6 +389,7 @@ def build_customer_360(paths: Paths | None = None, *, as_of: Any = None,
         df = load(channel, [tcol])
         seen.append(pd.DataFrame({"oneid": df["oneid"], "ts": df[tcol], "channel": channel}))
     seen = pd.concat(seen, ignore_index=True)
+    cutoff_given = cutoff if cutoff is not None else pd.Timestamp.max.tz_localize("UTC")
     latest_record = seen["ts"].max()
     if cutoff is None:
         cutoff = (latest_record + pd.Timedelta(days=1)).normalize()
@@ -397,7 +398,7 @@ def build_customer_360(paths: Paths | None = None, *, as_of: Any = None,
     chans = seen[["oneid", "channel"]].drop_duplicates().sort_values(["oneid", "channel"])
     profile["channels"] = chans.groupby("oneid")["channel"].agg(",".join)
     profile["n_channels"] = chans.groupby("oneid").size()
-    profile["n_identifiers"] = _identifier_counts(paths, cache, profile.index)
+    profile["n_identifiers"] = _identifier_counts(paths, cache, profile.index, cutoff_given)
 
     tx = load_transactions(paths, as_of=cutoff, registry=registry) if transactions is None else transactions
     parts = [_crm(load), _demographics(load, demographics_rule), _contacts(load), _commerce(tx, cutoff),
@@ -440,7 +441,7 @@ def build_customer_360(paths: Paths | None = None, *, as_of: Any = None,
     return profile
 
 
-def _identifier_counts(paths: Paths, cache: dict, oneids: pd.Index) -> pd.Series:
+def _identifier_counts(paths: Paths, cache: dict, oneids: pd.Index, cutoff: pd.Timestamp) -> pd.Series:
     """Distinct identifier values per OneID, read through the identity settings' observation rules."""
     from .clean import load_cleaned
     from .identity import IdentitySettings
@@ -453,8 +454,10 @@ def _identifier_counts(paths: Paths, cache: dict, oneids: pd.Index) -> pd.Series
             continue
         linked = cache[channel]  # records kept by as_of, with their OneIDs
         df = load_cleaned(channel, paths)
-        df = df[df["record_id"].isin(linked["record_id"])].reset_index(drop=True) if len(linked) < len(df) else df
-        if not (df["record_id"].to_numpy() == linked["record_id"].to_numpy()).all():
+        if len(linked) < len(df):  # the same cutoff filter load_linked applied, in the same row order
+            tcol = TIME_COLUMNS[channel]
+            df = df[(df[tcol] < cutoff).fillna(False).to_numpy(bool)].reset_index(drop=True)
+        if len(df) != len(linked) or not (df["record_id"].to_numpy() == linked["record_id"].to_numpy()).all():
             df = df.set_index("record_id").loc[linked["record_id"]].reset_index()
         ids, _, _ = observe(df, spec, settings)
         parts.append(pd.DataFrame({"oneid": linked["oneid"].to_numpy()[ids["rec"].to_numpy()],
