@@ -355,3 +355,21 @@ def test_scores_and_deciles_do_not_depend_on_row_order(churn_result, datasets, t
     assert str(table["churn_risk_decile"].dtype) == "Int64"
     with pytest.raises(ValueError, match="keys must be tasks"):
         write_scores(paths, {"upsell": s})
+
+
+def test_too_few_customers_is_a_clear_error():
+    import numpy as np
+
+    from workbench.models.classifiers import fit_and_evaluate
+    from workbench.models.dataset import dataset_from_transactions
+
+    rng = np.random.default_rng(0)
+    tx = pd.DataFrame({"customer_id": [f"c{i % 6}" for i in range(30)],
+                       "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 120, 30), unit="D"),
+                       "amount": 10.0})
+    kw = dict(customer_id_col="customer_id", datetime_col="date", monetary_value_col="amount", task="propensity",
+              horizon_days=20)
+    train = dataset_from_transactions(tx, cutoff="2024-02-01", lookback_days=30, **kw)
+    test = dataset_from_transactions(tx, cutoff="2024-03-01", lookback_days=60, **kw)
+    with pytest.raises(ValueError, match=r"Too few customers to train on: .* at least 20 of each"):
+        fit_and_evaluate(train, test)

@@ -59,6 +59,8 @@ __all__ = ["KINDS", "ModelResult", "make_pipeline", "baseline_score", "fit_and_e
            "SAMPLE_SPLITS"]
 
 KINDS = ("hgb", "logistic")
+#: Fewest positives and negatives a training set may hold (calibration uses 3-fold CV on 75%).
+MIN_PER_CLASS = 20
 #: Defaults of the gradient-boosting model (any of them can be overridden through ``**params``).
 #: Shallow trees: customer behaviour drifts between snapshots and simple trees transfer better
 #: (depth 3 beat deeper trees on every split of the default sample tried, see the model notes).
@@ -233,6 +235,13 @@ def _check_trains(train: Any) -> list[Dataset]:
     if len({t.cutoff for t in trains}) != len(trains):
         raise ValueError(f"The training snapshots must have distinct cutoffs. "
                          f"Got {[f'{t.cutoff:%Y-%m-%d}' for t in trains]} instead.")
+    y = pd.concat([t.y for t in trains])
+    pos, neg = int((y == 1).sum()), int((y == 0).sum())
+    if min(pos, neg) < MIN_PER_CLASS:
+        raise ValueError(f"Too few customers to train on: the training snapshots hold {len(y):,} customers, "
+                         f"{pos:,} positive and {neg:,} negative; at least {MIN_PER_CLASS} of each are needed "
+                         f"(for calibration and validation splits). Use earlier or more cutoffs, a longer horizon, "
+                         f"or more data.")
     return sorted(trains, key=lambda t: t.cutoff)
 
 
