@@ -174,6 +174,16 @@ DICTIONARY: tuple[Column, ...] = (
     Column("consent_ads", "Consent to ad-platform audiences (latest CRM record)", "crm_members"),
 )
 COLUMNS = tuple(c.name for c in DICTIONARY)
+#: Columns the model notebooks (07, 08) write back onto the profile.
+SCORE_DICTIONARY: tuple[Column, ...] = (
+    Column("churn_risk", "Probability of no paid order in the next 90 days (active customers; notebook 07)",
+           "model on all channels", "probability 0–1"),
+    Column("churn_risk_decile", "Decile of churn_risk, 1 = highest risk", "model on all channels", "decile"),
+    Column("purchase_propensity", "Probability of a paid order in the next 30 days (known persons; notebook 08)",
+           "model on all channels", "probability 0–1"),
+    Column("purchase_propensity_decile", "Decile of purchase_propensity, 1 = most likely to buy",
+           "model on all channels", "decile"),
+)
 
 
 def data_dictionary(profile: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -183,7 +193,8 @@ def data_dictionary(profile: pd.DataFrame | None = None) -> pd.DataFrame:
     >>> d.loc["net_revenue", "unit"]
     'CNY'
     """
-    d = pd.DataFrame([c.__dict__ for c in DICTIONARY]).set_index("name")
+    extra = [c for c in SCORE_DICTIONARY if profile is not None and c.name in profile.columns]
+    d = pd.DataFrame([c.__dict__ for c in (*DICTIONARY, *extra)]).set_index("name")
     d.index.name = "column"
     d = d.rename(columns={"pii": "personal data"})
     if profile is not None:

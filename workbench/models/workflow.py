@@ -104,4 +104,19 @@ def update_scores(paths: Paths, task: str, scores: pd.DataFrame) -> pd.DataFrame
         new = old.join(new, how="outer")
     new = new.sort_index()
     new.reset_index().to_parquet(f, index=False)
+    _write_onto_profile(paths, new)
     return new
+
+
+def _write_onto_profile(paths: Paths, scores: pd.DataFrame) -> None:
+    """Put the score columns onto ``customer_360.parquet`` (replacing earlier ones); persons
+    outside a model's population get missing values."""
+    f = paths.processed / "customer_360.parquet"
+    if not f.exists():
+        return
+    profile = pd.read_parquet(f)
+    attrs = dict(profile.attrs)
+    profile = profile.drop(columns=[c for c in scores.columns if c in profile.columns])
+    profile = profile.merge(scores.reset_index(), on="oneid", how="left", validate="one_to_one")
+    profile.attrs = attrs
+    profile.to_parquet(f, index=False)
