@@ -842,7 +842,10 @@ def _run_locked(*, paths: Paths, notebooks, parameters, run_id, kernel_name, pro
     results: list[NotebookResult] = []
     failure: NotebookFailed | None = None
     total = len(sources)
-    env = {ENV_DATA_DIR: str(paths.data), ENV_REPORTS_DIR: str(paths.reports), ENV_RUN_DIR: str(run_dir)}
+    env = {ENV_DATA_DIR: str(paths.data), ENV_REPORTS_DIR: str(paths.reports), ENV_RUN_DIR: str(run_dir),
+           # figures must land in the report even when the caller's environment says MPLBACKEND=agg
+           # (CI, cron): the inline backend embeds them in the executed notebook
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 
     with _kernel_environment(env):
         for i, src in enumerate(sources, start=1):

@@ -169,9 +169,21 @@ def _check_multiplier(freq_multiplier: float) -> float:
 # Transactions → RFM summary
 # ---------------------------------------------------------------------------------------------
 
+def _split_freq(freq: str) -> str:
+    """The resolution at which a calibration end date cuts transactions: ``freq`` if its periods are
+    shorter than a day (e.g. 'h'), else a day, so a weekly or monthly model's calibration data never
+    holds purchases dated after ``calibration_period_end`` (same-period purchases after it go to the holdout)."""
+    period = pd.Period("2000-01-03", freq=freq)
+    return freq if period.end_time - period.start_time < pd.Timedelta(days=1) else "D"
+
+
 def _period_transactions(transactions: pd.DataFrame, customer_id_col: str, datetime_col: str,
-                         monetary_value_col: str | None, freq: str) -> pd.DataFrame:
-    """One row per (customer, purchase period): the period ordinal and the summed value."""
+                         monetary_value_col: str | None, freq: str, split_at: int | None = None) -> pd.DataFrame:
+    """One row per (customer, purchase period): the period ordinal and the summed value.
+
+    With ``split_at`` (an ordinal at :func:`_split_freq` resolution) also a boolean ``holdout``
+    column (transaction later than ``split_at``), and rows are per (customer, holdout, period).
+    """
     cols = [customer_id_col, datetime_col] + ([monetary_value_col] if monetary_value_col else [])
     _require_columns(transactions, cols)
     df = transactions[cols]
@@ -198,7 +210,10 @@ def _period_transactions(transactions: pd.DataFrame, customer_id_col: str, datet
         out["value"] = value.to_numpy(dtype=np.float64)
     else:
         out["value"] = 0.0
-    return out.groupby(["customer", "period"], sort=True, as_index=False)["value"].sum()
+    if split_at is None:
+        return out.groupby(["customer", "period"], sort=True, as_index=False)["value"].sum()
+    out["holdout"] = when.dt.to_period(_split_freq(freq)).array.asi8 > split_at
+    return out.groupby(["customer", "holdout", "period"], sort=True, as_index=False)["value"].sum()
 
 
 def _period_ordinal(when: Any, name: str, freq: str) -> int:
@@ -277,9 +292,12 @@ def calibration_and_holdout_data(transactions: pd.DataFrame, *, customer_id_col:
     """Split transactions in time: an RFM summary of the calibration period and what followed.
 
     Columns ``frequency_cal``, ``recency_cal``, ``T_cal`` (and ``monetary_value_cal``) are
-    :func:`summary_data_from_transactions` on the periods up to ``calibration_period_end``;
-    ``frequency_holdout`` counts the customer's purchase periods after it, up to
-    ``observation_period_end`` (default: the last transaction); ``monetary_value_holdout`` is
+    :func:`summary_data_from_transactions` on the transactions dated on or before
+    ``calibration_period_end`` (a date means the whole day), with ``T`` measured to its period;
+    ``frequency_holdout`` counts the customer's purchase periods among the later transactions, up
+    to ``observation_period_end`` (default: the last transaction). With periods longer than a day
+    (``freq="W"``, as lifetimes) a period that straddles the cut is split: purchases after the
+    cut count in the holdout only. ``monetary_value_holdout`` is
     the mean value of those periods (0 if none); ``duration_holdout`` is the holdout length in
     periods / ``freq_multiplier``. Only customers who bought in the calibration period are
     rows: the models say nothing about customers not yet acquired.
@@ -296,7 +314,8 @@ def calibration_and_holdout_data(transactions: pd.DataFrame, *, customer_id_col:
     """
     _check_freq(freq)
     multiplier = _check_multiplier(freq_multiplier)
-    periods = _period_transactions(transactions, customer_id_col, datetime_col, monetary_value_col, freq)
+    split_at = _period_ordinal(calibration_period_end, "calibration_period_end", _split_freq(freq))
+    periods = _period_transactions(transactions, customer_id_col, datetime_col, monetary_value_col, freq, split_at)
     cal_end = _period_ordinal(calibration_period_end, "calibration_period_end", freq)
     obs_end = int(periods["period"].max()) if observation_period_end is None \
         else _period_ordinal(observation_period_end, "observation_period_end", freq)
@@ -304,7 +323,7 @@ def calibration_and_holdout_data(transactions: pd.DataFrame, *, customer_id_col:
         raise ValueError("The 'observation_period_end' parameter must be later than 'calibration_period_end' "
                          f"(by at least one '{freq}' period). Got {observation_period_end!r} and "
                          f"{calibration_period_end!r} instead.")
-    cal = periods[periods["period"] <= cal_end]
+    cal = periods[~periods["holdout"]]
     if cal.empty:
         raise ValueError("The 'transactions' parameter must have at least one transaction on or before "
                          f"calibration_period_end={calibration_period_end!r}. Got none instead.")
@@ -312,7 +331,7 @@ def calibration_and_holdout_data(transactions: pd.DataFrame, *, customer_id_col:
     if not monetary_value_col:
         out = out.drop(columns="monetary_value")
     out.columns = [f"{c}_cal" for c in out.columns]
-    hold = periods[(periods["period"] > cal_end) & (periods["period"] <= obs_end)]
+    hold = periods[periods["holdout"] & (periods["period"] <= obs_end)]
     hg = hold.groupby("customer")
     out["frequency_holdout"] = hg["period"].size().reindex(out.index).fillna(0).astype(np.int64)
     if monetary_value_col:
