@@ -59,7 +59,8 @@ __all__ = ["KINDS", "ModelResult", "make_pipeline", "baseline_score", "fit_and_e
            "SAMPLE_SPLITS"]
 
 KINDS = ("hgb", "logistic")
-#: Fewest positives and negatives a training set may hold (calibration uses 3-fold CV on 75%).
+#: Fewest positives and negatives a training set may hold when calibrating (3-fold CV on 75%);
+#: without calibration 2 of each.
 MIN_PER_CLASS = 20
 #: Defaults of the gradient-boosting model (any of them can be overridden through ``**params``).
 #: Shallow trees: customer behaviour drifts between snapshots and simple trees transfer better
@@ -220,7 +221,7 @@ def _check_dataset(ds: Any, name: str) -> Dataset:
     return ds
 
 
-def _check_trains(train: Any) -> list[Dataset]:
+def _check_trains(train: Any, min_per_class: int = 2) -> list[Dataset]:
     trains = [train] if isinstance(train, Dataset) else list(train) if isinstance(train, (list, tuple)) else None
     if not trains:
         raise ValueError("The 'train' parameter must be a Dataset or a non-empty list of Datasets (snapshots at "
@@ -237,11 +238,11 @@ def _check_trains(train: Any) -> list[Dataset]:
                          f"Got {[f'{t.cutoff:%Y-%m-%d}' for t in trains]} instead.")
     y = pd.concat([t.y for t in trains])
     pos, neg = int((y == 1).sum()), int((y == 0).sum())
-    if min(pos, neg) < MIN_PER_CLASS:
+    if min(pos, neg) < min_per_class:
         raise ValueError(f"Too few customers to train on: the training snapshots hold {len(y):,} customers, "
-                         f"{pos:,} positive and {neg:,} negative; at least {MIN_PER_CLASS} of each are needed "
-                         f"(for calibration and validation splits). Use earlier or more cutoffs, a longer horizon, "
-                         f"or more data.")
+                         f"{pos:,} positive and {neg:,} negative; at least {min_per_class} of each are needed"
+                         f"{' (for calibration and validation splits)' if min_per_class > 2 else ''}. Use earlier "
+                         f"or more cutoffs, a longer horizon, or more data.")
     return sorted(trains, key=lambda t: t.cutoff)
 
 
@@ -342,7 +343,7 @@ def fit_and_evaluate(train: Dataset | list[Dataset], test: Dataset, *, kind: str
     """
     from threadpoolctl import threadpool_limits
 
-    trains = _check_trains(train)
+    trains = _check_trains(train, MIN_PER_CLASS if calibrate else 2)
     test = _check_dataset(test, "test")
     split = _split_kind(trains, test)
     first = trains[0]
