@@ -24,7 +24,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,6 +47,8 @@ _GROUPS = {
     "live_shoppers":    (0.10, 6.0, 0.98, 260, 2.0, 12.0, 30.0, 0.15),
     "email_engaged":    (0.05, 2.5, 0.80, 180, 6.0, 2.0, 0.3, 0.70),
 }
+
+from tests.benchmarks.child import run_child
 
 
 def make_feature_table(n: int, seed: int = 42) -> tuple[pd.DataFrame, pd.Series]:
@@ -104,10 +105,7 @@ def _child(n: int, seed: int) -> dict:
 
 
 def _spawn(n: int, seed: int) -> dict:
-    cmd = [sys.executable, "-m", "tests.benchmarks.clusters", "--child", str(n), "--seed", str(seed)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
-    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+    return run_child("tests.benchmarks.clusters", "--child", n, "--seed", seed)
 
 
 def markdown(rows: list[dict]) -> str:

@@ -38,7 +38,6 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -57,6 +56,8 @@ SPAN_DAYS = 730
 ACQUISITION_DAYS = 365
 CLV_MONTHS = 12
 MONTHLY_DISCOUNT = 0.01
+
+from tests.benchmarks.child import run_child
 
 
 def _max_rss_mb() -> float:
@@ -239,11 +240,8 @@ def _clv_child(customers: int, seed: int) -> dict:
 
 
 def _spawn(model: str, customers: int, seed: int) -> dict:
-    cmd = [sys.executable, "-m", "tests.benchmarks.models", "--child", model, "--customers", str(customers),
-           "--seed", str(seed)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
-    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+    return run_child("tests.benchmarks.models", "--child", model, "--customers", customers,
+                     "--seed", seed)
 
 
 # ----------------------------------------------------------------------------- report

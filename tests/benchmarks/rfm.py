@@ -31,7 +31,6 @@ import os
 import platform
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +42,8 @@ ROOT = Path(__file__).parents[2]
 MEAN_EXTRA_PURCHASES = 2.0  # E[λ]; purchases per customer = 1 + Poisson(λ)
 RETURN_RATE = 0.06
 SPAN_DAYS = 3 * 365
+
+from tests.benchmarks.child import run_child
 
 
 def synthetic_transactions(customers: int, *, random_state: int = 42):
@@ -114,11 +115,8 @@ def _child(a) -> int:
 
 
 def _spawn(kind: str, data: Path, customers: int, seed: int) -> dict:
-    cmd = [sys.executable, "-m", "tests.benchmarks.rfm", "--child", kind, "--data", str(data),
-           "--customers", str(customers), "--seed", str(seed)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
-    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+    return run_child("tests.benchmarks.rfm", "--child", kind, "--data", data, "--customers", customers,
+                     "--seed", seed)
 
 
 def markdown(rows: list[dict]) -> str:
