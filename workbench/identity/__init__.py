@@ -28,9 +28,10 @@ import numpy as np
 import pandas as pd
 
 from ..config import Paths, get_paths
+from ..stage_meter import StageMeter
 from .deterministic import link_deterministic
-from .evaluate import (channel_match_rates, cluster_quality, identifier_recall_ceiling, pairwise_quality,
-                       size_distribution)
+from .evaluate import (channel_match_rates, cluster_quality, identifier_recall_ceiling, link_calibration,
+                       pairwise_quality, size_distribution)
 from .observations import observe, phone_tail
 from .oneid import assign_oneids
 from .probabilistic import component_profiles, link_probabilistic
@@ -54,6 +55,7 @@ class Resolution:
     scored_pairs: pd.DataFrame | None = None
     seconds: dict = field(default_factory=dict)
     observations: pd.DataFrame | None = None  # rec, identifier, value (in memory only, for diagnostics)
+    peak_mb: dict = field(default_factory=dict)  # largest resident set (MB) during each step
 
     def explain(self, oneid: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         return explain(oneid, self)
@@ -77,8 +79,42 @@ def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings |
     missing = sorted(set(tables) - set(sources))
     if missing:
         raise SettingsError(f"No identity source spec for tables {missing}. Specs exist for {sorted(sources)}.")
-    t = {}
-    t0 = time.perf_counter()
+    meter = StageMeter()
+    with meter("observe"):
+        records, ids, attrs, blocked = _observe_tables(tables, sources, settings, record_ids)
+    with meter("deterministic"):
+        det = link_deterministic(len(records), ids, settings)
+    with meter("probabilistic"):
+        anchored = np.zeros(len(records), bool)
+        strong = det.edges[det.edges["identifier"].isin(settings.names_of_kind("unique", "strong"))]
+        anchored[strong["rec"].to_numpy()] = True
+        # a phone that was blocked or over its person limit is no evidence in part either:
+        # withdraw its tail from the fuzzy attributes
+        bad_phones = det.over_limit_values.loc[det.over_limit_values["identifier"] == "phone", "value"]
+        bad_tails = set(phone_tail(pd.Series(list(bad_phones) + list(settings.blocked_values), dtype="string")).dropna())
+        if bad_tails:
+            attrs.loc[attrs["phone_tail"].isin(bad_tails).fillna(False), "phone_tail"] = pd.NA
+        profiles = component_profiles(det.labels, attrs, anchored)
+        del attrs
+        prob = link_probabilistic(profiles, settings)
+        applied = _apply_decisions(prob, det.labels, records["record_id"], decisions)
+        labels = _join_components(det.labels, prob.merges)
+    with meter("assign"):
+        oneid, history = assign_oneids(records["record_id"], labels, previous)
+        records["oneid"] = oneid.to_numpy()
+        comp_anchor = pd.Series(anchored).groupby(labels).max()
+        records["anchored"] = comp_anchor.reindex(labels).to_numpy()
+    with meter("evidence"):
+        links = _evidence(records["record_id"].to_numpy(), det, prob)
+    info = {"prior": prob.prior, "threshold": prob.threshold, "pairs_above_threshold": prob.candidates,
+            "merges": int(len(prob.merges)), "components": int(det.labels.max() + 1) if len(det.labels) else 0,
+            "unanchored_components": int((~profiles["anchored"]).sum()), **applied}
+    return Resolution(records, links, det.over_limit, det.conflicts, blocked, history, info,
+                      prob.scored_pairs, dict(meter.seconds), ids, dict(meter.peak_mb))
+
+
+def _observe_tables(tables, sources, settings, record_ids):
+    """Records (record_id, channel), identifier observations, fuzzy attributes, blocked counts."""
     id_parts, attr_parts, rec_parts, blocked = [], [], [], {}
     offset = 0
     for name, df in tables.items():
@@ -93,54 +129,34 @@ def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings |
             blocked[k] = blocked.get(k, 0) + v
         offset += len(df)
     records = pd.concat(rec_parts, ignore_index=True)
+    records["channel"] = records["channel"].astype("category")
     if records["record_id"].duplicated().any():
         dup = records.loc[records["record_id"].duplicated(), "record_id"].head(3).tolist()
         raise ValueError(f"record ids must be unique across tables; repeated: {dup}")
-    ids = pd.concat(id_parts, ignore_index=True)
-    attrs = pd.concat(attr_parts, ignore_index=True)
-    t["observe"] = time.perf_counter() - t0
+    return records, pd.concat(id_parts, ignore_index=True), pd.concat(attr_parts, ignore_index=True), blocked
 
-    t0 = time.perf_counter()
-    det = link_deterministic(len(records), ids, settings)
-    t["deterministic"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    anchored = np.zeros(len(records), bool)
-    strong = det.edges[det.edges["identifier"].isin(settings.names_of_kind("unique", "strong"))]
-    anchored[strong["rec"].to_numpy()] = True
-    # a phone that was blocked or over its person limit is no evidence in part either:
-    # withdraw its tail from the fuzzy attributes
-    bad_phones = det.over_limit_values.loc[det.over_limit_values["identifier"] == "phone", "value"]
-    bad_tails = set(phone_tail(pd.Series(list(bad_phones) + list(settings.blocked_values), dtype="string")).dropna())
-    if bad_tails:
-        attrs.loc[attrs["phone_tail"].isin(bad_tails).fillna(False), "phone_tail"] = pd.NA
-    profiles = component_profiles(det.labels, attrs, anchored)
-    prob = link_probabilistic(profiles, settings)
-    applied = _apply_decisions(prob, det.labels, records["record_id"], decisions)
-    labels = det.labels.copy()
-    if len(prob.merges):
-        # groups of components joined by the chosen links (each holds at most one known person)
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
+def _join_components(labels: np.ndarray, merges: pd.DataFrame) -> np.ndarray:
+    """Labels after the chosen probabilistic links (each group holds at most one known person)."""
+    if not len(merges):
+        return labels.copy()
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-        k = int(det.labels.max()) + 1
-        m = prob.merges
-        graph = coo_matrix((np.ones(len(m)), (m["component_a"].to_numpy(), m["component_b"].to_numpy())), shape=(k, k))
-        group = connected_components(graph, directed=False)[1]
-        labels = group[det.labels]
-    t["probabilistic"] = time.perf_counter() - t0
+    k = int(labels.max()) + 1
+    graph = coo_matrix((np.ones(len(merges)), (merges["component_a"].to_numpy(), merges["component_b"].to_numpy())),
+                       shape=(k, k))
+    return connected_components(graph, directed=False)[1][labels]
 
-    t0 = time.perf_counter()
-    oneid, history = assign_oneids(records["record_id"], labels, previous)
-    records["oneid"] = oneid.to_numpy()
-    comp_anchor = pd.Series(anchored).groupby(labels).max()
-    records["anchored"] = comp_anchor.reindex(labels).to_numpy()
-    rid = records["record_id"].to_numpy()
+
+def _evidence(rid: np.ndarray, det, prob) -> pd.DataFrame:
+    """The links table: identifier links (a star per value) and probabilistic links; also maps
+    the scored component pairs to one record of each side (in place)."""
     dl = det.links()
     links = pd.DataFrame({"record_a": rid[dl["rec_a"].to_numpy()], "record_b": rid[dl["rec_b"].to_numpy()],
                           "how": dl["how"].to_numpy(), "value_hash": dl["value_hash"].to_numpy(),
                           "match_weight": np.nan, "match_probability": np.nan})
-    first_rec = pd.Series(np.arange(len(records))).groupby(det.labels).min()
+    first_rec = pd.Series(np.arange(len(rid))).groupby(det.labels).min()
     if prob.scored_pairs is not None and len(prob.scored_pairs):  # component pairs -> one record of each side
         sp = prob.scored_pairs
         prob.scored_pairs = sp.assign(rec_a=first_rec.reindex(sp["a"]).to_numpy(),
@@ -153,12 +169,7 @@ def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings |
                            "match_weight": prob.merges["match_weight"].to_numpy(),
                            "match_probability": prob.merges["match_probability"].to_numpy()})
         links = pd.concat([links, pl], ignore_index=True)
-    t["assign"] = time.perf_counter() - t0
-    info = {"prior": prob.prior, "threshold": prob.threshold, "pairs_above_threshold": prob.candidates,
-            "merges": int(len(prob.merges)), "components": int(det.labels.max() + 1) if len(det.labels) else 0,
-            "unanchored_components": int((~profiles["anchored"]).sum()), **applied}
-    return Resolution(records, links, det.over_limit, det.conflicts, blocked, history, info,
-                      prob.scored_pairs, {k: round(v, 3) for k, v in t.items()}, ids)
+    return links
 
 
 def resolve_records(df: pd.DataFrame, *, identifiers: dict[str, str | list[str]],
@@ -253,6 +264,7 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
     hist.to_parquet(hist_path, index=False)
     metrics = {
         "stage": "identity", "seconds": round(time.perf_counter() - t0, 3), "step_seconds": res.seconds,
+        "step_peak_mb": res.peak_mb,
         "channels": {c: {"records": int(n)} for c, n in res.records["channel"].value_counts().sort_index().items()},
         "totals": {"records": int(len(res.records)), "oneids": int(res.records["oneid"].nunique())},
         "blocked_values": res.blocked, "over_limit_values": int(len(res.over_limit)),
@@ -317,4 +329,8 @@ def quality_against_truth(res: Resolution, paths: Paths) -> dict | None:
          "clusters": cluster_quality(r["oneid"], r["person_id"]),
          "match_rate": channel_match_rates(r).round(4).to_dict(orient="index"),
          "size_distribution": size_distribution(r["oneid"]).to_dict()}
+    if res.scored_pairs is not None and len(res.scored_pairs) and "rec_a" in res.scored_pairs:
+        q["link_calibration"] = link_calibration(res.scored_pairs, r["person_id"]).round(4).to_dict(orient="index")
+    sample = paths.truth / "sample.json"
+    q["sample_persons"] = json.loads(sample.read_text(encoding="utf-8")).get("persons") if sample.exists() else None
     return q

@@ -82,3 +82,28 @@ def identifier_recall_ceiling(observations: pd.DataFrame, n_records: int, truth:
     codes = pd.factorize(scoped)[0]
     labels = components(n_records, observations["rec"].to_numpy(), codes, int(codes.max()) + 1 if len(codes) else 0)
     return pairwise_quality(pd.Series(labels), truth.reset_index(drop=True))["recall"]
+
+
+def link_calibration(scored_pairs: pd.DataFrame, record_person: pd.Series,
+                     bins: tuple[float, ...] = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)) -> pd.DataFrame:
+    """How often a scored pair is truly one person, per band of Splink's P(match).
+
+    ``scored_pairs`` has ``rec_a``, ``rec_b`` (record positions) and ``match_probability``;
+    ``record_person`` is the true person per record position. A calibrated model has
+    ``share_true`` close to ``mean_probability`` in each band; the threshold is only as good
+    as the bands just above it.
+
+    >>> sp = pd.DataFrame({"rec_a": [0, 0], "rec_b": [1, 2], "match_probability": [0.97, 0.2]})
+    >>> link_calibration(sp, pd.Series([7, 7, 8]), bins=(0, 0.5, 1))["share_true"].tolist()
+    [0.0, 1.0]
+    """
+    person = record_person.to_numpy()
+    same = person[scored_pairs["rec_a"].to_numpy()] == person[scored_pairs["rec_b"].to_numpy()]
+    p = scored_pairs["match_probability"].to_numpy()
+    band = pd.cut(p, list(bins), right=False, include_lowest=True)
+    df = pd.DataFrame({"band": band, "true": same, "p": p})
+    df.loc[p >= bins[-1], "band"] = df["band"].cat.categories[-1]
+    out = df.groupby("band", observed=False).agg(pairs=("true", "size"), share_true=("true", "mean"),
+                                                mean_probability=("p", "mean"))
+    out.index = out.index.astype(str)
+    return out

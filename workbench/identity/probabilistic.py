@@ -73,6 +73,50 @@ def _comparisons(settings: IdentitySettings, present: list[str]):
     return out
 
 
+def _pair_excluded_tf(values: pd.Series) -> pd.DataFrame:
+    """Term frequencies that leave the compared pair out: ``(count - 2) / n`` for values held by
+    three or more profiles; rarer values are not listed, so they take the attribute's general
+    u probability.
+
+    Plain term frequencies (``count / n``) cannot go below ``1 / n``: on the sample's 31,000
+    profiles a phone tail seen exactly twice — the piece and its owner — counts as about ten
+    times more common among strangers than tails are (u, once the matches are taken out of
+    it, is about 1 / 170,000), and a true match loses most of its weight. Leaving the pair
+    out keeps the penalty where it belongs: on values many *other* profiles share (a common
+    name, a shop's phone).
+
+    >>> _pair_excluded_tf(pd.Series(["a", "a", "b", "b", "b", "b", None, "c"], name="city")).to_dict("records")
+    [{'city': 'b', 'tf_city': 0.2857142857142857}]
+    """
+    v = values.dropna()
+    counts = v.value_counts()
+    counts = counts[counts >= 3].sort_index()
+    name = values.name
+    return pd.DataFrame({name: counts.index.astype(object), f"tf_{name}": (counts.to_numpy() - 2) / max(len(v), 1)})
+
+
+def _remove_matches_from_u(comparisons, prior: float, *, max_pairs: float) -> None:
+    """Take the true matches out of u probabilities estimated by random sampling (in place).
+
+    u is P(agree | non-match), but random pairs include matches: a fraction ``prior`` of them,
+    agreeing with probability m. Splink assumes that share is negligible; for a rare,
+    reliable value it is not — on the sample most random pairs that agree on a phone tail
+    are the same person, and the raw u made a shared tail look 5× more common among
+    strangers than it is. Corrected: ``u' = (u - prior * m) / (1 - prior)``, never below one
+    sampled pair (``1 / max_pairs``); the "all other" level takes what is left.
+    """
+    floor = 1.0 / max_pairs
+    for comp in comparisons:
+        levels = [lv for lv in comp.comparison_levels if not lv.is_null_level]
+        agree = [lv for lv in levels if not lv._is_else_level]
+        other = [lv for lv in levels if lv._is_else_level]
+        if not other or any(lv.m_probability is None or lv.u_probability is None for lv in agree):
+            continue
+        for lv in agree:
+            lv.u_probability = max((lv.u_probability - prior * lv.m_probability) / (1 - prior), floor)
+        other[0].u_probability = max(1.0 - sum(lv.u_probability for lv in agree), floor)
+
+
 def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings) -> ProbabilisticResult:
     """Score profile pairs with Splink and pick guarded merges."""
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
@@ -98,6 +142,9 @@ def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings) -> Pr
         retain_matching_columns=False, additional_columns_to_retain=["anchored"],
     )
     linker = Linker(db.register(df), creator, log_level=logging.ERROR)
+    for c in present:
+        if settings.attributes[c].term_frequency:
+            linker.table_management.register_term_frequency_lookup(db.register(_pair_excluded_tf(df[c])), c)
     # the prior from deterministic rules on *this* table (shrinks as the table grows)
     det_rules = [block_on(*r) for r in rules if len(r) >= 2] or [block_on(*rules[0])]
     linker.training.estimate_probability_two_random_records_match(det_rules, recall=0.8)
@@ -108,6 +155,7 @@ def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings) -> Pr
         except Exception:  # a rule that fixes every comparison cannot train them: skip it
             continue
     prior = float(linker._settings_obj._probability_two_random_records_match)
+    _remove_matches_from_u(linker._settings_obj.comparisons, prior, max_pairs=2e6)
     pred = linker.inference.predict(threshold_match_weight=-5).as_pandas_dataframe()
     pred = pred.rename(columns={"unique_id_l": "a", "unique_id_r": "b"})
     scored = pred[["a", "b", "match_weight", "match_probability"]].copy()
