@@ -101,11 +101,11 @@ def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings |
         labels = _join_components(det.labels, prob.merges)
     with meter("assign"):
         oneid, history = assign_oneids(records["record_id"], labels, previous)
-        records["oneid"] = oneid.to_numpy()
+        records["oneid"] = oneid.array
         comp_anchor = pd.Series(anchored).groupby(labels).max()
         records["anchored"] = comp_anchor.reindex(labels).to_numpy()
     with meter("evidence"):
-        links = _evidence(records["record_id"].to_numpy(), det, prob)
+        links = _evidence(records["record_id"].array, det, prob)
     info = {"prior": prob.prior, "threshold": prob.threshold, "pairs_above_threshold": prob.candidates,
             "merges": int(len(prob.merges)), "components": int(det.labels.max() + 1) if len(det.labels) else 0,
             "unanchored_components": int((~profiles["anchored"]).sum()), **applied}
@@ -122,7 +122,8 @@ def _observe_tables(tables, sources, settings, record_ids):
         rid = (record_ids or {}).get(name)
         if rid is None:
             rid = df["record_id"] if "record_id" in df else name + ":" + pd.Series(np.arange(len(df))).astype(str)
-        rec_parts.append(pd.DataFrame({"record_id": np.asarray(rid, dtype=object), "channel": name}))
+        rid = pd.Series(rid, dtype="str").reset_index(drop=True)  # Arrow strings: takes stay in C++
+        rec_parts.append(pd.DataFrame({"record_id": rid, "channel": name}))
         id_parts.append(ids)
         attr_parts.append(attrs)
         for k, v in b.items():
@@ -149,11 +150,11 @@ def _join_components(labels: np.ndarray, merges: pd.DataFrame) -> np.ndarray:
     return connected_components(graph, directed=False)[1][labels]
 
 
-def _evidence(rid: np.ndarray, det, prob) -> pd.DataFrame:
+def _evidence(rid, det, prob) -> pd.DataFrame:
     """The links table: identifier links (a star per value) and probabilistic links; also maps
     the scored component pairs to one record of each side (in place)."""
     dl = det.links()
-    links = pd.DataFrame({"record_a": rid[dl["rec_a"].to_numpy()], "record_b": rid[dl["rec_b"].to_numpy()],
+    links = pd.DataFrame({"record_a": rid.take(dl["rec_a"].to_numpy()), "record_b": rid.take(dl["rec_b"].to_numpy()),
                           "how": dl["how"].to_numpy(), "value_hash": dl["value_hash"].to_numpy(),
                           "match_weight": np.nan, "match_probability": np.nan})
     first_rec = pd.Series(np.arange(len(rid))).groupby(det.labels).min()
@@ -162,8 +163,8 @@ def _evidence(rid: np.ndarray, det, prob) -> pd.DataFrame:
         prob.scored_pairs = sp.assign(rec_a=first_rec.reindex(sp["a"]).to_numpy(),
                                       rec_b=first_rec.reindex(sp["b"]).to_numpy())
     if len(prob.merges):
-        pl = pd.DataFrame({"record_a": rid[first_rec.reindex(prob.merges["component_b"]).to_numpy()],
-                           "record_b": rid[first_rec.reindex(prob.merges["component_a"]).to_numpy()],
+        pl = pd.DataFrame({"record_a": rid.take(first_rec.reindex(prob.merges["component_b"]).to_numpy()),
+                           "record_b": rid.take(first_rec.reindex(prob.merges["component_a"]).to_numpy()),
                            "how": np.where(prob.merges["match_weight"].isna(), "review: accepted",
                                            "probabilistic"), "value_hash": None,
                            "match_weight": prob.merges["match_weight"].to_numpy(),
@@ -237,12 +238,14 @@ def _tables(paths: Paths, settings: IdentitySettings) -> dict[str, pd.DataFrame]
     return out
 
 
-def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str | Path | None = None) -> Resolution:
+def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str | Path | None = None,
+                 evaluate: bool = True) -> Resolution:
     """The OneID stage: resolve every cleaned channel and write ``data/processed``:
 
     ``oneid_records.parquet`` (record → OneID; also the registry the next run keeps ids
     from), ``identity_links.parquet`` (evidence), ``oneid_history.parquet`` (merges and
-    splits, appended), ``identity_over_limit.parquet`` and ``metrics/identity.json``.
+    splits, appended), ``identity_over_limit.parquet`` and ``metrics/identity.json``
+    (with the quality against the sample's ground truth, unless ``evaluate`` is False).
     """
     t0 = time.perf_counter()
     paths = (paths or get_paths()).ensure()
@@ -271,7 +274,7 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
         "conflicts": int(len(res.conflicts)), "probabilistic": res.probabilistic,
         "history": res.history["why"].value_counts().to_dict() if len(res.history) else {},
     }
-    quality = quality_against_truth(res, paths)
+    quality = quality_against_truth(res, paths) if evaluate else None
     if quality is not None:
         metrics["quality"] = quality
     (paths.metrics / "identity.json").write_text(json.dumps(metrics, indent=2, default=float), encoding="utf-8")
@@ -286,8 +289,8 @@ def _scored_pairs(res: Resolution, low: float = 0.5) -> pd.DataFrame:
     if sp is None or not len(sp):
         return pd.DataFrame({c: pd.Series(dtype="string" if c.startswith("record") else "float64") for c in cols})
     sp = sp[sp["match_probability"] >= low]
-    rid = res.records["record_id"].to_numpy()
-    return sp.assign(record_a=rid[sp["rec_a"].to_numpy()], record_b=rid[sp["rec_b"].to_numpy()])[cols].reset_index(drop=True)
+    rid = res.records["record_id"].array
+    return sp.assign(record_a=rid.take(sp["rec_a"].to_numpy()), record_b=rid.take(sp["rec_b"].to_numpy()))[cols].reset_index(drop=True)
 
 
 def load_resolution(paths: Paths | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -42,8 +42,8 @@ def components(n_records: int, rec: np.ndarray, node: np.ndarray, n_nodes: int) 
 def value_hash(values: pd.Series) -> pd.Series:
     """A short SHA-256 of identifier values for the evidence trail (never the value itself)."""
     codes, uniq = pd.factorize(values)
-    hashed = np.array([hashlib.sha256(str(u).encode()).hexdigest()[:16] for u in uniq], dtype=object)
-    return pd.Series(hashed[codes], index=values.index)
+    hashed = pd.array([hashlib.sha256(str(u).encode()).hexdigest()[:16] for u in uniq], dtype="str")
+    return pd.Series(hashed.take(codes), index=values.index)
 
 
 @dataclass
@@ -56,11 +56,17 @@ class DeterministicResult:
 
     def links(self) -> pd.DataFrame:
         """Evidence: each record linked to the first record that shares the value (a star per value)."""
-        e = self.edges.sort_values(["vcode", "rec"], kind="stable")
-        first = e.groupby("vcode")["rec"].transform("min")
-        e = e[e["rec"] != first]
-        return pd.DataFrame({"rec_a": first[e.index].to_numpy(), "rec_b": e["rec"].to_numpy(),
-                             "how": e["identifier"].to_numpy(), "value_hash": value_hash(e["value"]).to_numpy()})
+        v, r = self.edges["vcode"].to_numpy(), self.edges["rec"].to_numpy()
+        order = np.lexsort((r, v))  # by value, then record
+        v, r = v[order], r[order]
+        start = np.r_[True, v[1:] != v[:-1]] if len(v) else np.zeros(0, bool)
+        first = r[np.maximum.accumulate(np.where(start, np.arange(len(v)), 0))]
+        keep = r != first
+        rows = order[keep]
+        ident = self.edges["identifier"].to_numpy()[rows]
+        return pd.DataFrame({"rec_a": first[keep], "rec_b": r[keep],
+                             "how": pd.Categorical(ident),
+                             "value_hash": value_hash(self.edges["value"].iloc[rows]).to_numpy()})
 
 
 def _persons_per_value(edges: pd.DataFrame, kept: pd.DataFrame, labels: np.ndarray) -> pd.Series:

@@ -29,35 +29,37 @@ def assign_oneids(record_ids: pd.Series, labels: np.ndarray,
 
     ``previous`` is the last registry (columns ``record_id``, ``oneid``) or None.
     """
-    df = pd.DataFrame({"record_id": record_ids.to_numpy(), "cluster": labels})
+    df = pd.DataFrame({"record_id": record_ids.reset_index(drop=True), "cluster": labels})
     seed = df.groupby("cluster")["record_id"].min()
-    history = []
     if previous is None or previous.empty:
         ids = seed.map(new_oneid)
         return df["cluster"].map(ids).rename("oneid"), pd.DataFrame(columns=["old_oneid", "new_oneid", "why"])
-    prev = df.merge(previous[["record_id", "oneid"]], on="record_id", how="left")
-    seen = prev.dropna(subset=["oneid"])
+    # previous id per record, as integer codes (codes sort like the ids: ties go to the smallest id)
+    old_codes, old_ids = pd.factorize(previous["oneid"], sort=True)
+    pos = pd.Index(previous["record_id"]).get_indexer(df["record_id"])
+    old = np.where(pos >= 0, old_codes[np.maximum(pos, 0)], -1)
+    seen = old >= 0
     # how many records of each (cluster, old id)
-    share = seen.groupby(["cluster", "oneid"]).size().rename("n").reset_index()
+    share = (pd.DataFrame({"cluster": df["cluster"].to_numpy()[seen], "old": old[seen]})
+             .groupby(["cluster", "old"]).size().rename("n").reset_index())
     # for each old id, the cluster holding most of its records keeps it (ties: smaller cluster)
-    owner = share.sort_values(["oneid", "n", "cluster"], ascending=[True, False, True]).drop_duplicates("oneid")
-    owner = owner.set_index("oneid")["cluster"]
+    owner = share.sort_values(["old", "n", "cluster"], ascending=[True, False, True]).drop_duplicates("old")
+    owner = owner.set_index("old")["cluster"]
     # for each cluster, the old id it owns with most records (ties: smallest id)
-    share["owns"] = share["oneid"].map(owner) == share["cluster"]
-    kept = (share[share["owns"]].sort_values(["cluster", "n", "oneid"], ascending=[True, False, True])
-            .drop_duplicates("cluster").set_index("cluster")["oneid"])
+    share["owns"] = share["old"].map(owner).to_numpy() == share["cluster"].to_numpy()
+    kept = (share[share["owns"]].sort_values(["cluster", "n", "old"], ascending=[True, False, True])
+            .drop_duplicates("cluster").set_index("cluster")["old"])
     ids = seed.map(new_oneid)
-    ids.loc[kept.index] = kept
+    ids.loc[kept.index] = np.asarray(old_ids)[kept.to_numpy()]
     # guard: a fresh id must not collide with a surviving one
     ids = ids.where(~(ids.duplicated(keep=False) & ~ids.index.isin(kept.index)),
                     seed.map(lambda r: new_oneid(r + "#2")))
-    for row in share.itertuples(index=False):
-        old, cluster = row.oneid, row.cluster
-        new = ids.loc[cluster]
-        if old == new:
-            continue
-        # the old id's main cluster now carries a surviving id: merged; otherwise a part split off
-        why = "merge" if owner[old] == cluster else "split"
-        history.append({"old_oneid": old, "new_oneid": new, "why": why, "records": int(row.n)})
-    hist = pd.DataFrame(history, columns=["old_oneid", "new_oneid", "why", "records"])
+    old_str = np.asarray(old_ids, dtype=object)[share["old"].to_numpy()]
+    new_str = ids.reindex(share["cluster"]).to_numpy(dtype=object)
+    moved = old_str != new_str
+    # the old id's main cluster now carries a surviving id: merged; otherwise a part split off
+    merged = share["old"].map(owner).to_numpy() == share["cluster"].to_numpy()
+    hist = pd.DataFrame({"old_oneid": old_str[moved], "new_oneid": new_str[moved],
+                         "why": np.where(merged[moved], "merge", "split"),
+                         "records": share["n"].to_numpy()[moved].astype(int)})
     return df["cluster"].map(ids).rename("oneid"), hist
