@@ -85,7 +85,8 @@ def review(resolved_paths, tmp_path):
     pd.concat([links, extra], ignore_index=True).to_parquet(paths.processed / "identity_links.parquet", index=False)
     scored = pd.DataFrame({"record_a": [firsts[6], firsts[7], firsts[8], firsts[0]],
                            "record_b": [firsts[7], firsts[8], firsts[9], firsts[3]],
-                           "match_probability": [0.6, 0.98, 0.3, 0.995]})
+                           # the second is just below the settings' threshold: a "below threshold" candidate
+                           "match_probability": [0.6, ex._threshold(paths) - 0.02, 0.3, 0.995]})
     scored["match_weight"] = np.log2(scored["match_probability"] / (1 - scored["match_probability"]))
     scored.to_parquet(paths.processed / "identity_scored_pairs.parquet", index=False)
     return paths, firsts

@@ -412,11 +412,16 @@ def clean_all(paths: Paths | None = None, *, mappings: dict[str, ChannelMapping]
     return result
 
 
-def load_cleaned(channel: str, paths: Paths | None = None) -> pd.DataFrame:
-    """The cleaned table of one channel."""
+def load_cleaned(channel: str, paths: Paths | None = None, *, columns: list[str] | None = None) -> pd.DataFrame:
+    """The cleaned table of one channel (only ``columns`` that exist, when given)."""
     paths = paths or get_paths()
     p = paths.cleaned / f"{channel}.parquet"
     if not p.exists():
         raise FileNotFoundError(f"No cleaned data for channel '{channel}' at {p}. Run the clean stage "
                                 f"(notebook 02_clean) first.")
-    return pd.read_parquet(p)
+    if columns is not None:
+        import pyarrow.parquet as pq
+
+        present = set(pq.read_schema(p).names)
+        columns = [c for c in columns if c in present]
+    return pd.read_parquet(p, columns=columns)

@@ -25,6 +25,17 @@ _STATM = Path("/proc/self/statm")
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 4096 / 2**20
 
 
+def _release_free_memory() -> None:
+    """Hand memory freed by the step back to the OS (glibc keeps it otherwise, and the next
+    step's peak would include it)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def rss_mb() -> float:
     """Resident set size of this process now, in MB (peak so far where /proc is missing)."""
     try:
@@ -59,5 +70,6 @@ class StageMeter:
             self.seconds[step] = round(self.seconds.get(step, 0.0) + time.perf_counter() - t0, 3)
             done.set()
             sampler.join()
+            _release_free_memory()
             peak[0] = max(peak[0], rss_mb())
             self.peak_mb[step] = round(max(self.peak_mb.get(step, 0.0), peak[0]), 1)

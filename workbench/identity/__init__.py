@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..config import Paths, get_paths
 from ..stage_meter import StageMeter
@@ -46,7 +48,7 @@ class Resolution:
     """The outcome of identity resolution."""
 
     records: pd.DataFrame          # record_id, channel, oneid, anchored
-    links: pd.DataFrame            # record_a, record_b, how, value_hash, match_weight, match_probability
+    link_positions: pd.DataFrame   # rec_a, rec_b (record positions), how, value_hash, match_weight, match_probability
     over_limit: pd.DataFrame       # identifier values not used as links (too many persons)
     conflicts: pd.DataFrame        # unique-identifier conflicts and the links cut
     blocked: dict[str, int]        # placeholder / blocked values dropped, per identifier
@@ -60,10 +62,41 @@ class Resolution:
     def explain(self, oneid: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         return explain(oneid, self)
 
+    @property
+    def links(self) -> pd.DataFrame:
+        """The evidence: record_a, record_b, how, value_hash, match_weight, match_probability."""
+        return self.links_of(self.link_positions)
 
-def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings | None = None, *,
+    def links_of(self, positions: pd.DataFrame) -> pd.DataFrame:
+        """Links given by record positions, with the record ids put in."""
+        rid = self.records["record_id"].array
+        out = positions.drop(columns=["rec_a", "rec_b"])
+        out.insert(0, "record_b", rid.take(positions["rec_b"].to_numpy()))
+        out.insert(0, "record_a", rid.take(positions["rec_a"].to_numpy()))
+        return out.reset_index(drop=True)
+
+    def write_links(self, path: Path, rows: int = 2_000_000) -> None:
+        """Write :attr:`links` to Parquet a slice at a time (a 50-million-link table never
+        sits in memory with its record ids)."""
+        import pyarrow.parquet as pq
+
+        writer = None
+        try:
+            for lo in range(0, max(len(self.link_positions), 1), rows):
+                part = self.links_of(self.link_positions.iloc[lo:lo + rows])
+                part["how"] = part["how"].astype(str)
+                table = pa.Table.from_pandas(part, preserve_index=False)
+                writer = writer or pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+
+
+def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySettings | None = None, *,
                    sources: dict[str, SourceSpec] | None = None, record_ids: dict[str, pd.Series] | None = None,
-                   previous: pd.DataFrame | None = None, decisions: pd.DataFrame | None = None) -> Resolution:
+                   previous: pd.DataFrame | None = None, decisions: pd.DataFrame | None = None,
+                   keep_observations: bool = True) -> Resolution:
     """Resolve several tables at once. ``sources`` (default: ``settings.sources``) says which
     column of each table is which identifier or attribute; ``record_ids`` default to each
     table's ``record_id`` column, else ``<table>:<row>``.
@@ -73,6 +106,9 @@ def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings |
     components are joined (must-link); a rejected pair's direct fuzzy link is removed
     (cannot-link). Identifier links are never overridden: a shared member id or phone is
     fixed in the data, not in review.
+
+    ``keep_observations`` keeps the identifier observations on the result (for the recall
+    ceiling diagnostic); without it they are freed as soon as the graph is built.
     """
     settings = settings or IdentitySettings.from_yaml()
     sources = sources or settings.sources
@@ -84,6 +120,8 @@ def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings |
         records, ids, attrs, blocked = _observe_tables(tables, sources, settings, record_ids)
     with meter("deterministic"):
         det = link_deterministic(len(records), ids, settings)
+        if not keep_observations:
+            ids = None
     with meter("probabilistic"):
         anchored = np.zeros(len(records), bool)
         strong = det.edges[det.edges["identifier"].isin(settings.names_of_kind("unique", "strong"))]
@@ -105,36 +143,64 @@ def resolve_tables(tables: dict[str, pd.DataFrame], settings: IdentitySettings |
         comp_anchor = pd.Series(anchored).groupby(labels).max()
         records["anchored"] = comp_anchor.reindex(labels).to_numpy()
     with meter("evidence"):
-        links = _evidence(records["record_id"].array, det, prob)
+        link_positions = _evidence(len(records), det, prob)
     info = {"prior": prob.prior, "threshold": prob.threshold, "pairs_above_threshold": prob.candidates,
             "merges": int(len(prob.merges)), "components": int(det.labels.max() + 1) if len(det.labels) else 0,
             "unanchored_components": int((~profiles["anchored"]).sum()), **applied}
-    return Resolution(records, links, det.over_limit, det.conflicts, blocked, history, info,
+    return Resolution(records, link_positions, det.over_limit, det.conflicts, blocked, history, info,
                       prob.scored_pairs, dict(meter.seconds), ids, dict(meter.peak_mb))
+
+
+def _table_chunks(tables: Mapping[str, pd.DataFrame], name: str):
+    """One table's rows, in slices when the mapping reads them lazily (see ``_ChannelTables``)."""
+    if hasattr(tables, "chunks"):
+        yield from tables.chunks(name)
+    else:
+        yield tables[name]
 
 
 def _observe_tables(tables, sources, settings, record_ids):
     """Records (record_id, channel), identifier observations, fuzzy attributes, blocked counts."""
-    id_parts, attr_parts, rec_parts, blocked = [], [], [], {}
+    id_parts, attr_parts, rec_parts, names, blocked, id_hashes = [], [], [], [], {}, []
     offset = 0
-    for name, df in tables.items():
+    for name, df in ((n, d) for n in tables for d in _table_chunks(tables, n)):
         ids, attrs, b = observe(df, sources[name], settings, record_offset=offset)
         rid = (record_ids or {}).get(name)
         if rid is None:
             rid = df["record_id"] if "record_id" in df else name + ":" + pd.Series(np.arange(len(df))).astype(str)
         rid = pd.Series(rid, dtype="str").reset_index(drop=True)  # Arrow strings: takes stay in C++
-        rec_parts.append(pd.DataFrame({"record_id": rid, "channel": name}))
+        rec_parts.append(rid)
+        id_hashes.append(pd.util.hash_pandas_object(rid, index=False).to_numpy())
+        names.append(name)
         id_parts.append(ids)
-        attr_parts.append(attrs)
+        has = attrs.notna().any(axis=1).to_numpy()  # only records with fuzzy evidence are kept
+        attr_parts.append(attrs[has].assign(rec=np.flatnonzero(has) + offset))
         for k, v in b.items():
             blocked[k] = blocked.get(k, 0) + v
         offset += len(df)
-    records = pd.concat(rec_parts, ignore_index=True)
-    records["channel"] = records["channel"].astype("category")
-    if records["record_id"].duplicated().any():
+    sizes = pd.Series([len(r) for r in rec_parts]).groupby(names, sort=False).sum()
+    records = pd.DataFrame({"record_id": pd.concat(rec_parts, ignore_index=True),
+                            "channel": pd.Categorical.from_codes(np.repeat(np.arange(len(sizes)), sizes.to_numpy()),
+                                                                 categories=list(sizes.index))})
+    del rec_parts
+    if not _unique(id_hashes, records["record_id"]):
         dup = records.loc[records["record_id"].duplicated(), "record_id"].head(3).tolist()
         raise ValueError(f"record ids must be unique across tables; repeated: {dup}")
-    return records, pd.concat(id_parts, ignore_index=True), pd.concat(attr_parts, ignore_index=True), blocked
+    ids = pd.concat(id_parts, ignore_index=True)
+    del id_parts
+    pos_type = np.int32 if len(records) < 2**31 else np.int64  # record positions: half the memory
+    ids["rec"] = ids["rec"].astype(pos_type)
+    attrs = pd.concat(attr_parts, ignore_index=True)
+    attrs["rec"] = attrs["rec"].astype(pos_type)
+    return records, ids, attrs, blocked
+
+
+def _unique(hashes: list[np.ndarray], values: pd.Series) -> bool:
+    """Whether no record id repeats: the sorted 64-bit hashes of the ids (made table slice by
+    table slice, 8 bytes per record) have no neighbours alike; a hash collision only sends
+    the check on to the exact pandas test."""
+    h = np.sort(np.concatenate(hashes)) if hashes else np.zeros(0, np.uint64)
+    return bool((h[1:] != h[:-1]).all()) or bool(values.is_unique)
 
 
 def _join_components(labels: np.ndarray, merges: pd.DataFrame) -> np.ndarray:
@@ -150,25 +216,29 @@ def _join_components(labels: np.ndarray, merges: pd.DataFrame) -> np.ndarray:
     return connected_components(graph, directed=False)[1][labels]
 
 
-def _evidence(rid, det, prob) -> pd.DataFrame:
-    """The links table: identifier links (a star per value) and probabilistic links; also maps
-    the scored component pairs to one record of each side (in place)."""
-    dl = det.links()
-    links = pd.DataFrame({"record_a": rid.take(dl["rec_a"].to_numpy()), "record_b": rid.take(dl["rec_b"].to_numpy()),
-                          "how": dl["how"].to_numpy(), "value_hash": dl["value_hash"].to_numpy(),
-                          "match_weight": np.nan, "match_probability": np.nan})
-    first_rec = pd.Series(np.arange(len(rid))).groupby(det.labels).min()
+def _evidence(n_records: int, det, prob) -> pd.DataFrame:
+    """The links by record position: identifier links (a star per value) and probabilistic
+    links; also maps the scored component pairs to one record of each side (in place)."""
+    links = det.links()
+    links["match_weight"] = np.nan
+    links["match_probability"] = np.nan
+    first_rec = pd.Series(np.arange(n_records)).groupby(det.labels).min()
     if prob.scored_pairs is not None and len(prob.scored_pairs):  # component pairs -> one record of each side
         sp = prob.scored_pairs
         prob.scored_pairs = sp.assign(rec_a=first_rec.reindex(sp["a"]).to_numpy(),
                                       rec_b=first_rec.reindex(sp["b"]).to_numpy())
     if len(prob.merges):
-        pl = pd.DataFrame({"record_a": rid.take(first_rec.reindex(prob.merges["component_b"]).to_numpy()),
-                           "record_b": rid.take(first_rec.reindex(prob.merges["component_a"]).to_numpy()),
+        pl = pd.DataFrame({"rec_a": first_rec.reindex(prob.merges["component_b"]).to_numpy(),
+                           "rec_b": first_rec.reindex(prob.merges["component_a"]).to_numpy(),
                            "how": np.where(prob.merges["match_weight"].isna(), "review: accepted",
-                                           "probabilistic"), "value_hash": None,
+                                           "probabilistic"),
+                           "value_hash": pd.array([None] * len(prob.merges), dtype="str"),
                            "match_weight": prob.merges["match_weight"].to_numpy(),
                            "match_probability": prob.merges["match_probability"].to_numpy()})
+        how = list(links["how"].cat.categories) + ["probabilistic", "review: accepted"]
+        links["how"] = links["how"].cat.set_categories(how)
+        pl["how"] = pd.Categorical(pl["how"], categories=how)
+        pl = pl.astype({"rec_a": links["rec_a"].dtype, "rec_b": links["rec_b"].dtype})
         links = pd.concat([links, pl], ignore_index=True)
     return links
 
@@ -224,18 +294,51 @@ def _apply_decisions(prob, labels: np.ndarray, record_ids: pd.Series, decisions:
 
 
 # ----------------------------------------------------------------------------- the stage
-def _tables(paths: Paths, settings: IdentitySettings) -> dict[str, pd.DataFrame]:
-    from ..clean import load_cleaned
+class _ChannelTables(Mapping):
+    """The cleaned channels, each read (identity columns only) when it is asked for, so that
+    resolution holds one raw table at a time."""
 
-    out = {}
-    for channel, spec in settings.sources.items():
+    def __init__(self, paths: Paths, settings: IdentitySettings):
+        self.paths, self.settings = paths, settings
+
+    def __getitem__(self, channel: str) -> pd.DataFrame:
+        from ..clean import load_cleaned
+
+        return load_cleaned(channel, self.paths, columns=self._columns(channel))
+
+    def chunks(self, channel: str, rows: int = 1_000_000):
+        """The channel's identity columns in slices of ``rows`` rows (bounds the memory of
+        observing a 20-million-row event table)."""
+        import pyarrow.parquet as pq
+
+        from ..clean import load_cleaned
+
+        path = self.paths.cleaned / f"{channel}.parquet"
+        if not path.exists():
+            yield load_cleaned(channel, self.paths)  # raises the helpful error
+            return
+        pf = pq.ParquetFile(path)
+        cols = [c for c in self._columns(channel) if c in set(pf.schema_arrow.names)]
+        for batch in pf.iter_batches(batch_size=rows, columns=cols):
+            yield batch.to_pandas()
+
+    def _columns(self, channel: str) -> list[str]:
+        spec = self.settings.sources[channel]
         cols = set(spec.identifiers) | set(spec.attributes) | {"record_id"}
         cols |= {f"{c}_placeholder" for c in spec.identifiers}
         cols |= {str(t).split("@", 1)[1] for ts in spec.identifiers.values()
                  for t in (ts if isinstance(ts, list) else [ts]) if "@" in str(t)}
-        df = load_cleaned(channel, paths)
-        out[channel] = df[[c for c in df.columns if c in cols]]
-    return out
+        return sorted(cols)
+
+    def __iter__(self):
+        return iter(self.settings.sources)
+
+    def __len__(self) -> int:
+        return len(self.settings.sources)
+
+
+def _tables(paths: Paths, settings: IdentitySettings) -> Mapping[str, pd.DataFrame]:
+    return _ChannelTables(paths, settings)
 
 
 def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str | Path | None = None,
@@ -255,21 +358,30 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
     previous = pd.read_parquet(registry, columns=["record_id", "oneid"]) if registry.exists() else None
     decisions_file = paths.processed / "match_decisions.parquet"
     decisions = pd.read_parquet(decisions_file) if decisions_file.exists() else None
-    res = resolve_tables(_tables(paths, settings), settings, previous=previous, decisions=decisions)
-    res.records.to_parquet(registry, index=False)
-    _scored_pairs(res).to_parquet(paths.processed / "identity_scored_pairs.parquet", index=False)
-    res.links.to_parquet(paths.processed / "identity_links.parquet", index=False)
-    res.over_limit.to_parquet(paths.processed / "identity_over_limit.parquet", index=False)
-    hist_path = paths.processed / "oneid_history.parquet"
-    hist = res.history.assign(run_utc=pd.Timestamp.now(tz="UTC").floor("s"))
-    if hist_path.exists():
-        hist = pd.concat([pd.read_parquet(hist_path), hist], ignore_index=True)
-    hist.to_parquet(hist_path, index=False)
+    res = resolve_tables(_tables(paths, settings), settings, previous=previous, decisions=decisions,
+                         keep_observations=evaluate)
+    del previous
+    meter = StageMeter()
+    with meter("write"):
+        res.records.to_parquet(registry, index=False)
+        _scored_pairs(res).to_parquet(paths.processed / "identity_scored_pairs.parquet", index=False)
+        res.write_links(paths.processed / "identity_links.parquet")
+        res.over_limit.to_parquet(paths.processed / "identity_over_limit.parquet", index=False)
+        hist_path = paths.processed / "oneid_history.parquet"
+        hist = res.history.assign(run_utc=pd.Timestamp.now(tz="UTC").floor("s"))
+        if hist_path.exists():
+            hist = pd.concat([pd.read_parquet(hist_path), hist], ignore_index=True)
+        hist.to_parquet(hist_path, index=False)
+    res.seconds.update(meter.seconds)
+    res.peak_mb.update(meter.peak_mb)
+    import pyarrow.compute as pc
+
     metrics = {
         "stage": "identity", "seconds": round(time.perf_counter() - t0, 3), "step_seconds": res.seconds,
         "step_peak_mb": res.peak_mb,
         "channels": {c: {"records": int(n)} for c, n in res.records["channel"].value_counts().sort_index().items()},
-        "totals": {"records": int(len(res.records)), "oneids": int(res.records["oneid"].nunique())},
+        "totals": {"records": int(len(res.records)),
+                   "oneids": int(pc.count_distinct(pa.array(res.records["oneid"])).as_py())},
         "blocked_values": res.blocked, "over_limit_values": int(len(res.over_limit)),
         "conflicts": int(len(res.conflicts)), "probabilistic": res.probabilistic,
         "history": res.history["why"].value_counts().to_dict() if len(res.history) else {},
@@ -305,9 +417,13 @@ def load_resolution(paths: Paths | None = None) -> tuple[pd.DataFrame, pd.DataFr
 def explain(oneid: str, source: Resolution | Paths | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The records of one OneID and the links (identifier hash or match weight) that joined them."""
     if isinstance(source, Resolution):
-        records, links = source.records, source.links
-    else:
-        records, links = load_resolution(source)
+        mine = (source.records["oneid"] == oneid).to_numpy()
+        if not mine.any():
+            raise KeyError(f"Unknown OneID {oneid!r}.")
+        lp = source.link_positions
+        lk = source.links_of(lp[mine[lp["rec_a"].to_numpy()] | mine[lp["rec_b"].to_numpy()]])
+        return source.records[mine].reset_index(drop=True), lk
+    records, links = load_resolution(source)
     recs = records[records["oneid"] == oneid]
     if recs.empty:
         raise KeyError(f"Unknown OneID {oneid!r}.")

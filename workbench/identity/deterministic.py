@@ -40,10 +40,27 @@ def components(n_records: int, rec: np.ndarray, node: np.ndarray, n_nodes: int) 
 
 
 def value_hash(values: pd.Series) -> pd.Series:
-    """A short SHA-256 of identifier values for the evidence trail (never the value itself)."""
-    codes, uniq = pd.factorize(values)
-    hashed = pd.array([hashlib.sha256(str(u).encode()).hexdigest()[:16] for u in uniq], dtype="str")
-    return pd.Series(hashed.take(codes), index=values.index)
+    """A short SHA-256 of identifier values for the evidence trail (never the value itself):
+    the first 16 hex digits of the SHA-256 of the value's UTF-8 text, computed by DuckDB once
+    per distinct value.
+
+    >>> vals = ["+8613800138000", "ck_1", "ck_1"]
+    >>> value_hash(pd.Series(vals)).tolist() == [hashlib.sha256(v.encode()).hexdigest()[:16] for v in vals]
+    True
+    """
+    import duckdb
+    import pyarrow as pa
+
+    codes, uniq = pd.factorize(values.astype("str"))
+    con = duckdb.connect()
+    try:
+        con.register("distinct_values", pa.table({"v": pa.array(uniq, type=pa.large_string())}))
+        hashed = con.sql("SELECT left(sha256(v), 16) AS h FROM distinct_values").arrow()
+        hashed = hashed.read_all() if hasattr(hashed, "read_all") else hashed  # DuckDB 2 gives a reader
+    finally:
+        con.close()
+    out = pd.array(hashed.column("h").combine_chunks(), dtype="str") if len(uniq) else pd.array([], dtype="str")
+    return pd.Series(out.take(codes), index=values.index)
 
 
 @dataclass
@@ -53,6 +70,7 @@ class DeterministicResult:
     over_limit: pd.DataFrame    # identifier, value_hash, persons, max_persons
     conflicts: pd.DataFrame     # component, unique values, identifier dropped, records
     over_limit_values: pd.DataFrame | None = None  # identifier, value (in memory only, never written)
+    values: pd.Series | None = None  # the identifier value of each vcode (edges hold integer codes only)
 
     def links(self) -> pd.DataFrame:
         """Evidence: each record linked to the first record that shares the value (a star per value)."""
@@ -63,10 +81,37 @@ class DeterministicResult:
         first = r[np.maximum.accumulate(np.where(start, np.arange(len(v)), 0))]
         keep = r != first
         rows = order[keep]
-        ident = self.edges["identifier"].to_numpy()[rows]
         return pd.DataFrame({"rec_a": first[keep], "rec_b": r[keep],
-                             "how": pd.Categorical(ident),
-                             "value_hash": value_hash(self.edges["value"].iloc[rows]).to_numpy()})
+                             "how": self.edges["identifier"].iloc[rows].astype("category").cat.remove_unused_categories().array,
+                             "value_hash": _hash_codes(self.values, v[keep])})
+
+
+def _hash_codes(values: pd.Series, vcodes: np.ndarray) -> pd.array:
+    """``value_hash`` of ``values[vcodes]``, hashing each distinct value once."""
+    used, inverse = np.unique(vcodes, return_inverse=True)
+    hashed = value_hash(values.iloc[used].reset_index(drop=True))
+    return hashed.array.take(inverse)
+
+
+def encode_values(ids: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
+    """An integer code per (identifier, value) observation, and the value of each code.
+
+    Values are factorised one identifier at a time (no concatenated key strings), so the
+    cost is one hash table per identifier.
+    """
+    ident = ids["identifier"]
+    codes_of_ident = ident.cat.codes.to_numpy() if isinstance(ident.dtype, pd.CategoricalDtype) \
+        else pd.factorize(ident)[0]
+    vcode = np.empty(len(ids), dtype=np.int32 if len(ids) < 2**31 else np.int64)
+    uniques, offset = [], 0
+    for k in np.unique(codes_of_ident):
+        m = codes_of_ident == k
+        codes, uniq = pd.factorize(ids["value"][m])
+        vcode[m] = codes + offset
+        offset += len(uniq)
+        uniques.append(pd.Series(uniq, dtype="str"))
+    values = pd.concat(uniques, ignore_index=True) if uniques else pd.Series(dtype="str")
+    return vcode, values
 
 
 def _persons_per_value(edges: pd.DataFrame, kept: pd.DataFrame, labels: np.ndarray) -> pd.Series:
@@ -82,20 +127,19 @@ def _persons_per_value(edges: pd.DataFrame, kept: pd.DataFrame, labels: np.ndarr
     if edges.empty or kept.empty:
         return pd.Series(dtype="int64")
     touch = pd.DataFrame({"vcode": edges["vcode"].to_numpy(), "c": labels[edges["rec"].to_numpy()]}).drop_duplicates()
-    known = pd.DataFrame({"c": labels[kept["rec"].to_numpy()], "identifier": kept["identifier"].to_numpy(),
-                          "v": kept["vcode"].to_numpy()}).drop_duplicates()
-    joined = touch.merge(known[["c", "identifier"]].drop_duplicates(), on="c").drop_duplicates()
+    known = pd.DataFrame({"c": labels[kept["rec"].to_numpy()], "identifier": kept["identifier"].array}).drop_duplicates()
+    joined = touch.merge(known, on="c").drop_duplicates()
     if joined.empty:
         return pd.Series(dtype="int64")
     # per identifier type: how many separate components carrying that type the value touches
-    return joined.groupby(["vcode", "identifier"]).size().groupby(level=0).max()
+    return joined.groupby(["vcode", "identifier"], observed=True).size().groupby(level=0).max()
 
 
 def link_deterministic(n_records: int, ids: pd.DataFrame, settings: IdentitySettings) -> DeterministicResult:
     """Resolve ``n_records`` records from their identifier observations (rec, identifier, value)."""
-    ids = ids.copy()
-    ids["vcode"] = pd.factorize(ids["identifier"].astype(str) + "\x1f" + ids["value"].astype(str))[0]
-    n_vals = int(ids["vcode"].max()) + 1 if len(ids) else 0
+    vcode, values = encode_values(ids)
+    ids = pd.DataFrame({"rec": ids["rec"].to_numpy(), "identifier": ids["identifier"], "vcode": vcode})
+    n_vals = len(values)
     kind = ids["identifier"].map({i.name: i.kind for i in settings.identifiers})
     max_persons = {i.name: i.max_persons for i in settings.identifiers}
     over_rows, over_values = [], []
@@ -110,10 +154,12 @@ def link_deterministic(n_records: int, ids: pd.DataFrame, settings: IdentitySett
         persons = _persons_per_value(tier_edges, kept, labels)
         over = persons.iloc[0:0]
         if len(persons):
-            limit_of_value = tier_edges.groupby("vcode")["identifier"].first().map(max_persons)
+            limit_of_value = tier_edges.groupby("vcode", observed=True)["identifier"].first().astype(str).map(max_persons)
             over = persons[persons > limit_of_value.reindex(persons.index).to_numpy()]
         if len(over):
             info = tier_edges[tier_edges["vcode"].isin(over.index)].drop_duplicates("vcode")
+            info = info.assign(identifier=info["identifier"].astype(str),
+                               value=values.iloc[info["vcode"].to_numpy()].to_numpy())
             over_values.append(info[["identifier", "value"]])
             over_rows.append(pd.DataFrame({
                 "identifier": info["identifier"].to_numpy(), "value_hash": value_hash(info["value"]).to_numpy(),
@@ -135,7 +181,7 @@ def link_deterministic(n_records: int, ids: pd.DataFrame, settings: IdentitySett
             break
         in_bad = np.isin(labels[kept["rec"].to_numpy()], bad)
         sub = kept[in_bad]
-        weakest = sub["identifier"].map(prio).max()
+        weakest = sub["identifier"].astype(str).map(prio).max()
         name = settings.identifiers[int(weakest)].name
         if name in unique_names:  # nothing weaker left to cut: records genuinely carry two ids
             break
@@ -147,6 +193,7 @@ def link_deterministic(n_records: int, ids: pd.DataFrame, settings: IdentitySett
         labels = cc(kept)
     over_limit = (pd.concat(over_rows, ignore_index=True) if over_rows
                   else pd.DataFrame(columns=["identifier", "value_hash", "persons", "max_persons"]))
-    values = (pd.concat(over_values, ignore_index=True) if over_values
-              else pd.DataFrame(columns=["identifier", "value"]))
-    return DeterministicResult(labels, kept.reset_index(drop=True), over_limit, pd.DataFrame(conflicts), values)
+    over = (pd.concat(over_values, ignore_index=True) if over_values
+            else pd.DataFrame(columns=["identifier", "value"]))
+    return DeterministicResult(labels, kept.reset_index(drop=True), over_limit, pd.DataFrame(conflicts), over,
+                               values)

@@ -102,13 +102,19 @@ def observe(df: pd.DataFrame, source: SourceSpec, settings: IdentitySettings, *,
             v = vals[keep]
             if scope:
                 v = df[scope].astype("string")[keep] + ":" + v
-            parts.append(pd.DataFrame({"rec": rec[keep], "identifier": ident, "value": v.to_numpy()}))
+            names = [i.name for i in settings.identifiers]
+            parts.append(pd.DataFrame({
+                "rec": rec[keep],
+                "identifier": pd.Categorical.from_codes(np.full(int(keep.sum()), names.index(ident), dtype=np.int8),
+                                                        categories=names),
+                "value": pd.array(v.to_numpy(), dtype="str")}))
             if ident == "phone":  # a full phone is also partial evidence for fuzzy matching
                 tails = phone_tail(vals.where(keep))
                 phone_tails = tails if phone_tails is None else phone_tails.fillna(tails)
     ids = (pd.concat(parts, ignore_index=True) if parts
-           else pd.DataFrame({"rec": pd.Series(dtype="int64"), "identifier": pd.Series(dtype="string"),
-                              "value": pd.Series(dtype="string")}))
+           else pd.DataFrame({"rec": pd.Series(dtype="int64"),
+                              "identifier": pd.Categorical([], categories=[i.name for i in settings.identifiers]),
+                              "value": pd.Series(dtype="str")}))
     attrs = pd.DataFrame(index=df.index, columns=list(ATTRIBUTE_COLUMNS), dtype="string")
     for column, attr in source.attributes.items():
         col = df[column]

@@ -30,9 +30,13 @@ from .settings import IdentitySettings
 
 
 def component_profiles(labels: np.ndarray, attrs: pd.DataFrame, anchored: np.ndarray) -> pd.DataFrame:
-    """One row per component: the most frequent value of each attribute, anchored flag, size."""
-    df = attrs.copy()
-    df["component"] = labels
+    """One row per component: the most frequent value of each attribute, anchored flag, size.
+
+    ``attrs`` has one row per record (aligned with ``labels``) or, with a ``rec`` column, rows
+    only for the records that carry fuzzy evidence.
+    """
+    df = attrs.drop(columns="rec") if "rec" in attrs else attrs.copy()
+    df["component"] = labels[attrs["rec"].to_numpy()] if "rec" in attrs else labels
     prof = pd.DataFrame(index=pd.Index(np.unique(labels), name="component"))
     for col in ATTRIBUTE_COLUMNS:
         v = df[["component", col]].dropna()
