@@ -1,9 +1,13 @@
 """``make bench`` for OneID: our resolution and plain Splink on the same records, timed and scored.
 
-    python -m tests.benchmarks.identity --sizes 20000 200000 --splink-sizes 20000
+    python -m tests.benchmarks.identity --sizes 20000 200000 --splink-sizes 20000 200000
+    python -m tests.benchmarks.identity --sizes 1000000 --splink-sizes --work /tmp/idbench
 
 For each size the sample is generated, ingested and cleaned (not timed), then each
-contender runs in its own process (``peak_mb`` = that process's maximum resident set):
+contender runs in its own process. ``peak_mb`` is the contender's own peak, before its
+quality is measured (by DuckDB, out of core, with :func:`quality_sql`): for OneID the largest
+resident set during any of its steps (also reported per step), for Splink the process's
+maximum resident set.
 
 - ``oneid``: :func:`workbench.identity.run_identity` (deterministic graph with guards +
   Splink between components);
@@ -43,17 +47,54 @@ def _prepare(data: Path, persons: int) -> None:
     clean_all(paths, progress=False)
 
 
+def quality_sql(labels: Path, truth: Path, *, memory_limit: str = "4GB") -> dict:
+    """Pairwise and cluster quality of ``labels`` (Parquet: record_id, oneid) against the
+    sample's truth (``_truth/records.parquet``), computed by DuckDB from the contingency table
+    (cluster, person) — the same definitions as :mod:`workbench.identity.evaluate`, but joined
+    and counted out of core, so it works at 58 million records."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(f"SET temp_directory = '{labels.parent / '.duckdb_tmp'}'")
+        con.execute(f"""
+            CREATE TEMP TABLE cell AS
+            WITH t AS (SELECT channel || ':' || source_file || ':' || CAST(source_row AS VARCHAR) AS record_id,
+                              person_id FROM read_parquet('{truth}')),
+                 r AS (SELECT record_id, oneid FROM read_parquet('{labels}'))
+            SELECT r.oneid, t.person_id, count(*)::DOUBLE AS n
+            FROM r LEFT JOIN t USING (record_id) GROUP BY ALL""")
+        missing = con.sql("SELECT coalesce(sum(n), 0) FROM cell WHERE person_id IS NULL").fetchall()[0][0]
+        if missing:
+            raise ValueError(f"{int(missing)} records have no ground truth.")
+        tp, = con.sql("SELECT sum(n * (n - 1) / 2) FROM cell").fetchall()[0]
+        pred, clusters, pure = con.sql("""SELECT sum(m * (m - 1) / 2), count(*), sum(CASE WHEN k = 1 THEN 1 ELSE 0 END)
+                                         FROM (SELECT sum(n) AS m, count(*) AS k FROM cell GROUP BY oneid)""").fetchall()[0]
+        true, persons, whole = con.sql("""SELECT sum(m * (m - 1) / 2), count(*), sum(CASE WHEN k = 1 THEN 1 ELSE 0 END)
+                                         FROM (SELECT sum(n) AS m, count(*) AS k FROM cell GROUP BY person_id)""").fetchall()[0]
+    finally:
+        con.close()
+    precision, recall = (tp / pred if pred else 1.0), (tp / true if true else 1.0)
+    return {"pairwise": {"precision": precision, "recall": recall,
+                         "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0},
+            "clusters": {"clusters": int(clusters), "persons": int(persons),
+                         "over_merge_rate": 1 - pure / clusters, "under_merge_rate": 1 - whole / persons,
+                         "cluster_precision": pure / clusters}}
+
+
 def _run_oneid(data: Path) -> dict:
     from workbench.config import get_paths
-    from workbench.identity import quality_against_truth, run_identity
+    from workbench.identity import run_identity
 
     paths = get_paths(data, data.parent / "reports")
     t0 = time.perf_counter()
     res = run_identity(paths, evaluate=False)  # the quality is measured below, outside the clock
     seconds = time.perf_counter() - t0
-    q = quality_against_truth(res, paths)
-    return {"records": len(res.records), "seconds": seconds, "steps": res.seconds, "step_peak_mb": res.peak_mb,
-            "pairwise": q["pairwise"], "clusters": q["clusters"]}
+    out = {"records": len(res.records), "seconds": seconds, "steps": res.seconds, "step_peak_mb": res.peak_mb,
+           "peak_mb": max(res.peak_mb.values())}
+    del res
+    return {**out, **quality_sql(paths.processed / "oneid_records.parquet", paths.truth / "records.parquet")}
 
 
 def _run_splink(data: Path) -> dict:
@@ -64,7 +105,7 @@ def _run_splink(data: Path) -> dict:
     import splink.comparison_library as cl
 
     from workbench.config import get_paths
-    from workbench.identity import IdentitySettings, Resolution, quality_against_truth
+    from workbench.identity import IdentitySettings
     from workbench.identity.__init__ import _tables
     from workbench.identity.observations import observe
 
@@ -73,11 +114,13 @@ def _run_splink(data: Path) -> dict:
     t0 = time.perf_counter()
     tables = _tables(paths, s)
     ids, attrs, rids, offset = [], [], [], 0
-    for name, df in tables.items():
+    for name in tables:
+        df = tables[name]
         i, a, _ = observe(df, s.sources[name], s, record_offset=offset)
         ids.append(i), attrs.append(a), rids.append(df["record_id"])
         offset += len(df)
     obs = pd.concat(ids, ignore_index=True)
+    obs["identifier"] = obs["identifier"].astype(str)
     wide = obs.drop_duplicates(["rec", "identifier"]).pivot(index="rec", columns="identifier", values="value")
     wide = wide.reindex(range(offset)).join(pd.concat(attrs, ignore_index=True))
     cols = [c for c in wide.columns]
@@ -108,13 +151,11 @@ def _run_splink(data: Path) -> dict:
     cluster_of = clusters.set_index("unique_id")["cluster_id"]
     labels = cluster_of.reindex(signature).to_numpy()
     seconds = time.perf_counter() - t0
-    channel = [name for name, df in tables.items() for _ in range(len(df))]
-    records = pd.DataFrame({"record_id": pd.concat(rids, ignore_index=True).to_numpy(), "oneid": labels.astype(str),
-                            "channel": channel, "anchored": False})
-    res = Resolution(records, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {}, pd.DataFrame())
-    q = quality_against_truth(res, paths)
-    return {"records": int(offset), "distinct_rows": int(len(distinct)), "seconds": seconds,
-            "pairwise": q["pairwise"], "clusters": q["clusters"]}
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = paths.processed / "splink_labels.parquet"
+    pd.DataFrame({"record_id": pd.concat(rids, ignore_index=True), "oneid": labels.astype(str)}).to_parquet(out)
+    q = quality_sql(out, paths.truth / "records.parquet")
+    return {"records": int(offset), "distinct_rows": int(len(distinct)), "seconds": seconds, "peak_mb": peak_mb, **q}
 
 
 def _child(args) -> int:
@@ -125,10 +166,19 @@ def _child(args) -> int:
         result = {}
     else:
         result = out(data)
-    result["peak_mb"] = round(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-                                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024, 1)
+    # the contender's own peak (before the quality evaluation) when it reported one
+    result["peak_mb"] = round(result.get("peak_mb") or max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                                                           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024, 1)
     print("RESULT " + json.dumps(result, default=float))
     return 0
+
+
+def _prepared(data: Path, persons: int) -> bool:
+    """Whether ``data`` already holds the cleaned sample of ``persons`` persons."""
+    manifest = data / "raw" / "_truth" / "sample.json"
+    cleaned = data / "interim" / "cleaned"
+    return (manifest.exists() and json.loads(manifest.read_text(encoding="utf-8")).get("persons") == persons
+            and cleaned.exists() and len(list(cleaned.glob("*.parquet"))) >= 9)
 
 
 def _spawn(kind: str, data: Path, persons: int) -> dict:
@@ -142,14 +192,19 @@ def main(argv=None) -> int:
     ap.add_argument("--child", choices=["prepare", "oneid", "splink"])
     ap.add_argument("--data")
     ap.add_argument("--persons", type=int, default=20_000)
+    ap.add_argument("--work", help="keep prepared data here (persons-N/data) and reuse it on the next run")
     a = ap.parse_args(argv)
     if a.child:
         return _child(a)
     rows = []
     for persons in a.sizes:
-        root = Path(tempfile.mkdtemp(prefix=f"wb-idbench-{persons}-"))
+        if a.work:  # kept between runs: a size already prepared there is reused (the 1M sample takes 20 min)
+            root = Path(a.work) / f"persons-{persons}"
+        else:
+            root = Path(tempfile.mkdtemp(prefix=f"wb-idbench-{persons}-"))
         data = root / "data"
-        _spawn("prepare", data, persons)
+        if not _prepared(data, persons):
+            _spawn("prepare", data, persons)
         for kind in ("oneid", "splink"):
             if kind == "splink" and persons not in a.splink_sizes:
                 continue
@@ -158,16 +213,24 @@ def main(argv=None) -> int:
                    "records_per_s": round(r["records"] / r["seconds"]), "peak_mb": r["peak_mb"],
                    "precision": round(r["pairwise"]["precision"], 4), "recall": round(r["pairwise"]["recall"], 4),
                    "cluster_precision": round(r["clusters"]["cluster_precision"], 4), "steps": r.get("steps"),
-                   "step_peak_mb": r.get("step_peak_mb")}
+                   "step_peak_mb": r.get("step_peak_mb"),
+                   "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
             rows.append(row)
             print(json.dumps(row), flush=True)
-        import shutil
+        if not a.work:
+            import shutil
 
-        shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(root, ignore_errors=True)
     from workbench.config import get_paths
 
     out = get_paths().reports / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)
+    # rows of sizes not run this time are kept from the previous results file
+    old = json.loads((out / "identity.json").read_text(encoding="utf-8"))["results"] \
+        if (out / "identity.json").exists() else []
+    ran = {(r["persons"], r["method"]) for r in rows}
+    rows = sorted([r for r in old if (r["persons"], r["method"]) not in ran] + rows,
+                  key=lambda r: (r["persons"], r["method"] != "oneid"))
     (out / "identity.json").write_text(json.dumps({"measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                                    "results": rows}, indent=2), encoding="utf-8")
     lines = ["| persons | method | records | seconds | records/s | peak MB | pairwise precision | pairwise recall | cluster precision |",

@@ -92,7 +92,7 @@ class IdentitySettings:
     attributes: dict[str, AttributeSpec] = field(default_factory=dict)
     blocked_values: list[str] = field(default_factory=list)
     blocking_rules: list[list[str]] = field(default_factory=list)
-    match_threshold: float = 0.99
+    match_threshold: float = 0.90
     max_links_per_person: int = 25
     random_seed: int = 42
     sources: dict[str, SourceSpec] = field(default_factory=dict)
