@@ -102,3 +102,30 @@ def test_has_raw_data_ignores_truth(tmp_path):
 def test_too_few_persons_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="The 'persons' parameter must be at least 10. Got 3 instead."):
         make_sample(3, out=tmp_path)
+
+
+def test_record_ids_do_not_repeat_across_generation_chunks(tmp_path, monkeypatch):
+    """A sample bigger than one chunk must not reuse order, receipt or ticket numbers in the next
+    chunk: the clean stage would take them for re-exports and merge different persons' rows."""
+    import workbench.sample as sample
+
+    monkeypatch.setattr(sample, "CHUNK_PERSONS", 1_000)  # households come in blocks of 1,000
+    make_sample(2_500, seed=5, out=tmp_path)
+    truth = pd.read_parquet(tmp_path / "_truth" / "records.parquet")
+    for channel, column in (("ecommerce_orders", "订单编号"), ("pos_receipts", "receipt_no"),
+                            ("service_tickets", "ticket_id")):
+        rel, opts = CHANNEL_FILES[channel]
+        path, encoding = tmp_path / rel, opts.get("encoding", "utf-8")
+        header = pd.read_csv(path, encoding=encoding, nrows=0).columns.tolist()
+
+        def blank(fields: list[str]) -> list[None]:
+            return [None] * len(header)
+
+        # damaged rows (an unquoted comma) stay as blank rows, so file rows line up with the truth
+        df = pd.read_csv(path, encoding=encoding, dtype=str, engine="python", on_bad_lines=blank)
+        rows = truth[truth["channel"] == channel].sort_values("source_row")
+        assert len(df) == len(rows), channel
+        chunk = (rows["person_id"].str[1:].astype(int).to_numpy() - 1) // 1_000
+        chunks_per_id = pd.Series(chunk).groupby(df[column].to_numpy()).nunique()
+        assert set(chunk) == {0, 1, 2}, channel
+        assert (chunks_per_id == 1).all(), (channel, chunks_per_id[chunks_per_id > 1].head())

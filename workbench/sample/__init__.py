@@ -115,14 +115,16 @@ def make_sample(persons: int = 20_000, *, seed: int = 42, out: str | os.PathLike
         orders = channels.make_orders(p, window, rng)
         tables = {
             "crm_members": channels.crm_members(p, window, rng),
-            "ecommerce_orders": channels.ecommerce_orders(p, orders, window, rng),
+            # ids unique across chunks: numbering continues after the rows already written
+            "ecommerce_orders": channels.ecommerce_orders(p, orders, window, rng,
+                                                          id_offset=writers["ecommerce_orders"].rows),
             "web_events": channels.web_events(p, window, rng),
             "app_events": channels.app_events(p, window, rng),
-            "pos_receipts": channels.pos_receipts(p, orders, window, rng),
+            "pos_receipts": channels.pos_receipts(p, orders, window, rng, id_offset=writers["pos_receipts"].rows),
             "livestream_interactions": channels.livestream_interactions(p, window, rng),
             "wechat_followers": channels.wechat_followers(p, window, rng),
             "email_events": channels.email_events(p, window, rng),
-            "service_tickets": channels.service_tickets(p, window, rng),
+            "service_tickets": channels.service_tickets(p, window, rng, id_offset=writers["service_tickets"].rows),
         }
         for name, df in tables.items():
             if name == "pos_receipts" and lo == 0:  # receipts whose amount the till could not print

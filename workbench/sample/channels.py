@@ -100,14 +100,17 @@ def make_orders(p: pd.DataFrame, window: Window, rng: np.random.Generator) -> pd
 
 
 def ecommerce_orders(p: pd.DataFrame, orders: pd.DataFrame, window: Window,
-                     rng: np.random.Generator) -> pd.DataFrame:
-    """Tmall / JD order export (Chinese headers, GBK): masked phone, receiver name and address."""
+                     rng: np.random.Generator, *, id_offset: int = 0) -> pd.DataFrame:
+    """Tmall / JD order export (Chinese headers, GBK): masked phone, receiver name and address.
+
+    Order numbers start after ``id_offset`` (the rows of earlier chunks), so they are unique
+    across the chunks of a large sample."""
     o = orders[orders["channel"] == "online"].reset_index(drop=True)
     i = o["_person"].to_numpy()
     n = len(o)
     tmall = np.where(p["prefers_tmall"].to_numpy()[i], rng.random(n) < 0.9, rng.random(n) < 0.15)
     platform = np.where(tmall, "天猫", "京东")
-    oid = np.where(tmall, "T", "JD") + np.char.mod("%012d", rng.permutation(n) + 10**11).astype(object)
+    oid = np.where(tmall, "T", "JD") + np.char.mod("%012d", rng.permutation(n) + 10**11 + id_offset).astype(object)
     nick = np.where(tmall, p["tmall_nick"].to_numpy()[i], p["jd_pin"].to_numpy()[i])
     member = p["member_id"].to_numpy()[i]
     bound = pd.Series(member).notna().to_numpy() & (rng.random(n) < 0.45)
@@ -155,7 +158,7 @@ def ecommerce_orders(p: pd.DataFrame, orders: pd.DataFrame, window: Window,
 
 
 def pos_receipts(p: pd.DataFrame, orders: pd.DataFrame, window: Window,
-                 rng: np.random.Generator) -> pd.DataFrame:
+                 rng: np.random.Generator, *, id_offset: int = 0) -> pd.DataFrame:
     """Shop tills: member card or phone, day-first local times, HKD in Hong Kong stores."""
     o = orders[orders["channel"] == "pos"].reset_index(drop=True)
     i = o["_person"].to_numpy()
@@ -186,7 +189,7 @@ def pos_receipts(p: pd.DataFrame, orders: pd.DataFrame, window: Window,
     hkd = st["currency"].to_numpy() == "HKD"
     amount = np.where(hkd, np.round(o["amount_cny"].to_numpy() / 0.92, 1), o["amount_cny"].to_numpy())
     refunded = o["status"].to_numpy() == "refunded"
-    receipt = st["code"].to_numpy() + "-" + np.char.mod("%08d", rng.permutation(n) + 1).astype(object)
+    receipt = st["code"].to_numpy() + "-" + np.char.mod("%08d", rng.permutation(n) + 1 + id_offset).astype(object)
     df = pd.DataFrame({
         "store_code": st["code"].to_numpy(), "store_region": st["region"].to_numpy(),
         "receipt_no": receipt,
@@ -454,7 +457,7 @@ def email_events(p: pd.DataFrame, window: Window, rng: np.random.Generator) -> p
 
 
 # ----------------------------------------------------------------------------- service
-def service_tickets(p: pd.DataFrame, window: Window, rng: np.random.Generator) -> pd.DataFrame:
+def service_tickets(p: pd.DataFrame, window: Window, rng: np.random.Generator, *, id_offset: int = 0) -> pd.DataFrame:
     """Customer-service tickets: phone or email or WeChat, multi-line quoted descriptions."""
     rate = p["rate_tickets"].to_numpy() * p["intensity"].to_numpy() ** 0.5
     i, ts = draw_events(p, rate, window, rng, after_churn=0.05)
@@ -482,7 +485,7 @@ def service_tickets(p: pd.DataFrame, window: Window, rng: np.random.Generator) -
     sat = np.where(pull, rng.integers(1, 3, n), rng.integers(3, 6, n)).astype(object)
     sat[rng.random(n) < 0.4] = None
     df = pd.DataFrame({
-        "ticket_id": np.char.mod("TK%09d", np.arange(n) + 1).astype(object),
+        "ticket_id": np.char.mod("TK%09d", np.arange(n) + 1 + id_offset).astype(object),
         "created_at": _local(ts, "Asia/Shanghai", "%Y-%m-%dT%H:%M:%S+08:00"),
         "contact_channel": via, "contact_phone": phone_txt.to_numpy(), "contact_email": email_txt.to_numpy(),
         "wechat_unionid": np.where(via == "wechat", p["unionid"].to_numpy()[i], None),
