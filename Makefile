@@ -15,7 +15,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 help:
 	@echo "make report  - create .venv if needed, make the sample data if data/raw is empty, run every notebook into reports/<run_id>/"
 	@echo "make test    - unit tests + every notebook under nbval, on a small sample made by the test session"
-	@echo "make bench   - benchmarks (sample, ingest, clean; OneID beside plain Splink; RFM; KMeans; models) -> reports/benchmarks/*.json"
+	@echo "make bench   - benchmarks (sample, ingest, clean; OneID at 20k/200k/1M persons beside plain Splink; RFM; KMeans; models) -> reports/benchmarks/*.json"
 	@echo "make lab     - JupyterLab in the project environment"
 	@echo "make strip   - strip outputs from notebooks/ (keeps cell tags)"
 

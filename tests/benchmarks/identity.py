@@ -1,6 +1,6 @@
 """``make bench`` for OneID: our resolution and plain Splink on the same records, timed and scored.
 
-    python -m tests.benchmarks.identity --sizes 20000 200000 --splink-sizes 20000 200000
+    python -m tests.benchmarks.identity            # 20k, 200k, 1M persons; Splink at 20k and 200k
     python -m tests.benchmarks.identity --sizes 1000000 --splink-sizes --work /tmp/idbench
 
 For each size the sample is generated, ingested and cleaned (not timed), then each
@@ -43,8 +43,10 @@ def _prepare(data: Path, persons: int) -> None:
 
     paths = get_paths(data, data.parent / "reports")
     make_sample(persons, seed=42, out=paths.raw)
-    ingest_all(paths, progress=False, log=None)
-    clean_all(paths, progress=False)
+    # one worker above 300k persons: two 20-million-row channels cleaned at once need ~20 GB
+    workers = 1 if persons > 300_000 else None
+    ingest_all(paths, progress=False, log=None, workers=workers)
+    clean_all(paths, progress=False, workers=workers)
 
 
 def quality_sql(labels: Path, truth: Path, *, memory_limit: str = "4GB") -> dict:
@@ -187,7 +189,7 @@ def _spawn(kind: str, data: Path, persons: int) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000, 1_000_000])
     ap.add_argument("--splink-sizes", type=int, nargs="*", default=[20_000, 200_000])
     ap.add_argument("--child", choices=["prepare", "oneid", "splink"])
     ap.add_argument("--data")
