@@ -115,6 +115,24 @@ def test_filter_parameters_keeps_declared_names_only():
     assert filter_parameters({}, ["x"]) == {}
 
 
+@pytest.mark.parametrize("notebook", sorted((Path(__file__).parents[1] / "notebooks").glob("[0-9]*.ipynb")),
+                         ids=lambda p: p.stem)
+def test_every_parameter_of_a_shipped_notebook_can_be_set(notebook):
+    """The runner passes a notebook only the names papermill finds in its ``parameters``
+    cell; a line papermill cannot parse (e.g. a comment holding ``=`` or quotes) would
+    silently make that parameter impossible to set from ``workbench run -p``."""
+    import ast
+
+    import papermill
+
+    cell = next(c for c in nbformat.read(notebook, as_version=4).cells
+                if "parameters" in c.metadata.get("tags", []))
+    assigned = {t.id for node in ast.parse(cell.source).body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)}
+    declared = set(papermill.inspect_notebook(str(notebook)))
+    assert assigned - declared == set(), f"{notebook.name}: papermill cannot parse {sorted(assigned - declared)}"
+
+
 def test_collect_stages_reads_json_objects_and_survives_bad_files(tmp_path):
     (tmp_path / "ingest.json").write_text(json.dumps({"stage": "ingest", "totals": {"read": 3}}))
     (tmp_path / "broken.json").write_text("{not json")
