@@ -122,13 +122,29 @@ def _persons_per_value(edges: pd.DataFrame, kept: pd.DataFrame, labels: np.ndarr
     identifier type — two components with a member id each are two persons (the stronger
     tiers would have joined them otherwise); one component with a member id and another with
     only a unionid are not; one person with two phones is one component. A value touching
-    no trusted identifier joins at most one person.
+    no trusted identifier joins at most one person; such values, and values touching one
+    known component, are left out of the result.
     """
     if edges.empty or kept.empty:
         return pd.Series(dtype="int64")
-    touch = pd.DataFrame({"vcode": edges["vcode"].to_numpy(), "c": labels[edges["rec"].to_numpy()]}).drop_duplicates()
-    known = pd.DataFrame({"c": labels[kept["rec"].to_numpy()], "identifier": kept["identifier"].array}).drop_duplicates()
-    joined = touch.merge(known, on="c").drop_duplicates()
+    # Only components that carry a trusted identifier count, and a value touching one such
+    # component joins one person at most (every limit is >= 1). Both filters are array
+    # lookups, so the hash-based de-duplication sees only edges on known components (most
+    # edges are cookies of anonymous events) and the merge only values that join several.
+    kc = labels[kept["rec"].to_numpy()]
+    is_known = np.zeros(int(labels.max()) + 1, dtype=bool)
+    is_known[kc] = True
+    ec = labels[edges["rec"].to_numpy()]
+    on_known = is_known[ec]
+    touch = pd.DataFrame({"vcode": edges["vcode"].to_numpy()[on_known], "c": ec[on_known]}).drop_duplicates()
+    touch = touch[touch["vcode"].duplicated(keep=False).to_numpy()]
+    if touch.empty:
+        return pd.Series(dtype="int64")
+    is_touched = np.zeros_like(is_known)
+    is_touched[touch["c"].to_numpy()] = True
+    mine = is_touched[kc]
+    known = pd.DataFrame({"c": kc[mine], "identifier": kept["identifier"].array[mine]}).drop_duplicates()
+    joined = touch.merge(known, on="c")
     if joined.empty:
         return pd.Series(dtype="int64")
     # per identifier type: how many separate components carrying that type the value touches
