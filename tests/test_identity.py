@@ -263,3 +263,40 @@ def test_bad_review_decision_is_refused(resolved_paths, tmp_path):
         paths.processed / "match_decisions.parquet")
     with pytest.raises(ValueError, match="must be 'accept' or 'reject'. Got \\['maybe'\\]"):
         run_identity(paths)
+
+
+def _persons_per_value_by_hand(edges: pd.DataFrame, kept: pd.DataFrame, labels: np.ndarray) -> dict:
+    """The plain definition: per value, among the components it touches, the most components
+    that carry the same trusted identifier type."""
+    types_of = {}
+    for r, ident in zip(kept["rec"], kept["identifier"]):
+        types_of.setdefault(labels[r], set()).add(ident)
+    out = {}
+    for v, grp in edges.groupby("vcode"):
+        comps = {labels[r] for r in grp["rec"]}
+        counts = {}
+        for c in comps:
+            for ident in types_of.get(c, ()):
+                counts[ident] = counts.get(ident, 0) + 1
+        if counts:
+            out[v] = max(counts.values())
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_persons_per_value_matches_the_plain_count_on_random_graphs(seed):
+    """The fast count (array filters before the hash de-duplication) agrees with the plain
+    definition wherever a value joins more than one person — the only counts a limit can
+    exceed."""
+    from workbench.identity.deterministic import _persons_per_value
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    labels = pd.factorize(rng.integers(0, 150, n))[0]
+    kept_rec = rng.choice(n, 120, replace=False)
+    kept = pd.DataFrame({"rec": kept_rec, "identifier": pd.Categorical(rng.choice(["member_id", "phone"], 120))})
+    edges = pd.DataFrame({"rec": rng.integers(0, n, 900), "vcode": rng.integers(0, 250, 900)})
+    fast = _persons_per_value(edges, kept, labels)
+    plain = {v: k for v, k in _persons_per_value_by_hand(edges, kept, labels).items() if k > 1}
+    assert len(plain) > 10  # the random graph has values that join several persons
+    assert fast[fast > 1].to_dict() == plain
