@@ -43,7 +43,8 @@ def _prepare(data: Path, persons: int) -> None:
 
     paths = get_paths(data, data.parent / "reports")
     make_sample(persons, seed=42, out=paths.raw)
-    # one worker above 300k persons: two 20-million-row channels cleaned at once need ~20 GB
+    # one worker above 300k persons: the web and app event channels (21M and 13M rows at 1M
+    # persons) cleaned at once ran out of memory on a 24 GB machine
     workers = 1 if persons > 300_000 else None
     ingest_all(paths, progress=False, log=None, workers=workers)
     clean_all(paths, progress=False, workers=workers)
