@@ -37,57 +37,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import yaml
 
 from . import normalise as nz
-from .config import PACKAGE_DIR, Paths, get_paths
-from .ingest import _write_quarantine, arrow_strings, is_missing, load_ingested, run_per_channel
-from .mapping import ChannelMapping, MappingError, load_mappings
+from .config import Paths, get_paths
+from .ingest import _write_quarantine, load_ingested, run_per_channel
+from .normalise import arrow_strings, is_missing, normalise_text
+from .mapping import ChannelMapping, MappingError
+from .runconfig import record, resolve_cleaning, resolve_mappings
 
-DEFAULT_CLEANING_CONFIG = PACKAGE_DIR / "conf" / "cleaning.yaml"
 #: field types whose values identify a person (checked for placeholders)
 IDENTITY_TYPES = ("phone", "email", "identifier")
 
 
-def load_cleaning_config(path: str | Path | None = None) -> dict[str, Any]:
-    """The cleaning settings (currency rates, placeholders, ...) from YAML."""
-    p = Path(path) if path else DEFAULT_CLEANING_CONFIG
-    cfg = yaml.safe_load(p.read_text(encoding="utf-8"))
-    required = ["base_currency", "currency_rates", "default_phone_region", "region_timezones", "placeholders"]
-    missing = [k for k in required if k not in cfg]
-    if missing:
-        raise MappingError(f"{p}: missing keys {missing}. Present keys: {sorted(cfg)}.")
-    return cfg
-
-
 # ----------------------------------------------------------------------------- per-field work
-def _text(s: pd.Series) -> pd.Series:
-    """NFKC, trimmed, with 'missing' spellings turned into NA (computed once per distinct value)."""
-    codes, uniq = pd.factorize(s, use_na_sentinel=True)
-    u = pd.Series(uniq, dtype="string")
-    u = u.str.normalize("NFKC").str.strip()
-    u = u.mask(is_missing(u))
-    out = u.take(np.where(codes < 0, 0, codes)) if len(u) else pd.Series(pd.NA, index=range(len(s)), dtype="string")
-    out = out.where(codes >= 0) if len(u) else out
-    out.index = s.index
-    return out.astype("string")
-
-
-def _category(s: pd.Series, values: dict[str, list[str]]) -> pd.Series:
-    lookup = {str(v).strip().casefold(): code for code, spellings in values.items() for v in spellings}
-    lookup.update({code.casefold(): code for code in values})
-    t = _text(s)
-    return t.str.casefold().map(lookup).astype("string")
-
-
 _TRUE = {"y", "yes", "true", "t", "1", "是", "同意", "已同意", "on"}
 _FALSE = {"n", "no", "false", "f", "0", "否", "不同意", "未同意", "off"}
 
 
 def _boolean(s: pd.Series) -> pd.Series:
-    t = _text(s).str.casefold()
+    t = normalise_text(s).str.casefold()
     out = pd.Series(pd.NA, index=s.index, dtype="boolean")
     out[t.isin(_TRUE).fillna(False)] = True
     out[t.isin(_FALSE).fillna(False)] = False
@@ -96,7 +65,7 @@ def _boolean(s: pd.Series) -> pd.Series:
 
 def _timezones(df: pd.DataFrame, spec, mapping: ChannelMapping, cfg: dict) -> str | pd.Series:
     if spec.timezone_field:
-        z = _text(df[spec.timezone_field])
+        z = normalise_text(df[spec.timezone_field])
         z = z.str.upper().map(cfg["region_timezones"]).fillna(z)  # region codes -> zones
         return z.fillna(spec.timezone or mapping.timezone).astype(str)
     return spec.timezone or mapping.timezone
@@ -163,7 +132,7 @@ def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[p
         q = FieldQuality(mapping.channel, name, spec.type, spec.pii, n, int(present_b.sum()), 0, 0, 0, 0)
         t = spec.type
         if t == "phone":
-            regions = _text(df[spec.region_field]) if spec.region_field else None
+            regions = normalise_text(df[spec.region_field]) if spec.region_field else None
             ph = nz.normalise_phones(raw, default_region=spec.region or mapping.phone_region or
                                      cfg["default_phone_region"], regions=regions)
             out[name] = ph["e164"]
@@ -227,11 +196,19 @@ def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[p
             valid = out[name].notna()
             q.conforming_before = int((codes == cfg["base_currency"]).sum())
             q.top_invalid = _top_invalid(codes, unknown, "none")
-        elif t == "category":
-            out[name] = _category(raw, spec.values)
+        elif spec.constant is not None:
+            out[name] = pd.Series(spec.constant, index=df.index, dtype="string")
             valid = out[name].notna()
+            q.conforming_before = n
+        elif t == "category":
+            out[name] = nz.category_codes(raw, spec.values)
+            valid = out[name].notna()
+            unknown = present_b & out[name].isna()
+            if spec.required:  # an unknown spelling of a required code (an event name the mapping lacks)
+                add_reason(unknown, f"column '{spec.column}': value not in the mapping's `values` "
+                                    f"(codes {sorted(spec.values)}); add its spelling there")
             q.conforming_before = int(raw.astype("string").isin(list(spec.values)).sum())
-            q.top_invalid = _top_invalid(raw, present_b & out[name].isna(), spec.pii)
+            q.top_invalid = _top_invalid(raw, unknown, spec.pii)
         elif t == "boolean":
             out[name] = _boolean(raw)
             valid = out[name].notna()
@@ -242,7 +219,7 @@ def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[p
             valid = raw.notna()
             q.conforming_before = int(valid.sum())
         else:  # string, identifier
-            out[name] = _text(raw)
+            out[name] = normalise_text(raw)
             valid = out[name].notna()
             q.conforming_before = int((raw.astype("string") == out[name]).fillna(False).sum())
         q.present_after = int(out[name].notna().sum())
@@ -253,7 +230,7 @@ def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[p
 
 
 def _currency_codes(s: pd.Series) -> pd.Series:
-    t = _text(s).str.upper()
+    t = normalise_text(s).str.upper()
     return t.map(nz.CURRENCY_ALIASES).fillna(t).astype("string")
 
 
@@ -371,35 +348,55 @@ class CleanResult:
     channels: list[ChannelCleanReport]
     quality: pd.DataFrame
     seconds: float
+    errors: list[str] = field(default_factory=list)
 
     def summary(self) -> pd.DataFrame:
+        cols = [f for f in ChannelCleanReport.__dataclass_fields__ if f != "placeholders"]
         return pd.DataFrame([{k: v for k, v in r.__dict__.items() if k != "placeholders"}
-                             for r in self.channels]).set_index("channel")
+                             for r in self.channels], columns=cols).set_index("channel")
+
+
+def _clean_or_error(mapping: ChannelMapping, paths: Paths, cfg: dict):
+    """:func:`clean_channel`, or the reason it could not run (no ingested data for the channel)."""
+    try:
+        return clean_channel(mapping, paths, cfg)
+    except FileNotFoundError as exc:
+        return str(exc)
 
 
 def clean_all(paths: Paths | None = None, *, mappings: dict[str, ChannelMapping] | None = None,
               config: str | Path | dict | None = None, channels=None, progress: bool = True,
-              workers: int | None = None) -> CleanResult:
+              workers: int | None = None, strict: bool = True) -> CleanResult:
     """Clean every ingested channel; write cleaned Parquet, quality table and metrics.
 
-    Channels run in ``workers`` processes (default: ``$WORKBENCH_WORKERS`` or min(2, CPUs)).
+    ``mappings`` default to those the ingest stage recorded, ``config`` to the package's
+    cleaning settings; the settings used are recorded for the later stages
+    (:mod:`workbench.runconfig`). A channel without ingested data (its ingest failed) does not
+    stop the others: every channel that can be cleaned is, then the channels that could not
+    are reported once — raised as one error with ``strict`` (the default), else listed in
+    ``CleanResult.errors`` and the metrics. Channels run in ``workers`` processes (default:
+    ``$WORKBENCH_WORKERS`` or min(2, CPUs)).
     """
     t0 = time.perf_counter()
     paths = (paths or get_paths()).ensure()
-    mappings = mappings if mappings is not None else load_mappings()
-    cfg = config if isinstance(config, dict) else load_cleaning_config(config)
+    mappings = mappings if mappings is not None else resolve_mappings(paths)
+    cfg = resolve_cleaning(paths, config, introduce=True)
+    record(paths, "cleaning", cfg)
     if channels is not None:
         mappings = {c: mappings[c] for c in channels}
-    reports, quality = [], []
-    for rep, fq in run_per_channel(clean_channel, mappings, (paths, cfg), workers=workers,
-                                   progress=progress, desc="clean"):
-        reports.append(rep)
-        quality.extend(fq)
-    qdf = pd.DataFrame([q.__dict__ for q in quality])
+    reports, quality, errors = [], [], []
+    for out in run_per_channel(_clean_or_error, mappings, (paths, cfg), workers=workers,
+                               progress=progress, desc="clean"):
+        if isinstance(out, str):
+            errors.append(out)
+            continue
+        reports.append(out[0])
+        quality.extend(out[1])
+    qdf = pd.DataFrame([q.__dict__ for q in quality], columns=list(FieldQuality.__dataclass_fields__))
     qdf["top_invalid"] = qdf["top_invalid"].map(lambda xs: " | ".join(xs))
     paths.quality.mkdir(parents=True, exist_ok=True)
     qdf.to_parquet(paths.quality / "field_quality.parquet", index=False)
-    result = CleanResult(reports, qdf, round(time.perf_counter() - t0, 3))
+    result = CleanResult(reports, qdf, round(time.perf_counter() - t0, 3), errors)
     s = result.summary()
     doc = {"stage": "clean", "seconds": result.seconds,
            "channels": {c: {k: (int(v) if k != "seconds" else float(v)) for k, v in row.items()}
@@ -407,8 +404,11 @@ def clean_all(paths: Paths | None = None, *, mappings: dict[str, ChannelMapping]
            "totals": {"read": int(s["rows_in"].sum()), "kept": int(s["kept"].sum()),
                       "quarantined": int(s["quarantined"].sum()),
                       "exact_duplicates": int(s["exact_duplicates"].sum()), "merged": int(s["merged"].sum())},
-           "placeholders": {r.channel: r.placeholders for r in reports}}
+           "placeholders": {r.channel: r.placeholders for r in reports}, "errors": errors}
     (paths.metrics / "clean.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    if errors and strict:
+        raise MappingError(f"Cleaned {len(reports)} channel(s); {len(errors)} could not be cleaned:\n- "
+                           + "\n- ".join(errors))
     return result
 
 

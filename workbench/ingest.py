@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import json
 import os
@@ -40,17 +39,9 @@ import pandas as pd
 
 from .config import Paths, get_paths
 from .mapping import ChannelMapping, MappingError, load_mappings
-from .normalise import MISSING_TOKENS
+from .normalise import category_codes, is_missing, parse_number
 
 NUMERIC_TYPES = ("integer", "float", "amount")
-
-
-@functools.lru_cache(maxsize=1)
-def _missing_set():
-    """MISSING_TOKENS as a pyarrow value set (built on first use; keeps imports light)."""
-    import pyarrow as pa
-
-    return pa.array(sorted(MISSING_TOKENS), type=pa.large_string())
 
 
 QUARANTINE_COLUMNS = ["stage", "_source_file", "_source_row", "reason", "record"]
@@ -210,53 +201,6 @@ def check_columns(present: Iterable[str], mapping: ChannelMapping, path: str | P
 
 
 # ----------------------------------------------------------------------------- validation
-def arrow_strings(s: pd.Series):
-    """The values of a text Series as one pyarrow ``large_string`` array (nulls kept)."""
-    import pyarrow as pa
-
-    if not isinstance(s.dtype, pd.StringDtype) or s.dtype.storage != "pyarrow":
-        s = s.astype("string[pyarrow]")
-    arr = pa.chunked_array(s.array._pa_array) if hasattr(s.array, "_pa_array") else pa.array(s.array)
-    return arr.cast(pa.large_string())
-
-
-def is_missing(s: pd.Series) -> pd.Series:
-    """True for NA and for the spellings exports use for 'nothing' ("", "null", "-", ...).
-
-    >>> is_missing(pd.Series([" NULL ", "x", None, "-"], dtype="string")).tolist()
-    [True, False, True, True]
-    """
-    if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
-        return s.isna()
-    import pyarrow.compute as pc
-
-    norm = pc.utf8_lower(pc.utf8_trim_whitespace(arrow_strings(s)))
-    hit = pc.or_kleene(pc.is_null(norm), pc.is_in(norm, value_set=_missing_set()))
-    return pd.Series(hit.to_numpy(zero_copy_only=False), index=s.index)
-
-
-def parse_number(s: pd.Series) -> pd.Series:
-    """Numbers as exports write them: thousands separators, currency signs, full-width digits.
-
-    Work happens once per distinct value; plain numbers take a fast path.
-
-    >>> parse_number(pd.Series(["1,299.00", "¥5", "１２", "N/A", None])).tolist()
-    [1299.0, 5.0, 12.0, nan, nan]
-    """
-    if pd.api.types.is_numeric_dtype(s):
-        return s.astype("float64")
-    codes, uniq = pd.factorize(s, use_na_sentinel=True)
-    u = pd.Series(uniq, dtype="string")
-    num = pd.to_numeric(u, errors="coerce").astype("float64")
-    slow = num.isna() & u.notna()
-    if slow.any():
-        cleaned = (u[slow].str.normalize("NFKC").str.strip()
-                   .str.replace(r"[,\s¥￥$]|HK\$|US\$|RMB|CNY|HKD|USD", "", regex=True))
-        num[slow] = pd.to_numeric(cleaned, errors="coerce").astype("float64")
-    values = num.to_numpy()[np.where(codes < 0, 0, codes)] if len(num) else np.full(len(s), np.nan)
-    return pd.Series(np.where(codes < 0, np.nan, values), index=s.index, dtype="float64")
-
-
 def build_schema(mapping: ChannelMapping):
     """A pandera schema for the canonical frame: required values and parseable numbers."""
     import pandera.pandas as pa
@@ -304,6 +248,8 @@ def _canonical(raw: pd.DataFrame, mapping: ChannelMapping, rel: str) -> pd.DataF
     out = pd.DataFrame(index=raw.index)
     for col, name in mapping.columns.items():
         out[name] = raw[col]
+    for name, value in mapping.constants.items():
+        out[name] = pd.Series(value, index=raw.index, dtype="string")
     out.insert(0, "_source_file", pd.Series(rel, index=raw.index, dtype="string"))
     out.insert(1, "_source_row", raw["_source_row"].astype("int64"))
     return out
@@ -321,10 +267,74 @@ def _finalise(kept: pd.DataFrame, mapping: ChannelMapping) -> pd.DataFrame:
     return kept.reset_index(drop=True)
 
 
+# ----------------------------------------------------------------------------- files read by several mappings
+@dataclass(frozen=True)
+class FileClaims:
+    """How the mappings that read one file share its rows.
+
+    A file that holds two kinds of thing (sales and returns) is read by two mappings whose
+    ``filter`` keep disjoint codes of one category field. ``others`` maps the codes the other
+    mappings keep to their channel; the ``first`` mapping (in mapping order) is the one that
+    reports the rows nobody can take — rows the parser cannot split, and rows whose code no
+    mapping keeps — so every physical row is counted exactly once.
+    """
+
+    others: dict[str, str]
+    first: bool = True
+
+
+def file_claims(mappings: dict[str, ChannelMapping], raw_dir: Path) -> dict[tuple[str, str], FileClaims]:
+    """``(channel, file) -> FileClaims`` for every file read by more than one mapping.
+
+    Raises :class:`MappingError` when the mappings of one file do not split it cleanly (a
+    mapping without a filter, filters on different fields, or a code kept twice).
+    """
+    readers: dict[str, list[ChannelMapping]] = {}
+    for m in mappings.values():
+        for f in m.files(raw_dir):
+            readers.setdefault(f.relative_to(raw_dir).as_posix(), []).append(m)
+    out: dict[tuple[str, str], FileClaims] = {}
+    for rel, ms in readers.items():
+        if len(ms) < 2:
+            continue
+        names = [m.channel for m in ms]
+        fields = {m.filter.field if m.filter else None for m in ms}
+        if None in fields or len(fields) != 1:
+            raise MappingError(f"{rel} is read by the mappings {names}: give each a `filter` on the same category "
+                               "field (e.g. {field: txn_type, values: [sale]}) so every row belongs to one of them.")
+        kept: dict[str, str] = {}
+        for m in ms:
+            for code in m.filter.values:
+                if code in kept:
+                    raise MappingError(f"{rel}: the mappings '{kept[code]}' and '{m.channel}' both keep rows with "
+                                       f"{m.filter.field} = {code!r}; every row must belong to one mapping.")
+                kept[code] = m.channel
+        for i, m in enumerate(ms):
+            out[(m.channel, rel)] = FileClaims({c: ch for c, ch in kept.items() if ch != m.channel}, first=i == 0)
+    return out
+
+
+def _split_rows(canon: pd.DataFrame, mapping: ChannelMapping, claims: FileClaims | None
+                ) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+    """(mine, unclaimed, codes) of a filtered mapping: rows it keeps, rows no mapping of the file
+    keeps (reported by the first mapping only), and each row's filter code."""
+    flt = mapping.filter
+    codes = category_codes(canon[flt.field], mapping.fields[flt.field].values)
+    mine = codes.isin(flt.values).fillna(False).to_numpy(bool)
+    others = set((claims.others if claims else {}))
+    theirs = codes.isin(others).fillna(False).to_numpy(bool) if others else np.zeros(len(canon), bool)
+    first = claims.first if claims is not None else True
+    unclaimed = ~mine & ~theirs & first
+    return mine, unclaimed, codes
+
+
 # ----------------------------------------------------------------------------- ledger + stage
 @dataclass
 class FileReport:
-    """Outcome for one source file."""
+    """Outcome of one source file for one mapping: ``read = kept + quarantined + suppressed + filtered``.
+
+    ``filtered`` counts rows the mapping's ``filter`` leaves to another mapping of the file.
+    """
 
     channel: str
     file: str
@@ -335,6 +345,7 @@ class FileReport:
     quarantined: int = 0
     seconds: float = 0.0
     suppressed: int = 0  # rows of persons erased by `workbench forget` (suppression list)
+    filtered: int = 0    # rows another mapping of the same file keeps
 
 
 @dataclass
@@ -346,28 +357,59 @@ class IngestResult:
     seconds: float = 0.0
 
     def summary(self) -> pd.DataFrame:
-        """One row per channel: files, read, kept, quarantined (all files on record)."""
+        """One row per channel: files, read, kept, quarantined, suppressed, filtered (all files on record)."""
+        cols = ["files", "new_or_changed", "read", "kept", "quarantined", "suppressed", "filtered"]
         df = pd.DataFrame([asdict(f) for f in self.files if f.status != "removed"])
         if df.empty:
-            return pd.DataFrame(columns=["files", "read", "kept", "quarantined", "suppressed"])
+            return pd.DataFrame(columns=cols)
         g = df.groupby("channel", sort=False)
         return pd.DataFrame({"files": g.size(), "new_or_changed": g["status"].apply(lambda s: (s == "ingested").sum()),
                              "read": g["read"].sum(), "kept": g["kept"].sum(), "quarantined": g["quarantined"].sum(),
-                             "suppressed": g["suppressed"].sum()})
+                             "suppressed": g["suppressed"].sum(), "filtered": g["filtered"].sum()})[cols]
+
+    def totals(self) -> dict[str, int]:
+        """Physical rows: a file read by several mappings counts once in ``read``; each of its rows is
+        kept, quarantined or suppressed by exactly one of them, so read = kept + quarantined + suppressed."""
+        df = pd.DataFrame([asdict(f) for f in self.files if f.status != "removed"])
+        if df.empty:
+            return {k: 0 for k in ("read", "kept", "quarantined", "suppressed")}
+        out = {"read": int(df.groupby("file")["read"].max().sum())}
+        out.update({k: int(df[k].sum()) for k in ("kept", "quarantined", "suppressed")})
+        return out
 
     @property
     def changed(self) -> list[str]:
-        return [f.file for f in self.files if f.status == "ingested"]
+        return list(dict.fromkeys(f.file for f in self.files if f.status == "ingested"))
 
     @property
     def unchanged(self) -> list[str]:
-        return [f.file for f in self.files if f.status == "unchanged"]
+        return list(dict.fromkeys(f.file for f in self.files if f.status == "unchanged"))
 
 
-def _load_ledger(paths: Paths) -> dict:
-    if paths.ingest_ledger.exists():
-        return json.loads(paths.ingest_ledger.read_text(encoding="utf-8"))
-    return {}
+LEDGER_VERSION = 2
+
+
+def load_ledger(paths: Paths) -> dict[str, dict[str, dict]]:
+    """The ingest ledger: ``{file: {channel: entry}}`` (SHA-256, counts) of every file ingested.
+
+    A ledger of the first format (one entry per file) is read as such.
+    """
+    if not paths.ingest_ledger.exists():
+        return {}
+    doc = json.loads(paths.ingest_ledger.read_text(encoding="utf-8"))
+    if doc.get("version") == LEDGER_VERSION:
+        return doc["files"]
+    return {rel: {e["channel"]: e} for rel, e in doc.items() if isinstance(e, dict) and "channel" in e}
+
+
+def save_ledger(paths: Paths, ledger: dict[str, dict[str, dict]]) -> None:
+    """Write the ledger atomically (files and channels sorted, so it diffs well)."""
+    doc = {"version": LEDGER_VERSION, "files": {rel: dict(sorted(by.items())) for rel, by in sorted(ledger.items())
+                                                if by}}
+    paths.ingest_ledger.parent.mkdir(parents=True, exist_ok=True)
+    tmp = paths.ingest_ledger.with_name(paths.ingest_ledger.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, paths.ingest_ledger)
 
 
 def _output_path(paths: Paths, channel: str, rel: str) -> Path:
@@ -390,19 +432,36 @@ def _write_quarantine(paths: Paths, channel: str, stage: str, replace_files: set
     new.sort_values(["stage", "_source_file", "_source_row"], kind="stable").to_parquet(q, index=False)
 
 
-def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths,
-                digest: str | None = None) -> tuple[FileReport, pd.DataFrame]:
-    """Ingest one file; returns its report and its quarantined rows."""
+def _records_json(frame: pd.DataFrame) -> list[str]:
+    return frame.drop(columns=["_source_file", "_source_row"]).to_json(
+        orient="records", lines=True, force_ascii=False).splitlines() if len(frame) else []
+
+
+def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths, digest: str | None = None,
+                claims: FileClaims | None = None) -> tuple[FileReport, pd.DataFrame]:
+    """Ingest one file; returns its report and its quarantined rows.
+
+    ``claims`` says how the file's rows are shared when several mappings read it
+    (see :func:`file_claims`); without it the mapping reads the file alone.
+    """
+    from .privacy.suppression import suppressed_records, suppressed_rows
+
     t0 = time.perf_counter()
     rel = path.relative_to(paths.raw).as_posix()
     raw = read_source(path, mapping)
     canon = _canonical(raw.frame, mapping, rel)
+    # rows the parser could not split: reported once per file (by its first mapping)
+    bad_rows = raw.bad_rows if claims is None or claims.first else raw.bad_rows.iloc[0:0]
+    filtered, orphans = 0, canon.iloc[0:0]
+    if mapping.filter is not None:
+        mine, orphan, _ = _split_rows(canon, mapping, claims)
+        filtered = int((~mine & ~orphan).sum())
+        canon, orphans = canon[mine], canon[orphan]
     # persons erased by `workbench forget` stay out, even from an old copy of a file
-    from .privacy.erasure import suppressed_records, suppressed_rows
-
     sup = suppressed_rows(canon, mapping, paths)
     canon = canon[~sup]
-    bad_rows = raw.bad_rows
+    osup = suppressed_rows(orphans, mapping, paths) if len(orphans) else np.zeros(0, bool)
+    orphans = orphans[~osup]
     bsup = suppressed_records(bad_rows["record"], mapping, paths) if len(bad_rows) else np.zeros(0, bool)
     bad_rows = bad_rows[~bsup]
     kept, failures = validate(canon, mapping)
@@ -411,6 +470,16 @@ def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths,
         b = bad_rows.copy()
         b["_source_file"] = rel
         q_parts.append(b)
+    if len(orphans):
+        spec = mapping.fields[mapping.filter.field]
+        kept_by = "; ".join([f"{mapping.filter.values} ({mapping.channel})"]
+                            + [f"{c!r} ({ch})" for c, ch in sorted((claims.others if claims else {}).items())])
+        got = orphans[mapping.filter.field].astype("string").fillna("<missing>").map(repr)
+        q_parts.append(pd.DataFrame({
+            "_source_file": rel, "_source_row": orphans["_source_row"].to_numpy(),
+            "reason": (f"no mapping of this file keeps this row: column '{spec.column}' is " + got
+                       + f"; the mappings keep {kept_by}").to_numpy(),
+            "record": _records_json(orphans)}))
     if len(failures):
         reasons = (failures.assign(msg=failures["check"] + " (got " + failures["value"].str.slice(0, 40)
                                    .map(repr) + ")")
@@ -418,10 +487,7 @@ def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths,
         bad = canon.loc[reasons.index]
         q_parts.append(pd.DataFrame({
             "_source_file": rel, "_source_row": bad["_source_row"].to_numpy(),
-            "reason": reasons.to_numpy(),
-            "record": bad.drop(columns=["_source_file", "_source_row"]).to_json(
-                orient="records", lines=True, force_ascii=False).splitlines(),
-        }))
+            "reason": reasons.to_numpy(), "record": _records_json(bad)}))
     quarantined = (pd.concat(q_parts, ignore_index=True) if q_parts
                    else pd.DataFrame(columns=["_source_file", "_source_row", "reason", "record"]))
     quarantined["stage"] = "ingest"
@@ -430,16 +496,19 @@ def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths,
     kept = _finalise(kept, mapping)
     kept.to_parquet(out, index=False)
     rep = FileReport(mapping.channel, rel, digest or _sha256(path), "ingested", read=raw.total, kept=len(kept),
-                     quarantined=len(quarantined), suppressed=int(sup.sum() + bsup.sum()),
+                     quarantined=len(quarantined), suppressed=int(sup.sum() + osup.sum() + bsup.sum()),
+                     filtered=filtered + (len(raw.bad_rows) if claims is not None and not claims.first else 0),
                      seconds=round(time.perf_counter() - t0, 3))
-    assert rep.read == rep.kept + rep.quarantined + rep.suppressed, f"{rel}: counts do not reconcile"
+    if rep.read != rep.kept + rep.quarantined + rep.suppressed + rep.filtered:
+        raise AssertionError(f"{rel} ({mapping.channel}): counts do not reconcile: {rep}")
     return rep, quarantined
 
 
-def _ingest_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool) -> tuple[list, dict, list]:
+def _ingest_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool,
+                    claims: dict[tuple[str, str], FileClaims]) -> tuple[list, dict, list]:
     """Ingest one channel's new or changed files.
 
-    Returns (file reports, ledger entries to set — None to delete —, errors).
+    Returns (file reports, ledger entries to set — None to delete — keyed by file, errors).
     """
     files = m.files(paths.raw)
     if not files:
@@ -449,13 +518,13 @@ def _ingest_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool) 
     for f in files:
         rel = f.relative_to(paths.raw).as_posix()
         seen.add(rel)
-        entry = ledger.get(rel)
+        entry = ledger.get(rel, {}).get(m.channel)
         digest = _sha256(f)
         if entry and not force and entry["sha256"] == digest and _output_path(paths, m.channel, rel).exists():
-            reports.append(FileReport(**{**entry, "status": "unchanged"}))
+            reports.append(FileReport(**{"filtered": 0, **entry, "status": "unchanged"}))
             continue
         try:
-            rep, q = ingest_file(f, m, paths, digest)
+            rep, q = ingest_file(f, m, paths, digest, claims.get((m.channel, rel)))
         except MappingError as exc:
             errors.append(str(exc))
             continue
@@ -463,10 +532,10 @@ def _ingest_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool) 
         changed_files.add(rel)
         q_parts.append(q)
         reports.append(rep)
-    gone = {rel for rel, e in ledger.items() if e["channel"] == m.channel and rel not in seen}
+    gone = {rel for rel, by in ledger.items() if m.channel in by and rel not in seen}
     for rel in sorted(gone):  # a source file was withdrawn: withdraw what it contributed
         _output_path(paths, m.channel, rel).unlink(missing_ok=True)
-        reports.append(FileReport(**{**ledger[rel], "status": "removed"}))
+        reports.append(FileReport(**{"filtered": 0, **ledger[rel][m.channel], "status": "removed"}))
         updates[rel] = None
     if changed_files or gone:
         qs = pd.concat(q_parts, ignore_index=True) if q_parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
@@ -522,29 +591,35 @@ def ingest_all(paths: Paths | None = None, *, mappings: dict[str, ChannelMapping
     A channel with no files, a missing column or an unreadable file is an error: all such
     errors are collected and, with ``strict`` (the default), raised together at the end as
     one :class:`MappingError` after the other channels were ingested. Channels run in
-    ``workers`` processes (default: :func:`default_workers`).
+    ``workers`` processes (default: :func:`default_workers`). The mappings used are recorded
+    (:mod:`workbench.runconfig`) for every later stage.
     """
+    from .runconfig import record
+
     t0 = time.perf_counter()
     paths = (paths or get_paths()).ensure()
     mappings = mappings if mappings is not None else load_mappings()
+    claims = file_claims(mappings, paths.raw)
+    record(paths, "mappings", {c: m.to_dict() for c, m in mappings.items()})
+    selected = mappings
     if channels is not None:
         unknown = sorted(set(channels) - set(mappings))
         if unknown:
             raise MappingError(f"Unknown channel(s) {unknown}. Mapped channels: {sorted(mappings)}.")
-        mappings = {c: mappings[c] for c in channels}
-    ledger = _load_ledger(paths)
+        selected = {c: mappings[c] for c in channels}
+    ledger = load_ledger(paths)
     result = IngestResult()
-    outcomes = run_per_channel(_ingest_channel, mappings, (paths, ledger, force), workers=workers,
+    outcomes = run_per_channel(_ingest_channel, selected, (paths, ledger, force, claims), workers=workers,
                                progress=progress, desc="ingest")
-    for reports, updates, errors in outcomes:
+    for m, (reports, updates, errors) in zip(selected.values(), outcomes):
         result.files.extend(reports)
         result.errors.extend(errors)
         for rel, entry in updates.items():
             if entry is None:
-                ledger.pop(rel, None)
+                ledger.get(rel, {}).pop(m.channel, None)
             else:
-                ledger[rel] = entry
-    paths.ingest_ledger.write_text(json.dumps(ledger, indent=2, ensure_ascii=False), encoding="utf-8")
+                ledger.setdefault(rel, {})[m.channel] = entry
+    save_ledger(paths, ledger)
     result.seconds = round(time.perf_counter() - t0, 3)
     _write_metrics(paths, result)
     if log:
@@ -562,7 +637,7 @@ def _write_metrics(paths: Paths, result: IngestResult) -> None:
     doc = {
         "stage": "ingest", "seconds": result.seconds,
         "channels": {c: {k: int(v) for k, v in row.items()} for c, row in s.iterrows()},
-        "totals": {k: int(s[k].sum()) for k in ("read", "kept", "quarantined", "suppressed")},
+        "totals": result.totals(),
         "files_changed": result.changed, "files_unchanged": result.unchanged, "errors": result.errors,
     }
     paths.metrics.mkdir(parents=True, exist_ok=True)

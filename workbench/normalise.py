@@ -851,20 +851,12 @@ def _matches_any(text: pd.Series, compiled: list[re.Pattern]) -> np.ndarray:
     try:
         import pyarrow.compute as pc
 
-        arr = pa_strings(text)
+        arr = arrow_strings(text)
         hit = pc.match_substring_regex(arr, "|".join(scoped))
         return np.asarray(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), dtype=bool)
     except Exception:  # not RE2 syntax: fall back to Python's re
         return np.array([isinstance(t, str) and any(p.search(t) for p in compiled) for t in text.tolist()],
                         dtype=bool)
-
-
-def pa_strings(s: pd.Series):
-    """A text Series as one pyarrow large_string array (nulls kept)."""
-    import pyarrow as pa
-
-    s = s.astype("string[pyarrow]")
-    return pa.chunked_array(s.array._pa_array).cast(pa.large_string())
 
 
 def flag_placeholders(values: pd.Series, *, blocklist: Iterable[str] = (),
@@ -897,3 +889,103 @@ def flag_placeholders(values: pd.Series, *, blocklist: Iterable[str] = (),
         flags |= np.bincount(codes, minlength=len(text)) > max_records_per_value
     flags &= text.notna().to_numpy()
     return pd.Series(flags[codes], index=values.index, name=values.name, dtype=bool)
+
+
+# ----------------------------------------------------------------------------- text and missing values
+@functools.lru_cache(maxsize=1)
+def _missing_set():
+    """MISSING_TOKENS as a pyarrow value set (built on first use; keeps imports light)."""
+    return pa.array(sorted(MISSING_TOKENS), type=pa.large_string())
+
+
+def arrow_strings(s: pd.Series):
+    """The values of a text Series as one pyarrow ``large_string`` array (nulls kept)."""
+    if not isinstance(s.dtype, pd.StringDtype) or s.dtype.storage != "pyarrow":
+        s = s.astype("string[pyarrow]")
+    arr = pa.chunked_array(s.array._pa_array) if hasattr(s.array, "_pa_array") else pa.array(s.array)
+    return arr.cast(pa.large_string())
+
+
+def is_missing(s: pd.Series) -> pd.Series:
+    """True for NA and for the spellings exports use for 'nothing' ("", "null", "-", ...).
+
+    >>> is_missing(pd.Series([" NULL ", "x", None, "-"], dtype="string")).tolist()
+    [True, False, True, True]
+    """
+    if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
+        return s.isna()
+    norm = pc.utf8_lower(pc.utf8_trim_whitespace(arrow_strings(s)))
+    hit = pc.or_kleene(pc.is_null(norm), pc.is_in(norm, value_set=_missing_set()))
+    return pd.Series(hit.to_numpy(zero_copy_only=False), index=s.index)
+
+
+def parse_number(s: pd.Series) -> pd.Series:
+    """Numbers as exports write them: thousands separators, currency signs, full-width digits.
+
+    Work happens once per distinct value; plain numbers take a fast path.
+
+    >>> parse_number(pd.Series(["1,299.00", "¥5", "１２", "N/A", None])).tolist()
+    [1299.0, 5.0, 12.0, nan, nan]
+    """
+    if pd.api.types.is_numeric_dtype(s):
+        return s.astype("float64")
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    u = pd.Series(uniq, dtype="string")
+    num = pd.to_numeric(u, errors="coerce").astype("float64")
+    slow = num.isna() & u.notna()
+    if slow.any():
+        cleaned = (u[slow].str.normalize("NFKC").str.strip()
+                   .str.replace(r"[,\s¥￥$]|HK\$|US\$|RMB|CNY|HKD|USD", "", regex=True))
+        num[slow] = pd.to_numeric(cleaned, errors="coerce").astype("float64")
+    values = num.to_numpy()[np.where(codes < 0, 0, codes)] if len(num) else np.full(len(s), np.nan)
+    return pd.Series(np.where(codes < 0, np.nan, values), index=s.index, dtype="float64")
+
+
+def normalise_text(s: pd.Series) -> pd.Series:
+    """NFKC, trimmed, with 'missing' spellings turned into NA (computed once per distinct value).
+
+    >>> normalise_text(pd.Series(["  ａｂｃ ", "N/A", None])).tolist()
+    ['abc', <NA>, <NA>]
+    """
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    u = pd.Series(uniq, dtype="string")
+    u = u.str.normalize("NFKC").str.strip()
+    u = u.mask(is_missing(u))
+    out = u.take(np.where(codes < 0, 0, codes)) if len(u) else pd.Series(pd.NA, index=range(len(s)), dtype="string")
+    out = out.where(codes >= 0) if len(u) else out
+    out.index = s.index
+    return out.astype("string")
+
+
+def category_codes(s: pd.Series, values: dict[str, list[str]]) -> pd.Series:
+    """Codes of a category: each spelling (case-insensitive, NFKC, trimmed) or code itself maps to its code.
+
+    >>> category_codes(pd.Series(["女", " F", "x"]), {"F": ["女", "female"]}).tolist()
+    ['F', 'F', <NA>]
+    """
+    lookup = {str(v).strip().casefold(): code for code, spellings in values.items() for v in spellings}
+    lookup.update({code.casefold(): code for code in values})
+    t = normalise_text(s)
+    return t.str.casefold().map(lookup).astype("string")
+
+
+def typed_values(values: pd.Series, identifier: str, pattern: str | None = None) -> pd.Series:
+    """Values that qualify as ``identifier`` — normalised (E.164 phones, lower-case e-mails,
+    trimmed ids matching ``pattern``) — and NA elsewhere. The identity stage and the erasure
+    suppression list type values the same way with it.
+
+    >>> typed_values(pd.Series(["13800138000", "M00000001"]), "phone").tolist()
+    ['+8613800138000', <NA>]
+    >>> typed_values(pd.Series(["M00000001", "x1"]), "member_id", r"^M\d{8}$").tolist()
+    ['M00000001', <NA>]
+    """
+    v = values.astype("string").str.strip()
+    if identifier == "phone":
+        ph = normalise_phones(v)
+        return ph["e164"].where(ph["phone_status"] == "valid")
+    if identifier == "email":
+        em = normalise_emails(v)
+        return em["email"].where(em["email_status"] == "valid")
+    if pattern:
+        return v.where(v.str.fullmatch(pattern).fillna(False))
+    return v

@@ -24,7 +24,8 @@ import json
 
 import pandas as pd
 
-from .clean import load_cleaned, load_cleaning_config
+from .clean import load_cleaned
+from .runconfig import resolve_cleaning
 from .config import Paths, get_paths
 
 
@@ -52,7 +53,7 @@ def field_quality(paths: Paths | None = None) -> pd.DataFrame:
 def consistency_report(paths: Paths | None = None, config: dict | None = None) -> pd.DataFrame:
     """Evaluate every consistency rule on the cleaned tables: rows checked and violations."""
     paths = paths or get_paths()
-    cfg = config or load_cleaning_config()
+    cfg = resolve_cleaning(paths, config)
     rows = []
     for rule in cfg.get("consistency", []):
         try:

@@ -16,7 +16,6 @@ Before anything is merged:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np

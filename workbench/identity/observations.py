@@ -50,20 +50,6 @@ def city_key(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip().str.replace(r"(市|特别行政区)$", "", regex=True)
 
 
-def _typed_values(values: pd.Series, identifier: str, pattern: str | None) -> pd.Series:
-    """Values that qualify as ``identifier`` (normalised), NA elsewhere."""
-    v = values.astype("string").str.strip()
-    if identifier == "phone":
-        ph = nz.normalise_phones(v)
-        return ph["e164"].where(ph["phone_status"] == "valid")
-    if identifier == "email":
-        em = nz.normalise_emails(v)
-        return em["email"].where(em["email_status"] == "valid")
-    if pattern:
-        return v.where(v.str.fullmatch(pattern).fillna(False))
-    return v
-
-
 def observe(df: pd.DataFrame, source: SourceSpec, settings: IdentitySettings, *,
             record_offset: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """Identity evidence of one table.
@@ -90,7 +76,7 @@ def observe(df: pd.DataFrame, source: SourceSpec, settings: IdentitySettings, *,
         for t in targets:
             ident, _, scope = str(t).partition("@")
             spec = settings.identifier(ident)
-            vals = _typed_values(remaining, ident, spec.pattern)
+            vals = nz.typed_values(remaining, ident, spec.pattern)
             take = vals.notna().to_numpy()
             remaining = remaining.where(~take)  # a value goes to the first identifier it fits
             is_blocked = take & (flagged | vals.str.casefold().isin(blocked_set).fillna(False).to_numpy())

@@ -39,7 +39,8 @@ import pandas as pd
 
 from ..config import Paths, get_paths
 from ..mapping import ChannelMapping
-from .erasure import _SEP, _defaults, _isin, _locate, _plan, identifier_hash, privacy_dir
+from .erasure import locate_person, plan_erasure, run_settings
+from .suppression import KEY_SEP, identifier_hash, isin_text, privacy_dir
 from .keys import load_key
 
 __all__ = ["access_request", "json_records"]
@@ -75,7 +76,7 @@ def _rows_of(path: Path, oneids: list[str]) -> list[dict[str, Any]] | None:
     df = _with_index(pd.read_parquet(path))
     if "oneid" not in df.columns:
         return None
-    return json_records(df[_isin(df["oneid"], oneids)].reset_index(drop=True))
+    return json_records(df[isin_text(df["oneid"], oneids)].reset_index(drop=True))
 
 
 def access_request(paths: Paths | None = None, *, phone: str | None = None, email: str | None = None,
@@ -93,16 +94,16 @@ def access_request(paths: Paths | None = None, *, phone: str | None = None, emai
     from .consent import consent_ledger
 
     paths = paths or get_paths()
-    mappings, settings, cfg = _defaults(mappings, None, None)
-    person = _locate(paths, phone=phone, email=email, oneid=oneid, mappings=mappings, settings=settings, cfg=cfg,
+    mappings, settings, cfg = run_settings(paths, mappings)
+    person = locate_person(paths, phone=phone, email=email, oneid=oneid, mappings=mappings, settings=settings, cfg=cfg,
                      max_oneids=max_oneids)
-    plan = _plan(paths, person, mappings, settings, cfg)
+    plan = plan_erasure(paths, person, mappings, settings, cfg)
     key = load_key(create=True, log=None)
     ident = person.oneids[0] if person.kind == "oneid" else person.value
     digest = str(identifier_hash([ident], kind=person.kind, key=key).iloc[0])
     records = pd.Index(sorted(set(person.records.tolist())), dtype="string")
     registry = pd.read_parquet(paths.processed / "oneid_records.parquet", columns=["record_id", "oneid"])
-    registry = registry[_isin(registry["record_id"], records)]
+    registry = registry[isin_text(registry["record_id"], records)]
 
     doc: dict[str, Any] = {
         "generated_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -111,7 +112,7 @@ def access_request(paths: Paths | None = None, *, phone: str | None = None, emai
     }
     ids: dict[str, list[str]] = defaultdict(list)
     for k in sorted(person.own | person.keys):
-        kind, _, value = k.partition(_SEP)
+        kind, _, value = k.partition(KEY_SEP)
         ids[kind].append(value)
     doc["identifiers"] = dict(ids)
 
@@ -122,7 +123,7 @@ def access_request(paths: Paths | None = None, *, phone: str | None = None, emai
         if not f.exists():
             continue
         df = load_cleaned(channel, paths)
-        mine = df[_isin(df["record_id"], records)].merge(registry, on="record_id", how="left")
+        mine = df[isin_text(df["record_id"], records)].merge(registry, on="record_id", how="left")
         if len(mine):
             by_channel[channel] = json_records(mine)
             counts[channel] = len(mine)
@@ -136,7 +137,7 @@ def access_request(paths: Paths | None = None, *, phone: str | None = None, emai
             df = pd.read_parquet(e.path).reset_index(drop=True)[e.drop]
             rid = (e.path.parent.name + ":" + df["_source_file"].astype("string") + ":"
                    + df["_source_row"].astype("string"))
-            df = df[~_isin(rid, records)]
+            df = df[~isin_text(rid, records)]
             if len(df):
                 other.setdefault(e.path.parent.name, []).extend(json_records(df))
         elif e.path.parent == paths.quarantine:
@@ -157,13 +158,13 @@ def access_request(paths: Paths | None = None, *, phone: str | None = None, emai
     doc["scores"] = _rows_of(paths.processed / "scores.parquet", person.oneids)
     if person.oneids:
         ledger = consent_ledger(paths)
-        doc["consents"] = json_records(ledger[_isin(ledger["oneid"], person.oneids)].reset_index(drop=True))
+        doc["consents"] = json_records(ledger[isin_text(ledger["oneid"], person.oneids)].reset_index(drop=True))
     else:
         doc["consents"] = []
     links_file = paths.processed / "identity_links.parquet"
     if links_file.exists() and len(records):
         links = pd.read_parquet(links_file)
-        both = _isin(links["record_a"], records) & _isin(links["record_b"], records)
+        both = isin_text(links["record_a"], records) & isin_text(links["record_b"], records)
         doc["identity_links"] = json_records(links[both].reset_index(drop=True))
     else:
         doc["identity_links"] = []

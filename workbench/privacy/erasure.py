@@ -56,7 +56,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import os
@@ -72,410 +71,28 @@ import numpy as np
 import pandas as pd
 
 from ..config import Paths, get_paths
-from ..mapping import ChannelMapping, MappingError, load_mappings
-from ..normalise import normalise_emails, normalise_phones
-from .keys import key_fingerprint, load_key, pseudonymise
+from ..mapping import ChannelMapping
+from ..normalise import arrow_strings
+from ..runconfig import resolve_cleaning, resolve_identity, resolve_mappings
+from .keys import key_fingerprint, load_key
+from .suppression import (KEY_SEP, SUPPRESSION_FILE, add_suppression, empty_observations, identifier_hash, isin_text,
+                          load_suppression, normalise_request, observation_keys, observe_identifiers, privacy_dir,
+                          suppress, suppressed_records, suppressed_rows, text_observations)
 
 __all__ = ["AUDIT_FILE", "SUPPRESSION_FILE", "ErasureReport", "forget", "identifier_hash", "load_suppression",
-           "privacy_dir", "suppress", "suppressed_records", "suppressed_rows"]
+           "locate_person", "plan_erasure", "privacy_dir", "run_settings", "suppress", "suppressed_records",
+           "suppressed_rows"]
 
-#: Field types whose values identify a person (the clean stage's IDENTITY_TYPES).
-IDENTITY_TYPES = ("phone", "email", "identifier")
-#: Audit log and suppression list, inside :func:`privacy_dir`.
+#: The audit log, inside :func:`privacy_dir`.
 AUDIT_FILE = "erasure_log.jsonl"
-SUPPRESSION_FILE = "suppression.parquet"
-SUPPRESSION_COLUMNS = ["kind", "hash", "key_fingerprint", "added_utc"]
 #: Columns holding OneIDs / record ids in processed tables.
 RECORD_COLUMNS = ("record_id", "record_a", "record_b")
-_SEP = "\x1f"
-_EMPTY_OBS = {"row": "int64", "kind": "string", "value": "string", "placeholder": "bool"}
 
 
-def privacy_dir(paths: Paths) -> Path:
-    """``<data>/privacy``: audit log, suppression list and access-request files (personal data stays in data/).
-
-    >>> privacy_dir(get_paths("/srv/crm-data")).as_posix()
-    '/srv/crm-data/privacy'
-    """
-    return paths.data / "privacy"
-
-
-def identifier_hash(values: pd.Series | Iterable[Any], *, kind: str, key: bytes | None = None) -> pd.Series:
-    """Keyed hash (HMAC-SHA-256, 64 hex) of *normalised* identifier values of one kind.
-
-    The namespace is ``suppression:<kind>``, so a phone and a member id never share a hash.
-    Used for the suppression list, the audit log and access-request file names.
-
-    >>> identifier_hash(["+8613800138000"], kind="phone", key=bytes(range(32))).str[:12].tolist()
-    ['639d0e75ece2']
-    """
-    if not isinstance(kind, str) or not kind:
-        raise ValueError(f"The 'kind' parameter must be a non-empty string. Got {kind!r} instead.")
-    return pseudonymise(values, key=key, namespace=f"suppression:{kind}")
-
-
-# ----------------------------------------------------------------------------- settings
-def _defaults(mappings, settings, cleaning_config):
-    from ..clean import load_cleaning_config
-    from ..identity.settings import IdentitySettings
-
-    mappings = mappings if mappings is not None else load_mappings()
-    settings = settings if settings is not None else IdentitySettings.from_yaml(None)
-    cfg = cleaning_config if isinstance(cleaning_config, dict) else load_cleaning_config(cleaning_config)
-    return mappings, settings, cfg
-
-
-def _field_kinds(mapping: ChannelMapping, settings) -> dict[str, list[tuple[str, str | None]]]:
-    """Identity field -> [(identifier kind, pattern)], from the identity settings' sources.
-
-    Fields the settings do not name are their own kind (phone / email / the field name).
-    """
-    src = settings.sources.get(mapping.channel)
-    out = {}
-    for name, spec in mapping.fields.items():
-        if spec.type not in IDENTITY_TYPES:
-            continue
-        target = src.identifiers.get(name) if src is not None else None
-        if target is None:
-            kinds = [spec.type if spec.type in ("phone", "email") else name]
-        else:
-            kinds = [str(t).partition("@")[0] for t in (target if isinstance(target, list) else [target])]
-        pairs = []
-        for k in kinds:
-            try:
-                pattern = settings.identifier(k).pattern
-            except Exception:  # a kind the settings do not list
-                pattern = None
-            pairs.append((k, pattern))
-        out[name] = pairs
-    return out
-
-
-# ----------------------------------------------------------------------------- observations
-def _empty_obs() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _EMPTY_OBS.items()})
-
-
-def _observe(df: pd.DataFrame, mapping: ChannelMapping, settings, cfg: dict, *, standardised: bool) -> pd.DataFrame:
-    """Identifier values of every row: ``row`` (position), ``kind``, ``value``, ``placeholder``.
-
-    ``standardised=False`` takes canonical raw values (ingested rows) and standardises the
-    identity fields exactly as the clean stage does; ``True`` takes cleaned rows (with their
-    ``*_placeholder`` flags). Values are then typed as the identity stage types them.
-    """
-    from ..clean import standardise
-    from ..identity.observations import _typed_values
-
-    kinds = _field_kinds(mapping, settings)
-    fields = [f for f in kinds if f in df.columns]
-    if not fields or len(df) == 0:
-        return _empty_obs()
-    df = df.reset_index(drop=True)
-    if standardised:
-        std = df
-    else:
-        specs = {}
-        for f in fields:
-            spec = mapping.fields[f]
-            if spec.region_field and spec.region_field not in df.columns:
-                spec = dataclasses.replace(spec, region_field=None)
-            specs[f] = spec
-        std, _, _ = standardise(df, dataclasses.replace(mapping, fields=specs), cfg)
-    blocked = pd.Index([str(b).strip().casefold() for b in settings.blocked_values], dtype="string")
-    parts = []
-    for f in fields:
-        remaining = std[f].astype("string")
-        flag_col = f"{f}_placeholder"
-        flag = (std[flag_col].fillna(False).to_numpy(bool) if standardised and flag_col in std.columns
-                else np.zeros(len(std), bool))
-        for kind, pattern in kinds[f]:
-            vals = _typed_values(remaining, kind, pattern)
-            take = vals.notna().to_numpy(bool)
-            if not take.any():
-                continue
-            remaining = remaining.where(~take)
-            v = vals[take].astype("string")
-            ph = flag[take] | v.str.casefold().isin(blocked).fillna(False).to_numpy(bool)
-            parts.append(pd.DataFrame({"row": np.flatnonzero(take).astype("int64"), "kind": kind,
-                                       "value": v.to_numpy(), "placeholder": ph}))
-    if not parts:
-        return _empty_obs()
-    out = pd.concat(parts, ignore_index=True)
-    return out.astype(_EMPTY_OBS)
-
-
-def _isin(values: pd.Series | pd.Index, lookup: Iterable[Any]) -> np.ndarray:
-    """``values.isin(lookup)`` for text, hashed in pyarrow (pandas' string ``isin`` loops over ``lookup``)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from ..ingest import arrow_strings
-
-    s = pd.Series(values) if not isinstance(values, pd.Series) else values
-    if len(s) == 0:
-        return np.zeros(0, bool)
-    lk = pd.Series(list(lookup) if not isinstance(lookup, (pd.Index, pd.Series, np.ndarray)) else lookup,
-                   dtype="string").dropna()
-    if len(lk) == 0:
-        return np.zeros(len(s), bool)
-    hit = pc.is_in(arrow_strings(s.astype("string")), value_set=arrow_strings(lk.reset_index(drop=True)))
-    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False).astype(bool)
-
-
-def _keys(obs: pd.DataFrame) -> pd.Series:
-    return (obs["kind"].astype("string") + _SEP + obs["value"].astype("string")).astype("string")
-
-
-def _record_fields(texts: pd.Series, delimiter: str) -> tuple[list[int], list[str], list[int], list[dict]]:
-    """Split quarantined record texts into values: JSON objects by key, other text as CSV."""
-    rows, tokens, json_rows, json_objs = [], [], [], []
-    for i, t in enumerate(texts.tolist()):
-        if t is None or t is pd.NA or (isinstance(t, float) and np.isnan(t)):
-            continue
-        t = str(t)
-        obj = None
-        if t.lstrip().startswith("{"):
-            try:
-                obj = json.loads(t)
-            except ValueError:
-                obj = None
-        if isinstance(obj, dict):
-            json_rows.append(i)
-            json_objs.append(obj)
-            vals = [str(v) for v in obj.values() if v is not None and not isinstance(v, (dict, list))]
-        else:
-            try:
-                vals = [x for r in csv.reader(io.StringIO(t), delimiter=delimiter) for x in r]
-            except csv.Error:
-                vals = re.split(r"[\r\n" + re.escape(delimiter) + "]", t)
-        for v in vals:
-            rows.append(i)
-            tokens.append(v)
-    return rows, tokens, json_rows, json_objs
-
-
-def _text_obs(texts: pd.Series, mapping: ChannelMapping, settings, cfg: dict) -> pd.DataFrame:
-    """Identifier candidates in free-form record texts (quarantine ``record``).
-
-    JSON records of canonical fields are read as rows of the channel (as ingest would);
-    besides, every value is tried as a phone, an e-mail and as each identifier kind.
-    """
-    from ..clean import _text
-
-    rows, tokens, json_rows, json_objs = _record_fields(texts, mapping.source.delimiter)
-    parts = []
-    if json_objs:
-        frame = pd.DataFrame.from_records(json_objs)
-        for f in mapping.fields:
-            frame[f] = frame[f].astype("string") if f in frame.columns else pd.Series(pd.NA, index=frame.index,
-                                                                                     dtype="string")
-        obs = _observe(frame, mapping, settings, cfg, standardised=False)
-        obs["row"] = np.asarray(json_rows, dtype="int64")[obs["row"].to_numpy()]
-        parts.append(obs)
-    if tokens:
-        tok = pd.Series(tokens, dtype="string")
-        pos = np.asarray(rows, dtype="int64")
-        ph = normalise_phones(tok, default_region=cfg.get("default_phone_region", "CN"))
-        ok = (ph["phone_status"] == "valid").to_numpy(bool)
-        parts.append(pd.DataFrame({"row": pos[ok], "kind": "phone", "value": ph["e164"][ok].to_numpy(),
-                                   "placeholder": False}))
-        em = normalise_emails(tok)
-        ok = (em["email_status"] == "valid").to_numpy(bool)
-        parts.append(pd.DataFrame({"row": pos[ok], "kind": "email", "value": em["email"][ok].to_numpy(),
-                                   "placeholder": False}))
-        text = _text(tok)
-        ok = text.notna().to_numpy(bool)
-        other = sorted({k for pairs in _field_kinds(mapping, settings).values() for k, _ in pairs} - {"phone", "email"})
-        for k in other:
-            parts.append(pd.DataFrame({"row": pos[ok], "kind": k, "value": text[ok].to_numpy(),
-                                       "placeholder": False}))
-    if not parts:
-        return _empty_obs()
-    return pd.concat(parts, ignore_index=True).astype(_EMPTY_OBS)
-
-
-def _normalise_request(kind: str, value: Any, cfg: dict) -> str:
-    """The requested phone / e-mail as stored (E.164, lower-case); never echoes the value in errors."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"The '{kind}' parameter must be a non-empty string. Got {type(value).__name__} instead.")
-    if kind == "phone":
-        ph = normalise_phones(pd.Series([value], dtype="string"), default_region=cfg.get("default_phone_region", "CN"))
-        if ph["phone_status"].iloc[0] != "valid":
-            raise ValueError(f"The 'phone' parameter must be a full phone number (E.164 or national). Got a value "
-                             f"read as '{ph['phone_status'].iloc[0]}' instead.")
-        return str(ph["e164"].iloc[0])
-    em = normalise_emails(pd.Series([value], dtype="string"))
-    if em["email_status"].iloc[0] != "valid":
-        raise ValueError(f"The 'email' parameter must be an e-mail address such as name@example.com. Got a value "
-                         f"read as '{em['email_status'].iloc[0]}' instead.")
-    return str(em["email"].iloc[0])
-
-
-# ----------------------------------------------------------------------------- suppression list
-def load_suppression(paths: Paths | None = None) -> pd.DataFrame:
-    """The suppression list (columns ``kind``, ``hash``, ``key_fingerprint``, ``added_utc``); empty if none.
-
-    >>> import tempfile
-    >>> paths = get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())
-    >>> len(load_suppression(paths))
-    0
-    >>> _ = suppress(paths, {"email": ["A@B.cn"]}, key=bytes(range(32)))
-    >>> load_suppression(paths)[["kind", "key_fingerprint"]].values.tolist()
-    [['email', '630dcd29']]
-    """
-    paths = paths or get_paths()
-    f = privacy_dir(paths) / SUPPRESSION_FILE
-    if not f.exists():
-        return pd.DataFrame({"kind": pd.Series(dtype="string"), "hash": pd.Series(dtype="string"),
-                             "key_fingerprint": pd.Series(dtype="string"),
-                             "added_utc": pd.Series(dtype="datetime64[us, UTC]")})
-    return pd.read_parquet(f)
-
-
-def _write_atomic_parquet(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def _add_suppression(paths: Paths, keys: Iterable[str], key: bytes) -> dict[str, int]:
-    """Hash ``kind\\x1fvalue`` keys and add them to the list; returns values per kind."""
-    keys = sorted(set(keys))
-    if not keys:
-        return {}
-    kv = pd.Series(keys, dtype="string").str.split(_SEP, n=1, expand=True)
-    rows = []
-    for kind, vals in kv.groupby(0, sort=True)[1]:
-        rows.append(pd.DataFrame({"kind": kind, "hash": identifier_hash(vals.reset_index(drop=True), kind=kind,
-                                                                          key=key)}))
-    new = pd.concat(rows, ignore_index=True)
-    new["key_fingerprint"] = key_fingerprint(key)
-    new["added_utc"] = pd.Timestamp.now(tz="UTC").floor("s")
-    old = load_suppression(paths)
-    if len(old) and (old["key_fingerprint"] != key_fingerprint(key)).any():
-        raise ValueError(f"The suppression list {privacy_dir(paths) / SUPPRESSION_FILE} was made with another "
-                         f"pseudonymisation key (fingerprint {sorted(set(old['key_fingerprint']))}); the key in use "
-                         f"has fingerprint {key_fingerprint(key)!r}. Restore the original key.")
-    allv = pd.concat([old, new], ignore_index=True) if len(old) else new
-    allv = allv.astype({"kind": "string", "hash": "string", "key_fingerprint": "string"})
-    allv["added_utc"] = pd.to_datetime(allv["added_utc"], utc=True)
-    allv = allv.sort_values(["kind", "hash", "added_utc"], kind="stable").drop_duplicates(["kind", "hash"])
-    _write_atomic_parquet(allv[SUPPRESSION_COLUMNS].reset_index(drop=True), privacy_dir(paths) / SUPPRESSION_FILE)
-    return new.groupby("kind").size().astype(int).to_dict()
-
-
-def suppress(paths: Paths | None, values: Mapping[str, Iterable[str]], *, key: bytes | None = None) -> int:
-    """Put identifier values on the suppression list without erasing anything; returns how many.
-
-    ``values`` maps a kind (``phone``, ``email``, ``member_id``, ``unionid``, ``openid``,
-    ``buyer_nick``, ``viewer_id``, ``device_id``, ``cookie_id``) to raw values; phones and
-    e-mails are normalised (E.164, lower-case) and other values trimmed before hashing.
-
-    >>> import tempfile
-    >>> paths = get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())
-    >>> suppress(paths, {"phone": ["138-0013-8001"], "member_id": [" M00000001 "]}, key=bytes(range(32)))
-    2
-    """
-    from ..clean import load_cleaning_config
-
-    paths = paths or get_paths()
-    if not isinstance(values, Mapping):
-        raise ValueError(f"The 'values' parameter must be a mapping of kind -> values. Got {type(values).__name__} "
-                         "instead.")
-    cfg = load_cleaning_config()
-    keys = []
-    for kind, vals in values.items():
-        vals = [vals] if isinstance(vals, str) else list(vals)
-        for v in vals:
-            if kind in ("phone", "email"):
-                keys.append(kind + _SEP + _normalise_request(kind, v, cfg))
-            else:
-                t = str(v).strip()
-                if t:
-                    keys.append(kind + _SEP + t)
-    key = load_key(create=True) if key is None else key
-    return int(sum(_add_suppression(paths, keys, key).values()))
-
-
-def _suppressed_keys(paths: Paths, key: bytes | None) -> tuple[pd.Index, bytes | None]:
-    sup = load_suppression(paths)
-    if sup.empty:
-        return pd.Index([], dtype="string"), key
-    key = load_key() if key is None else key
-    fp = key_fingerprint(key)
-    if (sup["key_fingerprint"] != fp).any():
-        raise ValueError(f"The suppression list {privacy_dir(paths) / SUPPRESSION_FILE} was made with another "
-                         f"pseudonymisation key (fingerprints {sorted(set(sup['key_fingerprint']))}); the key in use "
-                         f"has fingerprint {fp!r}. Restore the original key, or rows of erased persons would be "
-                         "ingested again.")
-    return pd.Index((sup["kind"] + _SEP + sup["hash"]).astype("string")), key
-
-
-def _hash_hits(obs: pd.DataFrame, listed: pd.Index, key: bytes, n: int) -> np.ndarray:
-    mask = np.zeros(n, bool)
-    if obs.empty:
-        return mask
-    for kind, part in obs.groupby("kind", sort=True):
-        h = identifier_hash(part["value"].reset_index(drop=True), kind=str(kind), key=key)
-        hit = _isin(str(kind) + _SEP + h, listed)
-        mask[part["row"].to_numpy()[hit]] = True
-    return mask
-
-
-def suppressed_rows(df: pd.DataFrame, mapping: ChannelMapping, paths: Paths | None = None, *,
-                    key: bytes | None = None, settings=None, cleaning_config: dict | str | None = None) -> np.ndarray:
-    """True for rows of ``df`` whose phone, e-mail or identifier fields are on the suppression list.
-
-    ``df`` holds one channel's canonical fields with raw values (as ingest reads them,
-    before validation); values are normalised as the clean stage normalises them, typed as
-    the identity stage types them (a phone typed into ``login_id`` is a phone) and hashed
-    with :func:`identifier_hash`. Without a suppression list nothing is suppressed (and no
-    key is needed).
-
-    >>> import tempfile
-    >>> from workbench.mapping import load_mappings
-    >>> paths = get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())
-    >>> key = bytes(range(32))
-    >>> _ = suppress(paths, {"phone": ["+86 138 0013 8001"]}, key=key)
-    >>> rows = pd.DataFrame({"store_region": ["CN", "CN"], "member_id": [None, "M00000002"],
-    ...                      "phone": ["138-0013-8001", "13900139000"], "name": ["张伟", "李娜"]})
-    >>> suppressed_rows(rows, load_mappings()["pos_receipts"], paths, key=key).tolist()
-    [True, False]
-    """
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"The 'df' parameter must be a pandas DataFrame. Got {type(df).__name__} instead.")
-    paths = paths or get_paths()
-    listed, key = _suppressed_keys(paths, key)
-    if len(listed) == 0 or len(df) == 0:
-        return np.zeros(len(df), bool)
-    _, settings, cfg = _defaults({}, settings, cleaning_config)
-    obs = _observe(df, mapping, settings, cfg, standardised=False)
-    return _hash_hits(obs, listed, key, len(df))
-
-
-def suppressed_records(records: pd.Series, mapping: ChannelMapping, paths: Paths | None = None, *,
-                       key: bytes | None = None, settings=None,
-                       cleaning_config: dict | str | None = None) -> np.ndarray:
-    """True for record *texts* (rows ingest cannot parse, kept for the quarantine) that carry a
-    suppressed identifier: JSON objects of canonical fields, or a raw CSV line.
-
-    >>> import tempfile
-    >>> from workbench.mapping import load_mappings
-    >>> paths = get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())
-    >>> key = bytes(range(32))
-    >>> _ = suppress(paths, {"member_id": ["M00000001"]}, key=key)
-    >>> texts = pd.Series(["SH01,,CN,R1,M00000001,,x", "SH01,,CN,R2,M00000002,,y"])
-    >>> suppressed_records(texts, load_mappings()["pos_receipts"], paths, key=key).tolist()
-    [True, False]
-    """
-    paths = paths or get_paths()
-    records = pd.Series(records)
-    listed, key = _suppressed_keys(paths, key)
-    if len(listed) == 0 or len(records) == 0:
-        return np.zeros(len(records), bool)
-    _, settings, cfg = _defaults({}, settings, cleaning_config)
-    return _hash_hits(_text_obs(records, mapping, settings, cfg), listed, key, len(records))
+def run_settings(paths: Paths, mappings=None, settings=None, cleaning_config=None):
+    """(mappings, identity settings, cleaning settings): the given ones, else those the run recorded."""
+    mappings = mappings if mappings is not None else resolve_mappings(paths)
+    return mappings, resolve_identity(paths, settings), resolve_cleaning(paths, cleaning_config)
 
 
 # ----------------------------------------------------------------------------- finding the person
@@ -510,22 +127,22 @@ def _cleaned_observations(paths: Paths, mappings, settings, cfg, registry: pd.Da
         df = load_cleaned(channel, paths)
         reg = by_channel.get(channel, pd.Series([], dtype="string"))
         same_order = len(reg) == len(df) and (reg.to_numpy() == df["record_id"].to_numpy()).all()
-        stale = np.zeros(len(df), bool) if same_order else ~_isin(df["record_id"], reg)
+        stale = np.zeros(len(df), bool) if same_order else ~isin_text(df["record_id"], reg)
         if stale.any():
             raise ValueError(f"{int(stale.sum()):,} records of '{channel}' are not in the OneID registry: the cleaned "
                              "data changed after the identity stage ran. Rerun the identity stage (notebook "
                              "03_id_matching) before an erasure or access request.")
-        obs = _observe(df, m, settings, cfg, standardised=True)
+        obs = observe_identifiers(df, m, settings, cfg, standardised=True)
         obs["record_id"] = df["record_id"].astype("string").to_numpy()[obs["row"].to_numpy()]
         parts.append(obs.drop(columns="row"))
     if not parts:
         raise FileNotFoundError(f"No cleaned tables in {paths.cleaned}: run the ingest and clean stages first.")
     out = pd.concat(parts, ignore_index=True)
-    out["key"] = _keys(out)
+    out["key"] = observation_keys(out)
     return out
 
 
-def _locate(paths: Paths, *, phone: str | None, email: str | None, oneid: str | None, mappings, settings,
+def locate_person(paths: Paths, *, phone: str | None, email: str | None, oneid: str | None, mappings, settings,
             cfg: dict, max_oneids: int) -> _Person:
     given = {k: v for k, v in (("phone", phone), ("email", email), ("oneid", oneid)) if v is not None}
     if len(given) != 1:
@@ -534,7 +151,7 @@ def _locate(paths: Paths, *, phone: str | None, email: str | None, oneid: str | 
     if not isinstance(max_oneids, (int, np.integer)) or isinstance(max_oneids, bool) or max_oneids < 1:
         raise ValueError(f"The 'max_oneids' parameter must be a positive integer. Got {max_oneids!r} instead.")
     (kind, raw), = given.items()
-    value = None if kind == "oneid" else _normalise_request(kind, raw, cfg)
+    value = None if kind == "oneid" else normalise_request(kind, raw, cfg)
     registry = _registry(paths)
     if kind == "oneid" and (not isinstance(raw, str) or not (registry["oneid"] == raw).any()):
         raise KeyError(f"Unknown OneID {raw!r}: it is not in {paths.processed / 'oneid_records.parquet'}.")
@@ -547,22 +164,22 @@ def _locate(paths: Paths, *, phone: str | None, email: str | None, oneid: str | 
         if usable.empty and len(hit):
             raise ValueError(f"The {kind} given is a placeholder or blocked value in the data ({len(hit)} records, "
                              "e.g. a shop's default number): it identifies nobody. Erase by 'oneid' instead.")
-        rec = registry[_isin(registry["record_id"], usable["record_id"])]
+        rec = registry[isin_text(registry["record_id"], usable["record_id"])]
         oneids = sorted(pd.unique(rec["oneid"].astype(str)).tolist())
     if len(oneids) > max_oneids:
         raise ValueError(f"The {kind} given is carried by records of {len(oneids)} OneIDs, more than max_oneids="
                          f"{max_oneids}: it is probably shared, not one person's. Check with an access request, "
                          "then erase by 'oneid' or raise 'max_oneids'.")
-    mine = _isin(registry["oneid"], oneids)
+    mine = isin_text(registry["oneid"], oneids)
     records = pd.Index(registry.loc[mine, "record_id"].astype("string"))
-    of_person = _isin(obs["record_id"], records)
+    of_person = isin_text(obs["record_id"], records)
     others = pd.Index(pd.unique(obs.loc[~of_person, "key"]), dtype="string")
     own = pd.unique(obs.loc[of_person & ~obs["placeholder"].to_numpy(bool), "key"])
     own = pd.Index(own, dtype="string")
-    shared = _isin(pd.Series(own, dtype="string"), others)
+    shared = isin_text(pd.Series(own, dtype="string"), others)
     keys = set(own[~shared].tolist())
     if value is not None:
-        k = kind + _SEP + value
+        k = kind + KEY_SEP + value
         if k not in others:
             keys.add(k)
     linked = {str(c): r.reset_index(drop=True) for c, r in registry.groupby("channel", sort=False)["record_id"]}
@@ -742,7 +359,7 @@ def _rewrite_raw(src: Path, dst: Path, mapping: ChannelMapping, drop: np.ndarray
     elif fmt == "excel":
         _rewrite_excel(src, dst, mapping, d)
     else:  # pragma: no cover - mappings validate formats
-        raise MappingError(f"Unknown format {fmt!r}.")
+        raise ValueError(f"Unknown format {fmt!r}.")
     _verify_raw(old, read_source(dst, mapping), drop, rel)
 
 
@@ -770,7 +387,6 @@ def _renumber_ids(ids, shifts: dict[str, np.ndarray]):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from ..ingest import arrow_strings
 
     arr = arrow_strings(pd.Series(ids).astype("string")).combine_chunks()
     changed = False
@@ -837,13 +453,13 @@ def _ingested_hits(ingested: list, person: _Person) -> list[np.ndarray]:
     records = pd.Index(person.records)
     keys = list(person.keys)
     for _f, _channel, _df, rid, obs in ingested:
-        hit = _isin(rid, records)
-        hit[obs["row"].to_numpy()[_isin(obs["key"], keys)]] = True
+        hit = isin_text(rid, records)
+        hit[obs["row"].to_numpy()[isin_text(obs["key"], keys)]] = True
         hits.append(hit)
     return hits
 
 
-def _plan(paths: Paths, person: _Person, mappings, settings, cfg) -> _Plan:
+def plan_erasure(paths: Paths, person: _Person, mappings, settings, cfg) -> _Plan:
     import pyarrow.parquet as pq
 
     from ..clean import record_ids
@@ -858,10 +474,10 @@ def _plan(paths: Paths, person: _Person, mappings, settings, cfg) -> _Plan:
             rid = record_ids(channel, df["_source_file"], df["_source_row"]).reset_index(drop=True)
             # a linked record is the person's exactly when its OneID is (no other OneID's record carries
             # the person's identifiers); only rows without a record id are looked at value by value
-            unlinked = np.flatnonzero(~_isin(rid, person.linked.get(channel, [])))
-            obs = _observe(df.iloc[unlinked], m, settings, cfg, standardised=False)
+            unlinked = np.flatnonzero(~isin_text(rid, person.linked.get(channel, [])))
+            obs = observe_identifiers(df.iloc[unlinked], m, settings, cfg, standardised=False)
             obs["row"] = unlinked[obs["row"].to_numpy()]
-            obs["key"] = _keys(obs)
+            obs["key"] = observation_keys(obs)
             ingested.append((f, channel, df[["_source_file", "_source_row"]], rid, obs))
     for _ in range(5):  # identifiers on rows found by identifier (an older phone) find further rows
         hits = _ingested_hits(ingested, person)
@@ -884,9 +500,9 @@ def _plan(paths: Paths, person: _Person, mappings, settings, cfg) -> _Plan:
             continue
         qd = pd.read_parquet(q).reset_index(drop=True)
         hit = _in_rows(qd["_source_file"], qd["_source_row"].to_numpy(), drop_rows)
-        obs = _text_obs(qd["record"], m, settings, cfg) if len(qd) else _empty_obs()
+        obs = text_observations(qd["record"], m, settings, cfg) if len(qd) else empty_observations()
         if len(obs):
-            hit[obs["row"].to_numpy()[_isin(_keys(obs), person.keys)]] = True
+            hit[obs["row"].to_numpy()[isin_text(observation_keys(obs), person.keys)]] = True
         if hit.any():
             _add_rows(drop_rows, qd.loc[hit, "_source_file"], qd.loc[hit, "_source_row"].to_numpy())
             ingest_stage = hit & (qd["stage"].astype(str) == "ingest").to_numpy(bool)
@@ -909,7 +525,7 @@ def _plan(paths: Paths, person: _Person, mappings, settings, cfg) -> _Plan:
         if not c.exists():
             continue
         cd = pq.read_table(c, columns=["record_id", "_source_file", "_source_row"]).to_pandas()
-        hit = _isin(cd["record_id"], person_records)
+        hit = isin_text(cd["record_id"], person_records)
         hit |= _in_rows(cd["_source_file"], cd["_source_row"].to_numpy(), plan.raw_drop)
         plan.records |= set(cd.loc[hit, "record_id"].astype(str))
         plan.tables.append(_TableEdit(c, hit, [("_source_row", "_source_file")], ["record_id"]))
@@ -925,9 +541,9 @@ def _plan(paths: Paths, person: _Person, mappings, settings, cfg) -> _Plan:
             t = pq.read_table(f, columns=oid + rec)  # arrow columns: an index named oneid is a column here
             hit = np.zeros(t.num_rows, bool)
             for col in oid:
-                hit |= _isin(t.column(col).to_pandas(), person.oneids)
+                hit |= isin_text(t.column(col).to_pandas(), person.oneids)
             for col in rec:
-                hit |= _isin(t.column(col).to_pandas(), records)
+                hit |= isin_text(t.column(col).to_pandas(), records)
             plan.tables.append(_TableEdit(f, hit, [], rec))
     # 5. ground truth of the sample: rows of the removed source rows
     truth = paths.truth / "records.parquet"
@@ -1069,7 +685,7 @@ def forget(paths: Paths | None = None, *, phone: str | None = None, email: str |
     paths = paths or get_paths()
     if not isinstance(dry_run, bool):
         raise ValueError(f"The 'dry_run' parameter must be True or False. Got {dry_run!r} instead.")
-    mappings, settings, cfg = _defaults(mappings, None, None)
+    mappings, settings, cfg = run_settings(paths, mappings)
     if dry_run:
         return _forget(paths, phone=phone, email=email, oneid=oneid, dry_run=True, log=log, mappings=mappings,
                        settings=settings, cfg=cfg, max_oneids=max_oneids)
@@ -1085,9 +701,9 @@ def _forget(paths: Paths, *, phone, email, oneid, dry_run: bool, log, mappings, 
     from ..ingest import _load_ledger, _sha256
 
     emit = log or (lambda _msg: None)
-    person = _locate(paths, phone=phone, email=email, oneid=oneid, mappings=mappings, settings=settings, cfg=cfg,
+    person = locate_person(paths, phone=phone, email=email, oneid=oneid, mappings=mappings, settings=settings, cfg=cfg,
                      max_oneids=max_oneids)
-    plan = _plan(paths, person, mappings, settings, cfg)
+    plan = plan_erasure(paths, person, mappings, settings, cfg)
     shifts = plan.raw_drop
     rows_removed: dict[str, int] = {}
     for rel, rows in shifts.items():
@@ -1101,7 +717,7 @@ def _forget(paths: Paths, *, phone, email, oneid, dry_run: bool, log, mappings, 
     n_persons = _truth_persons(paths, plan.truth_persons, count_only=True)
     if n_persons:
         rows_removed[_rel(paths, paths.truth / "persons.parquet")] = n_persons
-    kinds = pd.Series([k.split(_SEP, 1)[0] for k in person.keys], dtype="string")
+    kinds = pd.Series([k.split(KEY_SEP, 1)[0] for k in person.keys], dtype="string")
     suppressed = {str(k): int(v) for k, v in kinds.value_counts().sort_index().items()}
     records = sorted(plan.records | set(person.records.tolist()))
     report = ErasureReport(person.oneids, records, dict(sorted(rows_removed.items())), None, dry_run, suppressed,
@@ -1145,7 +761,7 @@ def _forget(paths: Paths, *, phone, email, oneid, dry_run: bool, log, mappings, 
             _rewrite_raw(src, dst, mappings[channel], rows, rel)
             staged[rel] = dst
         # 2. the suppression list first: whatever happens next, the person stays out of later ingests
-        _add_suppression(paths, person.keys, key)
+        add_suppression(paths, person.keys, key)
         # 3. raw files and the ingest ledger (new checksums and counts: the next ingest skips them)
         for rel, dst in staged.items():
             os.replace(dst, paths.raw / rel)
