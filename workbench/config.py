@@ -90,6 +90,34 @@ class Paths:
     def processed(self) -> Path:
         return self.data / "processed"
 
+    # one spelling of every processed table (each has one writer; see data/README.md)
+    @property
+    def registry(self) -> Path:
+        """record -> OneID, written by the identity stage (also the registry that keeps ids stable)."""
+        return self.processed / "oneid_records.parquet"
+
+    @property
+    def identity_links(self) -> Path:
+        return self.processed / "identity_links.parquet"
+
+    @property
+    def canonical(self) -> Path:
+        """The canonical customer layer: profiles, orders, events, consents ... keyed by OneID."""
+        return self.processed / "canonical"
+
+    @property
+    def customer_360(self) -> Path:
+        return self.processed / "customer_360.parquet"
+
+    @property
+    def segments(self) -> Path:
+        """RFM segments, clusters, engagement groups (and their snapshots)."""
+        return self.processed / "segments"
+
+    @property
+    def models(self) -> Path:
+        return self.processed / "models"
+
     @property
     def notebooks(self) -> Path:
         return project_root() / "notebooks"
@@ -114,16 +142,3 @@ def get_paths(data_dir: str | os.PathLike | None = None,
     reports = Path(reports_dir or os.environ.get("WORKBENCH_REPORTS_DIR") or root / "reports")
     return Paths(data=data.resolve(), reports=reports.resolve())
 
-
-#: Channels of the embedded sample, in pipeline order.
-SAMPLE_CHANNELS = (
-    "crm_members",
-    "ecommerce_orders",
-    "web_events",
-    "app_events",
-    "pos_receipts",
-    "livestream_interactions",
-    "wechat_followers",
-    "email_events",
-    "service_tickets",
-)

@@ -17,16 +17,26 @@ import pandas as pd
 from .config import Paths, get_paths
 
 
+def record_key(record_ids: pd.Series) -> pd.Series:
+    """The ``<file>:<row>`` part of record ids ``<channel>:<file>:<row>``: which physical row of
+    which raw file a record is, whatever mapping read it (truth is kept per raw row).
+
+    >>> record_key(pd.Series(["pos_returns:pos_receipts/pos.csv:17"])).tolist()
+    ['pos_receipts/pos.csv:17']
+    """
+    return record_ids.astype("string").str.split(":", n=1).str[1]
+
+
 def truth_records(paths: Paths | None = None) -> pd.DataFrame | None:
-    """``record_id → person_id`` of the sample (None when the data has no ground truth)."""
+    """``record_key`` (``<file>:<row>``, see :func:`record_key`) ``→ person_id`` of the sample
+    (None when the data has no ground truth)."""
     paths = paths or get_paths()
     f = paths.truth / "records.parquet"
     if not f.exists():
         return None
-    t = pd.read_parquet(f)
-    t["record_id"] = (t["channel"].astype(str) + ":" + t["source_file"].astype(str) + ":"
-                      + t["source_row"].astype(str))
-    return t[["record_id", "person_id"]]
+    t = pd.read_parquet(f, columns=["source_file", "source_row", "person_id"])
+    t["record_key"] = t["source_file"].astype(str) + ":" + t["source_row"].astype(str)
+    return t[["record_key", "person_id"]]
 
 
 def oneid_truth(paths: Paths | None = None, registry: pd.DataFrame | None = None) -> pd.DataFrame | None:
@@ -39,7 +49,8 @@ def oneid_truth(paths: Paths | None = None, registry: pd.DataFrame | None = None
     if t is None:
         return None
     registry = load_registry(paths) if registry is None else registry
-    r = registry[["record_id", "oneid"]].merge(t, on="record_id", how="left")
+    r = registry[["record_id", "oneid"]].assign(record_key=lambda d: record_key(d["record_id"]))
+    r = r.merge(t, on="record_key", how="left")
     counts = r.groupby(["oneid", "person_id"]).size().rename("n").reset_index()
     counts = counts.sort_values(["oneid", "n", "person_id"], ascending=[True, False, True])
     top = counts.drop_duplicates("oneid").set_index("oneid")

@@ -63,11 +63,12 @@ def quality_sql(labels: Path, truth: Path, *, memory_limit: str = "4GB") -> dict
         con.execute(f"SET temp_directory = '{labels.parent / '.duckdb_tmp'}'")
         con.execute(f"""
             CREATE TEMP TABLE cell AS
-            WITH t AS (SELECT channel || ':' || source_file || ':' || CAST(source_row AS VARCHAR) AS record_id,
+            WITH t AS (SELECT source_file || ':' || CAST(source_row AS VARCHAR) AS record_key,
                               person_id FROM read_parquet('{truth}')),
-                 r AS (SELECT record_id, oneid FROM read_parquet('{labels}'))
+                 r AS (SELECT substr(record_id, strpos(record_id, ':') + 1) AS record_key, oneid
+                       FROM read_parquet('{labels}'))
             SELECT r.oneid, t.person_id, count(*)::DOUBLE AS n
-            FROM r LEFT JOIN t USING (record_id) GROUP BY ALL""")
+            FROM r LEFT JOIN t USING (record_key) GROUP BY ALL""")
         missing = con.sql("SELECT coalesce(sum(n), 0) FROM cell WHERE person_id IS NULL").fetchall()[0][0]
         if missing:
             raise ValueError(f"{int(missing)} records have no ground truth.")

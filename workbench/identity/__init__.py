@@ -39,7 +39,7 @@ from .oneid import assign_oneids
 from .probabilistic import component_profiles, link_probabilistic
 from .settings import IdentitySettings, SettingsError, SourceSpec
 
-__all__ = ["IdentitySettings", "SettingsError", "Resolution", "resolve_records", "resolve_tables",
+__all__ = ["IdentitySettings", "SettingsError", "Resolution", "check_sources", "resolve_records", "resolve_tables",
            "run_identity", "explain", "load_resolution", "quality_against_truth"]
 
 
@@ -58,6 +58,7 @@ class Resolution:
     seconds: dict = field(default_factory=dict)
     observations: pd.DataFrame | None = None  # rec, identifier, value (in memory only, for diagnostics)
     peak_mb: dict = field(default_factory=dict)  # largest resident set (MB) during each step
+    unmatched: dict = field(default_factory=dict)  # table -> column -> values that fit none of its identifiers
 
     def explain(self, oneid: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         return explain(oneid, self)
@@ -116,8 +117,9 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
     if missing:
         raise SettingsError(f"No identity source spec for tables {missing}. Specs exist for {sorted(sources)}.")
     meter = StageMeter()
+    unmatched: dict[str, dict[str, int]] = {}
     with meter("observe"):
-        records, ids, attrs, blocked = _observe_tables(tables, sources, settings, record_ids)
+        records, ids, attrs, blocked = _observe_tables(tables, sources, settings, record_ids, unmatched)
     with meter("deterministic"):
         det = link_deterministic(len(records), ids, settings)
         if not keep_observations:
@@ -148,7 +150,7 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
             "merges": int(len(prob.merges)), "components": int(det.labels.max() + 1) if len(det.labels) else 0,
             "unanchored_components": int((~profiles["anchored"]).sum()), **applied}
     return Resolution(records, link_positions, det.over_limit, det.conflicts, blocked, history, info,
-                      prob.scored_pairs, dict(meter.seconds), ids, dict(meter.peak_mb))
+                      prob.scored_pairs, dict(meter.seconds), ids, dict(meter.peak_mb), unmatched)
 
 
 def _table_chunks(tables: Mapping[str, pd.DataFrame], name: str):
@@ -159,12 +161,14 @@ def _table_chunks(tables: Mapping[str, pd.DataFrame], name: str):
         yield tables[name]
 
 
-def _observe_tables(tables, sources, settings, record_ids):
-    """Records (record_id, channel), identifier observations, fuzzy attributes, blocked counts."""
+def _observe_tables(tables, sources, settings, record_ids, unmatched=None):
+    """Records (record_id, channel), identifier observations, fuzzy attributes, blocked counts;
+    ``unmatched`` receives table -> column -> values that fit none of the column's identifiers."""
     id_parts, attr_parts, rec_parts, names, blocked, id_hashes = [], [], [], [], {}, []
     offset = 0
     for name, df in ((n, d) for n in tables for d in _table_chunks(tables, n)):
-        ids, attrs, b = observe(df, sources[name], settings, record_offset=offset)
+        counts = {} if unmatched is None else unmatched.setdefault(name, {})
+        ids, attrs, b = observe(df, sources[name], settings, record_offset=offset, table=name, unmatched=counts)
         rid = (record_ids or {}).get(name)
         if rid is None:
             rid = df["record_id"] if "record_id" in df else name + ":" + pd.Series(np.arange(len(df))).astype(str)
@@ -298,8 +302,9 @@ class _ChannelTables(Mapping):
     """The cleaned channels, each read (identity columns only) when it is asked for, so that
     resolution holds one raw table at a time."""
 
-    def __init__(self, paths: Paths, settings: IdentitySettings):
+    def __init__(self, paths: Paths, settings: IdentitySettings, channels: list[str] | None = None):
         self.paths, self.settings = paths, settings
+        self.channels = list(settings.sources) if channels is None else list(channels)
 
     def __getitem__(self, channel: str) -> pd.DataFrame:
         from ..clean import load_cleaned
@@ -331,14 +336,45 @@ class _ChannelTables(Mapping):
         return sorted(cols)
 
     def __iter__(self):
-        return iter(self.settings.sources)
+        return iter(self.channels)
 
     def __len__(self) -> int:
-        return len(self.settings.sources)
+        return len(self.channels)
 
 
-def _tables(paths: Paths, settings: IdentitySettings) -> Mapping[str, pd.DataFrame]:
-    return _ChannelTables(paths, settings)
+def check_sources(settings: IdentitySettings, mappings: Mapping) -> None:
+    """Every mapped channel has an identity source spec, and every spec a mapped channel.
+
+    A missing spec fails with the channel's name and a spec to paste, drafted from the
+    mapping's identifier, phone, e-mail and name fields.
+    """
+    missing = [c for c in mappings if c not in settings.sources]
+    if missing:
+        drafts = []
+        for c in missing:
+            m = mappings[c]
+            known = {i.name for i in settings.identifiers}
+            ids = {}
+            for f, spec in m.fields.items():
+                if spec.type in ("phone", "email"):
+                    ids[f] = spec.type
+                elif spec.type == "identifier":
+                    ids[f] = f if f in known else f"{f}  # add '{f}' to identifiers: (kind unique/strong/weak)"
+            attrs = {f"{f}_key": "name" for f, spec in m.fields.items() if spec.type == "name"}
+            lines = [f"  {c}:", "    identifiers: {" + ", ".join(f"{k}: {v.split('  #')[0]}" for k, v in ids.items()) + "}"]
+            if attrs:
+                lines.append("    attributes: {" + ", ".join(f"{k}: {v}" for k, v in attrs.items()) + "}")
+            notes = [v.split("  # ", 1)[1] for v in ids.values() if "  # " in v]
+            drafts.append("\n".join(lines) + ("".join(f"\n    # {n}" for n in notes)))
+        raise SettingsError(f"No identity source spec for the mapped channel(s) {missing}: the identity stage must "
+                            "know which of their columns identify a person. Add under `sources:` in the identity "
+                            "settings (a draft from the mapping; check the kinds):\nsources:\n"
+                            + "\n".join(drafts))
+    extra = [c for c in settings.sources if c not in mappings]
+    if extra:
+        raise SettingsError(f"The identity settings have source specs for {extra}, which are not mapped channels. "
+                            f"Mapped channels: {list(mappings)}. Remove them, or pass the identity settings of "
+                            "these mappings (notebook parameter `identity_settings`).")
 
 
 def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str | Path | None = None,
@@ -350,16 +386,20 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
     splits, appended), ``identity_over_limit.parquet`` and ``metrics/identity.json``
     (with the quality against the sample's ground truth, unless ``evaluate`` is False).
     """
+    from ..runconfig import record, resolve_identity, resolve_mappings
+
     t0 = time.perf_counter()
     paths = (paths or get_paths()).ensure()
-    if not isinstance(settings, IdentitySettings):
-        settings = IdentitySettings.from_yaml(settings)
+    settings = resolve_identity(paths, settings, introduce=True)
+    mappings = resolve_mappings(paths)
+    check_sources(settings, mappings)
+    record(paths, "identity", settings.to_dict())
     registry = paths.processed / "oneid_records.parquet"
     previous = pd.read_parquet(registry, columns=["record_id", "oneid"]) if registry.exists() else None
     decisions_file = paths.processed / "match_decisions.parquet"
     decisions = pd.read_parquet(decisions_file) if decisions_file.exists() else None
-    res = resolve_tables(_tables(paths, settings), settings, previous=previous, decisions=decisions,
-                         keep_observations=evaluate)
+    res = resolve_tables(_ChannelTables(paths, settings, list(mappings)), settings, previous=previous,
+                         decisions=decisions, keep_observations=evaluate)
     del previous
     meter = StageMeter()
     with meter("write"):
@@ -383,6 +423,7 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
         "totals": {"records": int(len(res.records)),
                    "oneids": int(pc.count_distinct(pa.array(res.records["oneid"])).as_py())},
         "blocked_values": res.blocked, "over_limit_values": int(len(res.over_limit)),
+        "unmatched_values": {t: c for t, c in res.unmatched.items() if c},
         "conflicts": int(len(res.conflicts)), "probabilistic": res.probabilistic,
         "history": res.history["why"].value_counts().to_dict() if len(res.history) else {},
     }
@@ -434,12 +475,12 @@ def explain(oneid: str, source: Resolution | Paths | None = None) -> tuple[pd.Da
 
 def quality_against_truth(res: Resolution, paths: Paths) -> dict | None:
     """Pairwise and cluster quality against the sample's ground truth (None without truth)."""
-    from ..truth import truth_records
+    from ..truth import record_key, truth_records
 
     truth = truth_records(paths)
     if truth is None:
         return None
-    r = res.records.merge(truth, on="record_id", how="left")
+    r = res.records.assign(record_key=record_key(res.records["record_id"])).merge(truth, on="record_key", how="left")
     if r["person_id"].isna().any():
         raise ValueError(f"{int(r['person_id'].isna().sum())} records have no ground truth.")
     q = {"pairwise": pairwise_quality(r["oneid"], r["person_id"]),

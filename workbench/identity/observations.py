@@ -51,19 +51,31 @@ def city_key(values: pd.Series) -> pd.Series:
 
 
 def observe(df: pd.DataFrame, source: SourceSpec, settings: IdentitySettings, *,
-            record_offset: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+            record_offset: int = 0, table: str = "table",
+            unmatched: dict[str, int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """Identity evidence of one table.
 
     Returns ``(ids, attrs, blocked)``: ``ids`` has columns rec (``record_offset`` + row
     position), identifier, value; ``attrs`` is indexed like ``df`` with ATTRIBUTE_COLUMNS;
     ``blocked`` counts values dropped per identifier (placeholders and blocked values).
+    ``unmatched`` (when given) receives, per column, how many present values fit none of the
+    column's identifiers (a member id that fails the identifier's ``pattern``): they are not
+    used, and the identity stage reports them.
+
+    >>> s = IdentitySettings.from_dict({"identifiers": [{"name": "member_id", "kind": "unique",
+    ...                                                  "pattern": "^M[0-9]{8}$"}]})
+    >>> counts = {}
+    >>> ids, _, _ = observe(pd.DataFrame({"card": ["M00000001", "VIP-7", None]}),
+    ...                     SourceSpec(identifiers={"card": "member_id"}), s, unmatched=counts)
+    >>> ids["value"].tolist(), counts
+    (['M00000001'], {'card': 1})
     """
     missing = sorted({c for c in list(source.identifiers) + list(source.attributes) if c not in df.columns} |
                      {t.split("@", 1)[1] for ts in source.identifiers.values()
                       for t in (ts if isinstance(ts, list) else [ts]) if "@" in str(t)} - set(df.columns))
     if missing:
-        raise KeyError(f"Columns {missing} named in the identity settings are not in the table. "
-                       f"Columns: {list(df.columns)}.")
+        raise KeyError(f"Identity source '{table}': the columns {missing} named in the identity settings are not in "
+                       f"the cleaned table. Its columns: {[c for c in df.columns if not c.startswith('_')]}.")
     blocked_set = {str(b).strip().casefold() for b in settings.blocked_values}
     rec = np.arange(len(df), dtype=np.int64) + record_offset
     parts, blocked = [], {}
@@ -97,6 +109,10 @@ def observe(df: pd.DataFrame, source: SourceSpec, settings: IdentitySettings, *,
             if ident == "phone":  # a full phone is also partial evidence for fuzzy matching
                 tails = phone_tail(vals.where(keep))
                 phone_tails = tails if phone_tails is None else phone_tails.fillna(tails)
+        if unmatched is not None:
+            left = int(remaining.str.strip().replace("", pd.NA).notna().sum())
+            if left:
+                unmatched[column] = unmatched.get(column, 0) + left
     ids = (pd.concat(parts, ignore_index=True) if parts
            else pd.DataFrame({"rec": pd.Series(dtype="int64"),
                               "identifier": pd.Categorical([], categories=[i.name for i in settings.identifiers]),

@@ -1,0 +1,361 @@
+"""The canonical customer layer: what every stage after the identity stage reads.
+
+The identity stage's registry (record → OneID) and the cleaned channels become plain Parquet
+tables keyed by OneID — ``records``, ``profiles``, ``traits``, ``orders`` (+ ``order_lines``,
+``refunds``), ``events``, ``consents``, ``identifiers`` — built once per run from each
+mapping's *role* (:mod:`workbench.roles`, :mod:`workbench.canonical.schema`). The customer
+360, segments, models, reports, explorers, audiences and privacy requests read only this
+layer, so any brand's channels work, whatever they are called.
+
+Public API:
+
+- :func:`run_canonical` — the stage: build, validate (pandera), write
+  ``data/processed/canonical/`` and its ``manifest.json`` (the settings the run used, row
+  counts per table and channel, the data's time window);
+- :func:`load_canonical` — a :class:`CanonicalLayer` over the written tables, with as-of
+  views: :meth:`CanonicalLayer.purchases` (orders with refunds netted — the one definition
+  of an order and of net revenue), :meth:`CanonicalLayer.table` (any table before a date);
+- :func:`totals_from_cleaned` — revenue and order counts computed straight from the cleaned
+  tables, independently of the layer, for reconciliation.
+
+Example:
+    >>> layer = load_canonical()                                    # doctest: +SKIP
+    >>> tx = layer.purchases(as_of="2026-06-01")                     # doctest: +SKIP
+    >>> tx.groupby("oneid")["net"].sum().head()                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config import Paths, get_paths
+from ..mapping import ChannelMapping
+from ..runconfig import AnalysisSettings, RunConfig
+from ..timeutil import to_utc
+from .build import build_tables, order_keys, record_times
+from .schema import COLUMNS, TABLES, empty, validate_table
+
+__all__ = ["PURCHASE_COLUMNS", "TABLES", "COLUMNS", "CanonicalLayer", "load_canonical", "run_canonical",
+           "totals_from_cleaned", "linked_cleaned"]
+
+#: Columns of :meth:`CanonicalLayer.purchases`, in order.
+PURCHASE_COLUMNS = ("oneid", "record_id", "channel", "sales_channel", "order_key", "ordered_at", "status",
+                    "is_order", "category", "gross", "refund", "net", "refunded_at")
+#: Which table's time column an as-of filter uses.
+TIME_COLUMN = {"records": "at", "profiles": "at", "traits": "at", "orders": "ordered_at", "order_lines": "ordered_at",
+               "refunds": "refunded_at", "events": "event_time", "consents": "at", "identifiers": "at"}
+
+
+def load_registry(paths: Paths) -> pd.DataFrame:
+    """``record_id, channel, oneid`` written by the identity stage."""
+    if not paths.registry.exists():
+        raise FileNotFoundError(f"{paths.registry} not found: run the identity stage (notebook 03_id_matching) "
+                                "first.")
+    return pd.read_parquet(paths.registry, columns=["record_id", "channel", "oneid"])
+
+
+def linked_cleaned(paths: Paths, channel: str, registry: pd.DataFrame, columns: list[str] | None = None
+                   ) -> pd.DataFrame:
+    """The cleaned table of ``channel`` (``columns`` that exist, or all) with each record's ``oneid``.
+
+    Every record must have a OneID: a record the identity stage has not seen means the cleaned
+    data changed after it ran, and raises with what to do.
+    """
+    from ..clean import load_cleaned
+
+    df = load_cleaned(channel, paths, columns=None if columns is None else ["record_id", *columns])
+    reg = registry.loc[(registry["channel"] == channel).to_numpy(bool), ["record_id", "oneid"]]
+    if len(reg) == len(df) and (reg["record_id"].to_numpy() == df["record_id"].to_numpy()).all():
+        return df.assign(oneid=reg["oneid"].to_numpy())  # the registry keeps cleaned row order: no join
+    out = df.merge(reg, on="record_id", how="left", validate="one_to_one")
+    unresolved = int(out["oneid"].isna().sum())
+    if unresolved:
+        example = out.loc[out["oneid"].isna(), "record_id"].iloc[0]
+        raise ValueError(f"{unresolved:,} records of '{channel}' have no OneID (e.g. {example}): the cleaned data "
+                         "changed after the identity stage ran. Rerun notebook 03_id_matching.")
+    return out
+
+
+def _identifier_rows(df: pd.DataFrame, mapping: ChannelMapping, config: RunConfig, at: pd.Series) -> pd.DataFrame:
+    """Identifier values of a channel's records as 64-bit hashes (never the values), per OneID."""
+    from ..identity.observations import observe
+
+    spec = config.identity.sources.get(mapping.channel)
+    if spec is None:
+        return empty("identifiers")
+    ids, _, _ = observe(df, spec, config.identity, table=mapping.channel)
+    if not len(ids):
+        return empty("identifiers")
+    rec = ids["rec"].to_numpy()
+    key = ids["identifier"].astype(str).to_numpy().astype(object) + "\x1f" + ids["value"].astype(str).to_numpy()
+    return pd.DataFrame({"oneid": df["oneid"].to_numpy()[rec], "identifier": ids["identifier"].astype("string"),
+                         "value_hash": pd.util.hash_array(key.astype(object)).astype("uint64"),
+                         "at": at.to_numpy()[rec]})
+
+
+def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, log=print) -> "CanonicalLayer":
+    """Build the canonical layer from the cleaned channels and the OneID registry, validate every
+    table against its schema, and write ``data/processed/canonical/`` (replacing the previous
+    layer as a whole). The settings come from what ingest, clean and identity recorded;
+    ``analysis_settings`` (a path; default: the package's) are introduced here and recorded.
+
+    >>> layer = run_canonical()          # doctest: +SKIP
+    """
+    from ..runconfig import record, resolve_analysis, resolve_cleaning, resolve_identity, resolve_mappings
+
+    t0 = time.perf_counter()
+    paths = (paths or get_paths()).ensure()
+    analysis = resolve_analysis(paths, analysis_settings, introduce=True)
+    config = RunConfig(paths, resolve_mappings(paths), resolve_cleaning(paths), resolve_identity(paths), analysis)
+    record(paths, "analysis", analysis.to_dict())
+    registry = load_registry(paths)
+    seconds: dict[str, float] = {}
+    ident_parts = []
+
+    def load(m: ChannelMapping) -> pd.DataFrame:
+        t = time.perf_counter()
+        df = linked_cleaned(paths, m.channel, registry)
+        ident_parts.append(_identifier_rows(df, m, config, record_times(df, m)))
+        seconds[m.channel] = round(time.perf_counter() - t, 3)
+        return df
+
+    build = build_tables(load, config.mappings)
+    tables = {t: build.table(t) for t in TABLES if t != "identifiers"}
+    idents = [p for p in ident_parts if len(p)]
+    tables["identifiers"] = pd.concat(idents, ignore_index=True) if idents else empty("identifiers")
+    missing = sorted(set(registry["record_id"]) - set(tables["records"]["record_id"]))
+    if len(tables["records"]) != len(registry) or missing:
+        raise ValueError(f"The canonical records ({len(tables['records']):,}) do not match the OneID registry "
+                         f"({len(registry):,}); e.g. missing {missing[:3]}. Rerun the identity stage.")
+    for name, df in tables.items():
+        validate_table(df, name)
+    out = paths.canonical
+    tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, df in tables.items():
+        df.to_parquet(tmp / f"{name}.parquet", index=False)
+    manifest = _manifest(tables, build, config, registry)
+    manifest["seconds"] = round(time.perf_counter() - t0, 3)
+    manifest["seconds_per_channel"] = seconds
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str),
+                                       encoding="utf-8")
+    if out.exists():
+        old = out.with_name(out.name + f".{os.getpid()}.old")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+    metrics = {"stage": "canonical", "seconds": manifest["seconds"],
+               "totals": {"read": int(len(registry)), "kept": int(len(tables["records"])), "quarantined": 0},
+               "tables": manifest["rows"], "roles": manifest["roles"]}
+    paths.metrics.mkdir(parents=True, exist_ok=True)
+    (paths.metrics / "canonical.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    if log:
+        log(f"canonical layer: {len(registry):,} records of {registry['oneid'].nunique():,} OneIDs -> "
+            + ", ".join(f"{k} {v:,}" for k, v in manifest["rows"].items()) + f" in {manifest['seconds']:.1f} s")
+    return CanonicalLayer(paths)
+
+
+def _window(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    times = [tables[t][c] for t, c in (("orders", "ordered_at"), ("events", "event_time"), ("refunds", "refunded_at"),
+                                       ("records", "at")) if len(tables[t])]
+    allt = pd.concat(times, ignore_index=True).dropna() if times else pd.Series([], dtype="datetime64[us, UTC]")
+    paid = tables["orders"].loc[tables["orders"]["is_order"].to_numpy(bool), "ordered_at"].dropna()
+    iso = lambda v: None if pd.isna(v) else pd.Timestamp(v).isoformat()  # noqa: E731
+    return {"first": iso(allt.min()) if len(allt) else None, "last": iso(allt.max()) if len(allt) else None,
+            "first_order": iso(paid.min()) if len(paid) else None, "last_order": iso(paid.max()) if len(paid) else None}
+
+
+def _manifest(tables: dict[str, pd.DataFrame], build, config: RunConfig, registry: pd.DataFrame) -> dict[str, Any]:
+    ev = tables["events"]
+    return {
+        "built_utc": pd.Timestamp.now(tz="UTC").floor("s").isoformat(),
+        "settings": config.to_dict(),
+        "roles": {r: [c for c, m in config.mappings.items() if m.role == r]
+                  for r in ("profile", "orders", "returns", "events", "consents")},
+        "rows": {t: int(len(df)) for t, df in tables.items()},
+        "rows_per_channel": build.counts,
+        "oneids": int(registry["oneid"].nunique()),
+        "event_types": {str(k): int(v) for k, v in ev["event_type"].value_counts().sort_index().items()},
+        "consent_purposes": sorted(tables["consents"]["purpose"].dropna().unique().tolist()),
+        "refunds": {"matched": int(tables["refunds"]["matched"].sum()),
+                    "unmatched": int((~tables["refunds"]["matched"]).sum())},
+        "window": _window(tables),
+    }
+
+
+class CanonicalLayer:
+    """The written canonical layer: tables (read once, then cached), as-of views, the run's settings.
+
+    >>> layer = load_canonical()                   # doctest: +SKIP
+    >>> layer.has("events"), layer.data_end        # doctest: +SKIP
+    """
+
+    def __init__(self, paths: Paths):
+        self.paths = paths
+        self._cache: dict[str, pd.DataFrame] = {}
+
+    @cached_property
+    def manifest(self) -> dict[str, Any]:
+        f = self.paths.canonical / "manifest.json"
+        if not f.exists():
+            raise FileNotFoundError(f"{f} not found: build the canonical layer first (notebook 04_customer_360, "
+                                    "or workbench.canonical.run_canonical).")
+        return json.loads(f.read_text(encoding="utf-8"))
+
+    @cached_property
+    def config(self) -> RunConfig:
+        """The settings the run used (recorded in the manifest): mappings, cleaning, identity, analysis."""
+        from ..identity.settings import IdentitySettings
+
+        s = self.manifest["settings"]
+        return RunConfig(self.paths, {c: ChannelMapping.from_dict(d) for c, d in s["mappings"].items()},
+                         s["cleaning"], IdentitySettings.from_dict(s["identity"]),
+                         AnalysisSettings.from_dict(s["analysis"]))
+
+    @property
+    def analysis(self) -> AnalysisSettings:
+        return self.config.analysis
+
+    @property
+    def base_currency(self) -> str:
+        return self.config.base_currency
+
+    def has(self, role: str) -> bool:
+        """Whether any mapping of ``role`` fed the layer (and left rows)."""
+        table = {"profile": "profiles", "orders": "orders", "returns": "refunds", "events": "events",
+                 "consents": "consents"}[role]
+        return bool(self.manifest["roles"].get(role)) and self.manifest["rows"].get(table, 0) > 0
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.manifest["settings"]["mappings"])
+
+    @property
+    def data_end(self) -> pd.Timestamp | None:
+        """The day after the latest dated row (the default as-of date)."""
+        last = self.manifest["window"]["last"]
+        return None if last is None else (pd.Timestamp(last) + pd.Timedelta(days=1)).normalize()
+
+    @property
+    def last_order(self) -> pd.Timestamp | None:
+        v = self.manifest["window"]["last_order"]
+        return None if v is None else pd.Timestamp(v)
+
+    @property
+    def first_order(self) -> pd.Timestamp | None:
+        v = self.manifest["window"]["first_order"]
+        return None if v is None else pd.Timestamp(v)
+
+    def table(self, name: str, *, as_of: Any = None, columns: list[str] | None = None) -> pd.DataFrame:
+        """One canonical table (rows dated before ``as_of`` when given; undated rows then drop out)."""
+        if name not in COLUMNS:
+            raise ValueError(f"The 'name' parameter must be one of {list(TABLES)}. Got {name!r} instead.")
+        if name not in self._cache:
+            f = self.paths.canonical / f"{name}.parquet"
+            if not f.exists():
+                raise FileNotFoundError(f"{f} not found: build the canonical layer first (notebook 04_customer_360).")
+            self._cache[name] = pd.read_parquet(f)
+        df = self._cache[name]
+        cutoff = to_utc(as_of)
+        if cutoff is not None:
+            df = df[(df[TIME_COLUMN[name]] < cutoff).fillna(False).to_numpy(bool)]
+        return df if columns is None else df[columns]
+
+    def purchases(self, as_of: Any = None) -> pd.DataFrame:
+        """Every order before ``as_of`` (all when None), one row per order, refunds before ``as_of``
+        netted onto it; refunds whose order is not in the data stay rows of their own (negative
+        net, ``is_order`` False), so revenue reconciles to the cent. Columns
+        :data:`PURCHASE_COLUMNS`; amounts in the base currency; sorted by time then key."""
+        return net_purchases(self.table("orders", as_of=as_of), self.table("refunds", as_of=as_of))
+
+
+def net_purchases(orders: pd.DataFrame, refunds: pd.DataFrame) -> pd.DataFrame:
+    """The purchases view of :meth:`CanonicalLayer.purchases` from its two tables (already cut at a date).
+
+    >>> o = pd.DataFrame({"oneid": ["a"], "record_id": ["s:f:1"], "channel": ["s"], "sales_channel": ["store"],
+    ...                   "order_key": ["s:1"], "ordered_at": pd.to_datetime(["2026-01-01"], utc=True),
+    ...                   "status": ["paid"], "is_order": [True], "category": ["x"], "gross": [100.0]})
+    >>> r = pd.DataFrame({"oneid": ["a", "b"], "record_id": ["s:f:2", "s:f:3"], "channel": ["r", "r"],
+    ...                   "order_key": ["s:1", "r:9"], "refunded_at": pd.to_datetime(["2026-01-05", "2026-01-06"], utc=True),
+    ...                   "amount": [30.0, 5.0], "matched": [True, False]})
+    >>> net_purchases(o, r)[["oneid", "status", "is_order", "net"]].values.tolist()
+    [['a', 'refunded', True, 70.0], ['b', 'return_without_order', False, -5.0]]
+    """
+    known = refunds["matched"].to_numpy(bool) & refunds["order_key"].isin(orders["order_key"]).to_numpy(bool)
+    on = refunds[known].groupby("order_key", sort=False).agg(refund=("amount", "sum"), refunded_at=("refunded_at", "max"))
+    o = orders.join(on, on="order_key")
+    refund = o["refund"].fillna(0.0).to_numpy(float)
+    gross = o["gross"].to_numpy(float)
+    status = np.where(o["status"].to_numpy(object) == "cancelled", "cancelled",
+                      np.where((refund > 0) | (o["status"].to_numpy(object) == "refunded"), "refunded", "paid"))
+    rows = pd.DataFrame({"oneid": o["oneid"], "record_id": o["record_id"], "channel": o["channel"],
+                         "sales_channel": o["sales_channel"], "order_key": o["order_key"],
+                         "ordered_at": o["ordered_at"], "status": status, "is_order": o["is_order"].to_numpy(bool),
+                         "category": o["category"], "gross": gross, "refund": refund, "net": gross - refund,
+                         "refunded_at": o["refunded_at"]})
+    orphans = refunds[~known]
+    amount = orphans["amount"].to_numpy(float)
+    rows_o = pd.DataFrame({"oneid": orphans["oneid"], "record_id": orphans["record_id"], "channel": orphans["channel"],
+                           "sales_channel": orphans["channel"], "order_key": orphans["order_key"],
+                           "ordered_at": orphans["refunded_at"], "status": "return_without_order", "is_order": False,
+                           "category": pd.NA, "gross": 0.0, "refund": amount, "net": -amount,
+                           "refunded_at": orphans["refunded_at"]})
+    tx = pd.concat([rows, rows_o], ignore_index=True) if len(rows_o) else rows
+    for c in ("oneid", "record_id", "channel", "sales_channel", "order_key", "status", "category"):
+        tx[c] = tx[c].astype("string")
+    tx["is_order"] = tx["is_order"].astype(bool)
+    tx["refunded_at"] = pd.to_datetime(tx["refunded_at"], utc=True)
+    return tx.sort_values(["ordered_at", "order_key"], kind="stable").reset_index(drop=True)[list(PURCHASE_COLUMNS)]
+
+
+def load_canonical(paths: Paths | None = None) -> CanonicalLayer:
+    """The canonical layer written by :func:`run_canonical` (tables are read when first asked for)."""
+    layer = CanonicalLayer(paths or get_paths())
+    _ = layer.manifest  # fail early with what to run
+    return layer
+
+
+def totals_from_cleaned(paths: Paths, mappings: dict[str, ChannelMapping], *, as_of: Any = None) -> dict[str, float]:
+    """Net revenue, paid orders and cancelled orders straight from the cleaned tables, without the
+    canonical layer's netting logic — an independent check of it.
+
+    Net revenue = the amounts of every orders row that is not cancelled − their refund amounts −
+    the absolute amounts of every returns row (each before ``as_of`` by its own time). Orders
+    are counted by distinct order key.
+    """
+    from ..clean import load_cleaned
+
+    cutoff = to_utc(as_of)
+    net, orders, cancelled = 0.0, 0, 0
+    for c, m in mappings.items():
+        if m.role not in ("orders", "returns"):
+            continue
+        df = load_cleaned(c, paths)
+        t = df["ordered_at" if m.role == "orders" else "returned_at"]
+        if cutoff is not None:
+            df = df[(t < cutoff).fillna(False).to_numpy(bool)]
+        if m.role == "returns":
+            net -= float(df["amount"].abs().sum())
+            continue
+        status = df["status"].astype("string").fillna("paid") if "status" in df.columns else pd.Series("paid", index=df.index)
+        paid = df[(status != "cancelled").to_numpy(bool)]
+        net += float(paid["amount"].sum())
+        if "refund_amount" in paid.columns:
+            net -= float(paid["refund_amount"].abs().sum())
+        keys = order_keys(df, m)
+        per_order = pd.DataFrame({"key": keys, "cancelled": (status == "cancelled").to_numpy(bool)})
+        all_cancelled = per_order.groupby("key")["cancelled"].all()
+        orders += int((~all_cancelled).sum())
+        cancelled += int(all_cancelled.sum())
+    return {"net_revenue": round(net, 2), "orders": orders, "cancelled_orders": cancelled}
