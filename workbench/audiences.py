@@ -38,7 +38,6 @@ from .config import Paths, get_paths
 from .privacy.keys import ad_platform_hash
 
 EXPORT_COLUMNS = ("oneid", "email_sha256", "phone_sha256")
-CONSENT_COLUMNS = ("consent_ads", "consent_email", "consent_sms", "consent_wechat")
 
 
 def audience_rows(profile: pd.DataFrame, members: Iterable[str], *, consent_col: str = "consent_ads",
@@ -47,16 +46,19 @@ def audience_rows(profile: pd.DataFrame, members: Iterable[str], *, consent_col:
 
     A member with ``consent_col`` NA has no recorded consent; False means revoked or refused
     (the profile's reconciled status). Both are excluded; so is a consenting member with no
-    usable e-mail or phone.
+    usable e-mail or phone. A profile without the consent column (the brand's data records no
+    such consent) or without contact columns excludes everyone, counted by reason.
     """
-    if consent_col not in CONSENT_COLUMNS:
-        raise ValueError(f"The 'consent_col' parameter must be one of {list(CONSENT_COLUMNS)}. "
+    if not isinstance(consent_col, str) or not consent_col.startswith("consent_"):
+        raise ValueError(f"The 'consent_col' parameter must name a profile consent column such as 'consent_ads'. "
                          f"Got {consent_col!r} instead.")
-    missing = [c for c in ("oneid", "email", "phone", consent_col) if c not in profile.columns]
-    if missing:
-        raise KeyError(f"Columns {missing} are not in the profile. Columns: {list(profile.columns)}.")
+    if "oneid" not in profile.columns:
+        raise KeyError(f"Column 'oneid' is not in the profile. Columns: {list(profile.columns)}.")
     wanted = pd.Index(pd.unique(pd.Series(list(members), dtype="string")))
     p = profile.set_index("oneid")
+    for c in ("email", "phone", consent_col):
+        if c not in p.columns:
+            p = p.assign(**{c: pd.Series(pd.NA, index=p.index, dtype="boolean" if c == consent_col else "string")})
     unknown = wanted.difference(p.index)
     if len(unknown):
         raise KeyError(f"{len(unknown)} audience members are not OneIDs of the profile, e.g. {list(unknown[:3])}.")
@@ -126,3 +128,35 @@ def export_audiences(profile: pd.DataFrame, audiences: dict[str, Iterable[str]],
     paths.metrics.mkdir(parents=True, exist_ok=True)
     (paths.metrics / "audiences.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
     return summary
+
+
+def standard_audiences(view: pd.DataFrame, *, segment_map=None, propensity_top_deciles: int = 1) -> dict[str, pd.Index]:
+    """The report's audiences from a segmentation view (index ``oneid``): one per RFM segment with
+    buyers, cluster and engagement group, and the top purchase-propensity deciles — for whichever
+    of these the view has.
+
+    >>> v = pd.DataFrame({"segment": ["Lost", "Champions"], "group": ["Dormant", None]}, index=["a", "b"])
+    >>> sorted(standard_audiences(v))
+    ['engagement: Dormant', 'rfm: Champions', 'rfm: Lost']
+    """
+    if not isinstance(propensity_top_deciles, int) or not 1 <= propensity_top_deciles <= 10:
+        raise ValueError(f"The 'propensity_top_deciles' parameter must be a whole number from 1 to 10. "
+                         f"Got {propensity_top_deciles!r} instead.")
+    out: dict[str, pd.Index] = {}
+    no_purchase = getattr(segment_map, "no_purchase", "Prospect (no purchase)")
+    for col, prefix in (("segment", "rfm"), ("cluster_name", "cluster"), ("group", "engagement")):
+        if col not in view.columns:
+            continue
+        values = view[col]
+        order = list(values.cat.categories) if isinstance(values.dtype, pd.CategoricalDtype) else \
+            sorted(values.dropna().astype(str).unique())
+        for v in order:
+            if col == "segment" and v == no_purchase:
+                continue
+            members = view.index[(values.astype("string") == str(v)).fillna(False).to_numpy(bool)]
+            if len(members):
+                out[f"{prefix}: {v}"] = members
+    if "purchase_propensity_decile" in view.columns:
+        top = (view["purchase_propensity_decile"] <= propensity_top_deciles).fillna(False).to_numpy(bool)
+        out[f"propensity: top {propensity_top_deciles} decile(s)"] = view.index[top]
+    return out

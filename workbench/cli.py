@@ -8,6 +8,8 @@
     workbench run --only 01_ingest 02_clean -p force=true          # some notebooks, a parameter
     workbench run --parameters params.yaml --run-id nightly
     workbench run --as-of 2026-06-30 --from 04                     # resume from notebook 04
+    workbench map exports/members.csv --out my_mappings/01_members.yaml   # draft a mapping from a file
+    workbench stage rfm -p as_of=2026-06-01                        # one stage without notebooks
 
 ``workbench run`` exits non-zero when a notebook fails, naming the notebook and the cell;
 the failed executed notebook stays in the run folder.
@@ -145,8 +147,14 @@ def cmd_consents(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from .config import get_paths
     from .ingest import ingest_all
+    from .mapping import MappingError, load_mappings
 
-    result = ingest_all(get_paths(args.data_dir), force=args.force, progress=True)
+    try:
+        result = ingest_all(get_paths(args.data_dir), mappings=load_mappings(args.mappings), force=args.force,
+                            progress=True)
+    except MappingError as exc:
+        print(f"workbench ingest: {exc}", file=sys.stderr)
+        return 2
     print(result.summary().to_string())
     return 0
 
@@ -154,10 +162,41 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_clean(args: argparse.Namespace) -> int:
     from .clean import clean_all
     from .config import get_paths
+    from .mapping import MappingError, load_mappings
 
-    result = clean_all(get_paths(args.data_dir), config=args.config, progress=True)
+    try:
+        result = clean_all(get_paths(args.data_dir), mappings=load_mappings(args.mappings) if args.mappings else None,
+                           config=args.config, progress=True)
+    except MappingError as exc:
+        print(f"workbench clean: {exc}", file=sys.stderr)
+        return 2
     print(result.summary().to_string())
     return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from .config import get_paths
+    from .stages import run_stage
+
+    params = {}
+    for item in args.param or []:
+        if "=" not in item:
+            raise SystemExit(f"workbench stage: -p expects key=value. Got {item!r}.")
+        key, _, value = item.partition("=")
+        params[key.strip()] = _parse_value(value)
+    try:
+        run_stage(args.name, get_paths(args.data_dir, args.reports_dir).ensure(), **params)
+    except (ValueError, KeyError, FileNotFoundError, TypeError) as exc:
+        print(f"workbench stage {args.name}: {exc}", file=sys.stderr)
+        return 2
+    print(f"stage {args.name}: done")
+    return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from .draft import map_command
+
+    return map_command(args.file, out=args.out, channel=args.channel, role=args.role, raw_dir=args.raw_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,13 +260,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("ingest", help="run the ingest stage without notebooks")
     i.add_argument("--data-dir", default=None)
+    i.add_argument("--mappings", default=None, help="a folder of channel mappings (default: the package's)")
     i.add_argument("--force", action="store_true", help="re-read files whose checksum is on record")
     i.set_defaults(func=cmd_ingest)
 
     c = sub.add_parser("clean", help="run the clean stage without notebooks")
     c.add_argument("--data-dir", default=None)
+    c.add_argument("--mappings", default=None, help="a folder of channel mappings (default: those ingest used)")
     c.add_argument("--config", default=None, help="cleaning configuration YAML")
     c.set_defaults(func=cmd_clean)
+
+    st = sub.add_parser("stage", help="run one pipeline stage without notebooks (see workbench.stages)")
+    st.add_argument("name", help="ingest, clean, identity, canonical, customer_360, rfm, clusters, engagement, "
+                                 "churn, propensity, clv, consents")
+    st.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a keyword of the stage function")
+    st.add_argument("--data-dir", default=None)
+    st.add_argument("--reports-dir", default=None)
+    st.set_defaults(func=cmd_stage)
+
+    mp = sub.add_parser("map", help="draft a channel mapping (YAML) from a data file")
+    mp.add_argument("file", help="the exported file (CSV, JSON lines, Parquet, Excel)")
+    mp.add_argument("--out", default=None, help="write the YAML here (default: print it)")
+    mp.add_argument("--channel", default=None, help="channel name (default: from the file name)")
+    mp.add_argument("--role", default=None, help="profile, orders, returns, events or consents (default: guessed)")
+    mp.add_argument("--raw-dir", default=None, help="the raw folder the file lies under (for the pattern)")
+    mp.set_defaults(func=cmd_map)
     return parser
 
 

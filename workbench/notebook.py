@@ -32,3 +32,14 @@ def setup(data_dir: str | None = None, reports_dir: str | None = None) -> Paths:
 def percent(df: pd.DataFrame, columns: list[str]):
     """A styler that shows the given 0–1 columns as percentages."""
     return df.style.format({c: "{:.1%}" for c in columns}, na_rep="–")
+
+
+def absent(text: str) -> None:
+    """Say in the report that a section has nothing to show for this brand's data (and why),
+    instead of failing or drawing an empty figure.
+
+    >>> absent("No orders in this brand's data: RFM needs purchases.")   # doctest: +SKIP
+    """
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"> **Not available for this data.** {text}"))

@@ -42,7 +42,7 @@ def truth_records(paths: Paths | None = None) -> pd.DataFrame | None:
 def oneid_truth(paths: Paths | None = None, registry: pd.DataFrame | None = None) -> pd.DataFrame | None:
     """Per OneID: the person who made most of its records, that share (``purity``) and the
     person's hidden behaviour ``type`` (None without ground truth)."""
-    from .transactions import load_registry
+    from .canonical import load_registry
 
     paths = paths or get_paths()
     t = truth_records(paths)
@@ -58,3 +58,18 @@ def oneid_truth(paths: Paths | None = None, registry: pd.DataFrame | None = None
     persons = pd.read_parquet(paths.truth / "persons.parquet", columns=["person_id", "type"])
     out = top.drop(columns="n").join(persons.set_index("person_id"), on="person_id")
     return out
+
+
+def sample_info(paths: Paths | None = None) -> dict:
+    """What the data's generator recorded in ``raw/_truth/sample.json`` (``generator``, ``persons``,
+    seed, window ...); empty for real data. Notebooks hold the embedded sample of 20,000 persons
+    or more to its quality floors and smaller or foreign data to looser ones.
+
+    >>> import tempfile
+    >>> sample_info(get_paths(tempfile.mkdtemp(), tempfile.mkdtemp()))
+    {}
+    """
+    import json
+
+    f = (paths or get_paths()).truth / "sample.json"
+    return json.loads(f.read_text(encoding="utf-8")) if f.exists() else {}

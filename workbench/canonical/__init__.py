@@ -307,7 +307,8 @@ def net_purchases(orders: pd.DataFrame, refunds: pd.DataFrame) -> pd.DataFrame:
     orphans = refunds[~known]
     amount = orphans["amount"].to_numpy(float)
     rows_o = pd.DataFrame({"oneid": orphans["oneid"], "record_id": orphans["record_id"], "channel": orphans["channel"],
-                           "sales_channel": orphans["channel"], "order_key": orphans["order_key"],
+                           "sales_channel": orphans["sales_channel"].fillna(orphans["channel"])
+                           if "sales_channel" in orphans else orphans["channel"], "order_key": orphans["order_key"],
                            "ordered_at": orphans["refunded_at"], "status": "return_without_order", "is_order": False,
                            "category": pd.NA, "gross": 0.0, "refund": amount, "net": -amount,
                            "refunded_at": orphans["refunded_at"]})

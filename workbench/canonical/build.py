@@ -143,14 +143,15 @@ class CanonicalBuild:
             when = pd.to_datetime(when, utc=True).fillna(pd.to_datetime(df["ordered_at"], utc=True))
             self.add("refunds", pd.DataFrame({"oneid": df["oneid"], "record_id": df["record_id"], "channel": c,
                                               "order_key": key, "refunded_at": when, "amount": refund, "matched": True,
-                                              "source": "order"})[has_refund], c)
+                                              "source": "order", "sales_channel": sales})[has_refund], c)
 
     def _returns(self, df, mapping, base, at) -> None:
         # matched against the orders once every mapping is in (see finish())
         self.parts.setdefault("_returns", []).append(pd.DataFrame({
             "oneid": df["oneid"], "record_id": df["record_id"], "channel": mapping.channel,
             "ref": order_keys(df, mapping, prefix=False), "return_key": _return_keys(df, mapping),
-            "refunded_at": df["returned_at"], "amount": _num(df["amount"], df.index).abs()}))
+            "refunded_at": df["returned_at"], "amount": _num(df["amount"], df.index).abs(),
+            "sales_channel": _str(df.get("sales_channel"), df.index)}))
 
     def _events(self, df, mapping, base, at) -> None:
         c = mapping.channel
@@ -200,6 +201,8 @@ class CanonicalBuild:
             return
         orders = self.table("orders")
         known = set(orders["order_key"].dropna())
+        sold = orders.set_index("order_key")["sales_channel"]
+        usual = orders.groupby("channel")["sales_channel"].agg(lambda s: s.mode().iloc[0] if s.notna().any() else pd.NA)
         order_channels = [c for c, m in self.mappings.items() if m.role == "orders"]
         for r in rets:
             channel = str(r["channel"].iloc[0]) if len(r) else ""
@@ -211,10 +214,15 @@ class CanonicalBuild:
                 hit = k.isin(known).fillna(False).to_numpy(bool) & key.isna().to_numpy(bool)
                 key[hit] = k[hit]
             matched = key.notna().to_numpy(bool)
+            # where it was sold: its order's sales channel; else its own, else that of the orders it belongs to
+            sales = key.map(sold).astype("string").fillna(r["sales_channel"])
+            if m.returns_of:
+                sales = sales.fillna(usual.get(m.returns_of, pd.NA))
             key = key.fillna(r["return_key"])
             self.add("refunds", pd.DataFrame({"oneid": r["oneid"], "record_id": r["record_id"], "channel": channel,
                                               "order_key": key, "refunded_at": r["refunded_at"], "amount": r["amount"],
-                                              "matched": matched, "source": "return"}), channel)
+                                              "matched": matched, "source": "return",
+                                              "sales_channel": sales.fillna(channel)}), channel)
 
 
 def order_keys(df: pd.DataFrame, mapping: ChannelMapping, *, prefix: bool = True) -> pd.Series:

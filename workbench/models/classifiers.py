@@ -55,7 +55,7 @@ from .dataset import TASKS, Dataset, build_features, make_dataset
 from .evaluation import classification_report_frame
 
 __all__ = ["KINDS", "ModelResult", "make_pipeline", "baseline_score", "fit_and_evaluate", "backtest",
-           "model_card", "save_model", "score_customers", "write_scores", "PROFILE_COLUMNS", "CARD_KEYS",
+           "model_card", "save_model", "score_customers", "write_scores", "load_scores", "scores_path", "PROFILE_COLUMNS", "CARD_KEYS",
            "SAMPLE_SPLITS"]
 
 KINDS = ("hgb", "logistic")
@@ -87,8 +87,8 @@ CARD_KEYS = ("task", "model", "split", "data_window", "label_definition", "popul
              "random_state", "package_versions", "intended_use", "limitations")
 BASELINE_RULES = {
     "churn": "days since the last paid order (the RFM recency rule: the longer ago, the riskier)",
-    "propensity": "recency of the last touch: minus the days since the latest paid order, web visit, app visit "
-                  "or live-stream watch, whichever is most recent (never touched = lowest)",
+    "propensity": "recency of the last touch: minus the days since the latest paid order or event of any kind, "
+                  "whichever is most recent (never touched = lowest)",
 }
 #: Relative Brier-score gain a calibration method needs on the validation split to be kept.
 CALIBRATION_MIN_GAIN = 0.005
@@ -151,8 +151,8 @@ def baseline_score(dataset: Dataset) -> pd.Series:
 
     - churn: days since the last paid order (the RFM recency rule);
     - propensity: minus the days since the last *touch* — the most recent of the last paid
-      order, web visit, app visit and live-stream watch that the dataset has (a plain
-      transactions dataset only has orders); customers never touched rank lowest.
+      order and the last event of any kind that the dataset has (a plain transactions dataset
+      only has orders); customers never touched rank lowest.
 
     >>> from workbench.models.dataset import dataset_from_transactions
     >>> tx = pd.DataFrame({"c": ["a", "b", "b"], "d": ["2024-01-01", "2024-01-20", "2024-02-10"], "v": [1.0, 2.0, 3.0]})
@@ -165,8 +165,7 @@ def baseline_score(dataset: Dataset) -> pd.Series:
     if dataset.task == "churn":
         days = X["days_since_last_order"]
         return days.fillna(days.max() + 1.0 if days.notna().any() else 0.0).rename("rule_baseline")
-    touch = [c for c in ("days_since_last_order", "days_since_last_web_visit", "days_since_last_app_visit",
-                         "days_since_last_live_watch") if c in X.columns]
+    touch = [c for c in ("days_since_last_order", "days_since_last_touch") if c in X.columns]
     days = X[touch].min(axis=1)
     never = days.max() + 1.0 if days.notna().any() else 0.0
     return (-days.fillna(never)).rename("rule_baseline")
@@ -405,7 +404,7 @@ def _fit_and_evaluate(trains, test, X_train, y_train, cols, make, *, split, kind
 
 
 # ----------------------------------------------------------------------------- backtest
-def backtest(paths: Paths | None = None, *, task: str, cutoffs: list[Any], horizon_days: int | None = None,
+def backtest(layer: Any = None, *, task: str, cutoffs: list[Any], horizon_days: int | None = None,
              lookback_days: int = 180, kind: str = "hgb", random_state: int = 0, calibrate: bool = False,
              expanding: bool = False, transactions: pd.DataFrame | None = None,
              features: Mapping[Any, pd.DataFrame] | None = None,
@@ -441,16 +440,17 @@ def backtest(paths: Paths | None = None, *, task: str, cutoffs: list[Any], horiz
                              f"{b:%Y-%m-%d} instead.")
     given = {_check_cutoff(k): v for k, v in (features or {}).items()}
     if dataset_builder is None:
-        paths = paths or get_paths()
+        from ..canonical import CanonicalLayer, load_canonical
+
+        layer = layer if isinstance(layer, CanonicalLayer) else load_canonical(layer)
         if transactions is None:
-            from ..transactions import load_transactions
-            transactions = load_transactions(paths)
+            transactions = layer.purchases()
 
         def dataset_builder(c):
             feats = given.get(c)
             if feats is None:
-                feats = build_features(paths, cutoff=c)
-            return make_dataset(paths, cutoff=c, task=task, horizon_days=horizon, lookback_days=lookback_days,
+                feats = build_features(layer, cutoff=c)
+            return make_dataset(layer, cutoff=c, task=task, horizon_days=horizon, lookback_days=lookback_days,
                                 transactions=transactions, features=feats)
 
     cache: dict[pd.Timestamp, Dataset] = {}
@@ -672,40 +672,53 @@ def score_customers(result: ModelResult, dataset: Dataset) -> pd.DataFrame:
     return out
 
 
-def write_scores(paths: Paths | None, scores: Mapping[str, pd.DataFrame]) -> Path:
-    """Write ``data/processed/scores.parquet``: ``oneid`` plus ``churn_risk``/``churn_risk_decile``
-    and/or ``purchase_propensity``/``purchase_propensity_decile`` (outer join; customers outside a
-    model's population get missing values). ``scores`` maps a task to :func:`score_customers` output.
+def scores_path(paths: Paths, task: str) -> Path:
+    """``data/processed/scores_<task>.parquet``: one file per model, each written by its own stage."""
+    return paths.processed / f"scores_{task}.parquet"
+
+
+def write_scores(paths: Paths | None, task: str, scores: pd.DataFrame) -> Path:
+    """Write one model's scores (:func:`score_customers` output) as ``scores_<task>.parquet``:
+    ``oneid``, ``<profile column>`` (e.g. ``churn_risk``) and its ``_decile``.
 
     Example:
-        >>> write_scores(paths, {"churn": churn_scores, "propensity": prop_scores})  # doctest: +SKIP
+        >>> write_scores(paths, "churn", churn_scores)      # doctest: +SKIP
     """
-    if not isinstance(scores, Mapping) or not scores:
-        raise ValueError("The 'scores' parameter must be a non-empty dict of task -> score_customers() output. "
-                         f"Got {type(scores).__name__} instead.")
-    parts = []
-    for task, df in scores.items():
-        if task not in TASKS:
-            raise ValueError(f"The 'scores' keys must be tasks from {list(TASKS)}. Got {task!r} instead.")
-        need = [f"{task}_score", f"{task}_decile"]
-        missing = [c for c in need if c not in df.columns]
-        if missing:
-            raise ValueError(f"The scores of {task!r} are missing the columns {missing}. "
-                             f"Columns present: {list(df.columns)}.")
-        col = PROFILE_COLUMNS[task]
-        part = pd.DataFrame({col: df[need[0]].astype("float64").to_numpy(),
-                             f"{col}_decile": df[need[1]].astype("Int64").to_numpy()},
-                            index=pd.Index(df.index.astype("string"), name="oneid"))
-        if not part.index.is_unique:
-            raise ValueError(f"The scores of {task!r} must have one row per OneID. "
-                             f"Got {int(part.index.duplicated().sum())} duplicated ids instead.")
-        parts.append(part)
-    table = pd.concat(parts, axis=1, join="outer").sort_index(kind="stable").reset_index()
-    for c in table.columns:
-        if c.endswith("_decile"):
-            table[c] = table[c].astype("Int64")
+    if task not in TASKS:
+        raise ValueError(f"The 'task' parameter must be one of {list(TASKS)}. Got {task!r} instead.")
+    need = [f"{task}_score", f"{task}_decile"]
+    missing = [c for c in need if c not in scores.columns]
+    if missing:
+        raise ValueError(f"The scores of {task!r} are missing the columns {missing}. "
+                         f"Columns present: {list(scores.columns)}.")
+    col = PROFILE_COLUMNS[task]
+    table = pd.DataFrame({col: scores[need[0]].astype("float64").to_numpy(),
+                          f"{col}_decile": scores[need[1]].astype("Int64").to_numpy()},
+                         index=pd.Index(scores.index.astype("string"), name="oneid"))
+    if not table.index.is_unique:
+        raise ValueError(f"The scores of {task!r} must have one row per OneID. "
+                         f"Got {int(table.index.duplicated().sum())} duplicated ids instead.")
     paths = paths or get_paths()
-    paths.processed.mkdir(parents=True, exist_ok=True)
-    out = paths.processed / "scores.parquet"
-    table.to_parquet(out, index=False)
+    out = scores_path(paths, task)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.sort_index(kind="stable").reset_index().to_parquet(out, index=False)
+    return out
+
+
+def load_scores(paths: Paths | None = None) -> pd.DataFrame:
+    """Every model's scores written so far, joined on ``oneid`` (index); empty without any.
+
+    >>> import tempfile
+    >>> from workbench.config import get_paths
+    >>> load_scores(get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())).shape
+    (0, 0)
+    """
+    paths = paths or get_paths()
+    parts = [pd.read_parquet(f).set_index("oneid") for t in TASKS if (f := scores_path(paths, t)).exists()]
+    if not parts:
+        return pd.DataFrame(index=pd.Index([], name="oneid", dtype="string"))
+    out = pd.concat(parts, axis=1, join="outer").sort_index(kind="stable")
+    for c in out.columns:
+        if c.endswith("_decile"):
+            out[c] = out[c].astype("Int64")
     return out

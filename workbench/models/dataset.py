@@ -2,9 +2,9 @@
 
 A dataset is a snapshot at a **cutoff** date ``c``:
 
-- **features** use only records strictly before ``c`` (the customer 360 profile built with
-  ``as_of=c`` plus recent-activity windows derived from the same records, with every date turned
-  into "days before the cutoff");
+- **features** use only canonical rows strictly before ``c`` (the customer 360 profile built
+  with ``as_of=c`` plus recent-activity windows per event type, with every date turned into
+  "days before the cutoff") — whatever roles and event types the brand's data has;
 - **labels** use only paid orders in the window ``[c, c + horizon)``: an order exactly at ``c``
   counts, an order at ``c + horizon`` does not.
 
@@ -14,29 +14,27 @@ Two tasks:
   ``y = 1`` when they place **no** paid order in the horizon (90 days by default).
 - ``"propensity"`` — population: every *known* OneID (member, phone or e-mail) seen before
   ``c``; ``y = 1`` when they place ≥ 1 paid order in the horizon (30 days by default). The
-  boolean group ``engaged_never_bought`` (no order before ``c`` but some web, app, live-stream or
-  WeChat engagement) is kept in :attr:`Dataset.groups` so metrics can be reported for it.
+  boolean group ``engaged_never_bought`` (no order before ``c`` but some event) is kept in
+  :attr:`Dataset.groups` so metrics can be reported for it.
 
-Two builders: :func:`make_dataset` reads the workbench's cleaned channel tables (all channels),
+Two builders: :func:`make_dataset` reads the canonical layer (every role),
 :func:`dataset_from_transactions` needs nothing but a plain purchases table (customer id, date,
 amount; RFM-style features). Both return a :class:`Dataset` whose rows are sorted by customer id.
+Cutoffs default to dates derived from the data (:func:`derive_cutoffs`).
 
 **Point-in-time rules** (what "before the cutoff" means for fields that change over time):
 
-- CRM records are exported as snapshots: a record's membership tier is as of its ``updated_at``.
-  ``member_level`` is therefore taken from the latest CRM record *updated* before the cutoff
-  (``"unknown"`` when every record of the member was updated later); marketing consents are not
-  used as features (snapshot fields that say who may be contacted, not how they behave).
-- A service ticket's ``status`` is a current-state field without a timestamp (a ticket open at
-  the cutoff may be closed in the export), so ``open_tickets`` is dropped. Satisfaction ratings
-  are kept: they are assumed to be given at the contact (the export has no rating date).
-- Known, documented residuals: CRM demographics (gender, city) are treated as static (the
-  profile takes them from the latest CRM record registered before the cutoff, which may have
-  been updated later); e-commerce refund status has no refund date (a refund after the cutoff
-  lowers the net revenue of an order placed before it); OneIDs come from the identity stage run
-  on all data (later records can merge two identities). None can be fixed without history tables.
-- ``festival_days_in_window`` (6.18 / Double-11 days inside the label window) is the only
-  feature about the window itself: a public calendar fact known at the cutoff, not data.
+- Profile records are snapshots: a record's membership tier is as of its ``updated_at``, so
+  ``member_level`` is the tier of the latest profile record *updated* before the cutoff
+  (``"unknown"`` when every record of the member was updated later); consents are not used as
+  features (snapshot fields that say who may be contacted, not how they behave).
+- Service-ticket ratings are assumed to be given at the contact (exports carry no rating date).
+- Known, documented residuals: profile demographics (gender, city) are treated as static; a
+  refund without a refund date counts at its order's time; OneIDs come from the identity stage
+  run on all data (later records can merge two identities). None can be fixed without history
+  tables.
+- ``peak_days_in_window`` (the brand's peak days inside the label window, from the analysis
+  settings) is the only feature about the window itself: a calendar fact known at the cutoff.
 
 Example:
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b", "b", "c"],
@@ -54,16 +52,16 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..config import Paths, get_paths
-from ..transactions import load_linked, load_registry, load_transactions, to_utc
+from ..config import Paths
+from ..timeutil import to_utc
 
-__all__ = ["Dataset", "TASKS", "DEFAULT_HORIZON_DAYS", "build_features", "make_dataset",
-           "dataset_from_transactions", "rfm_features", "festival_days"]
+__all__ = ["Dataset", "TASKS", "DEFAULT_HORIZON_DAYS", "build_features", "derive_cutoffs", "make_dataset",
+           "dataset_from_transactions", "rfm_features", "peak_days_in_window"]
 
 TASKS = ("churn", "propensity")
 #: Label window length in days when ``horizon_days`` is not given.
@@ -73,16 +71,8 @@ RFM_WINDOWS = (30, 90, 180, 365)
 #: Windows of the recent web/app/live/e-mail activity counts.
 ACTIVITY_WINDOWS = (30, 90)
 #: Categorical features of the customer 360 dataset (one-hot encoded by the pipelines).
-CATEGORICAL_360 = ("gender", "city", "member_level", "favourite_category", "main_purchase_channel")
-#: Profile columns that are not features: direct identifiers and their masked forms (from the
-#: data dictionary), free-text lists, the raw birth date (``age`` is kept), snapshot fields.
-_DROP_360 = ("birth_date", "channels", "top_categories", "open_tickets",
-             "consent_sms", "consent_email", "consent_wechat", "consent_ads")
+CATEGORICAL_360 = ("gender", "city", "member_level", "favourite_category", "main_sales_channel")
 _DAY = pd.Timedelta(days=1)
-#: Service-ticket categories that signal a problem (complaint, product quality, return/exchange).
-PROBLEM_TICKETS = ("投诉", "产品质量", "退换货")
-#: China's biggest shopping festivals (6.18, Double 11), month-day in China time.
-FESTIVAL_DAYS = ("06-18", "11-11")
 
 
 @dataclass
@@ -341,171 +331,158 @@ def dataset_from_transactions(transactions: pd.DataFrame, *, customer_id_col: st
                    groups=None, data_end=data_end, source="transactions")
 
 
-# ----------------------------------------------------------------------------- customer 360
-def festival_days(cutoff: Any, horizon_days: int) -> float:
-    """Shopping-festival days (:data:`FESTIVAL_DAYS`, China dates) in ``[cutoff, cutoff + horizon)``.
+# ----------------------------------------------------------------------------- the canonical layer
+def peak_days_in_window(cutoff: Any, horizon_days: int, peak_days: Sequence[str], *,
+                        timezone: str = "Asia/Shanghai") -> float:
+    """The brand's peak days (month-day, :class:`~workbench.runconfig.AnalysisSettings`) inside
+    ``[cutoff, cutoff + horizon)``, counted in local dates.
 
     A calendar fact known in advance, so a legitimate feature: it lets a model trained on
-    snapshots from several seasons tell a label window with 6.18 or Double 11 from one without.
+    snapshots from several seasons tell a label window with a sales festival from one without.
 
-    >>> festival_days("2026-05-02", 90), festival_days("2026-02-01", 90), festival_days("2025-11-11", 1)
-    (1.0, 0.0, 1.0)
+    >>> peak_days_in_window("2026-05-02", 90, ["06-18", "11-11"]), peak_days_in_window("2025-11-11", 1, ["11-11"])
+    (1.0, 1.0)
+    >>> peak_days_in_window("2026-02-01", 90, [])
+    0.0
     """
-    start = _check_cutoff(cutoff).tz_convert("Asia/Shanghai").normalize()
+    if not peak_days:
+        return 0.0
+    start = _check_cutoff(cutoff).tz_convert(timezone).normalize()
     days = pd.date_range(start, periods=_check_days(horizon_days, "horizon_days"), freq="D").strftime("%m-%d")
-    return float(np.isin(np.asarray(days), FESTIVAL_DAYS).sum())
+    return float(np.isin(np.asarray(days), list(peak_days)).sum())
 
 
-def _member_level_at(paths: Paths, registry: pd.DataFrame, cutoff: pd.Timestamp, ids: pd.Index) -> pd.Series:
-    """Tier of the latest CRM record updated before the cutoff; 'unknown' for members updated only later."""
-    c = load_linked("crm_members", ["member_id", "member_level", "updated_at"], paths=paths, registry=registry,
-                    time_col="updated_at", as_of=cutoff)
-    c = c.sort_values(["oneid", "updated_at", "member_id"], ascending=[True, False, True], kind="stable")
-    return c.drop_duplicates("oneid").set_index("oneid")["member_level"].astype("string").reindex(ids)
+def _layer(layer: Any):
+    from ..canonical import CanonicalLayer, load_canonical
+
+    return layer if isinstance(layer, CanonicalLayer) else load_canonical(layer if isinstance(layer, Paths) else None)
 
 
-def _recent_activity(paths: Paths, registry: pd.DataFrame, cutoff: pd.Timestamp) -> pd.DataFrame:
-    """Counts of web, app, live-stream, e-mail and service activity in the windows before the cutoff
-    (missing = none), and days since the last service ticket / problem ticket (missing = never)."""
-    def load(channel, cols, tcol):
-        df = load_linked(channel, cols, paths=paths, registry=registry, time_col=tcol, as_of=cutoff)
-        return df.rename(columns={tcol: "ts"})
+def _windows(ev: pd.DataFrame, cutoff: pd.Timestamp, ids: pd.Index, problems: list[str],
+             universe: pd.DataFrame) -> pd.DataFrame:
+    """Recent activity per OneID: per event type of the layer (``universe``) and window,
+    quantity-weighted counts (and minutes where the type has durations); active days of digital
+    events; problem tickets and low ratings (≤ 2) of service tickets."""
+    from ..roles import SESSION_FAMILIES, event_slug
 
-    web = load("web_events", ["event_time", "event"], "event_time")
-    app = load("app_events", ["event_time", "event"], "event_time")
-    live = load("livestream_interactions", ["session_start", "watch_seconds", "product_clicks"], "session_start")
-    mail = load("email_events", ["event_time", "event", "campaign_id"], "event_time")
-    svc = load("service_tickets", ["created_at", "category", "satisfaction"], "created_at")
-    svc["problem"] = svc["category"].isin(PROBLEM_TICKETS).to_numpy(bool)
-    svc["unhappy"] = (svc["satisfaction"].astype(float) <= 2).to_numpy(bool)
     parts: dict[str, pd.Series] = {}
+    tickets = "Service Ticket Opened" in universe.index
     for w in ACTIVITY_WINDOWS:
-        start = cutoff - pd.Timedelta(days=w)
-
-        def recent(df):
-            return df[(df["ts"] >= start).to_numpy(bool)]
-
-        wb, ap, lv, ml, sv = recent(web), recent(app), recent(live), recent(mail), recent(svc)
-        parts[f"web_events_{w}d"] = wb.groupby("oneid").size()
-        parts[f"web_active_days_{w}d"] = wb["ts"].dt.floor("D").groupby(wb["oneid"]).nunique()
-        parts[f"web_add_to_cart_{w}d"] = wb["event"].eq("add_to_cart").groupby(wb["oneid"]).sum()
-        parts[f"app_events_{w}d"] = ap.groupby("oneid").size()
-        parts[f"app_active_days_{w}d"] = ap["ts"].dt.floor("D").groupby(ap["oneid"]).nunique()
-        parts[f"app_add_to_cart_{w}d"] = ap["event"].eq("add_to_cart").groupby(ap["oneid"]).sum()
-        parts[f"live_sessions_{w}d"] = lv.groupby("oneid").size()
-        parts[f"live_watch_minutes_{w}d"] = lv["watch_seconds"].astype(float).groupby(lv["oneid"]).sum() / 60.0
-        parts[f"live_product_clicks_{w}d"] = lv["product_clicks"].astype(float).groupby(lv["oneid"]).sum()
-        opened = ml[ml["event"].isin(["open", "click"])]
-        parts[f"email_opens_{w}d"] = opened.groupby("oneid")["campaign_id"].nunique()
-        parts[f"email_clicks_{w}d"] = ml["event"].eq("click").groupby(ml["oneid"]).sum()
-        parts[f"emails_sent_{w}d"] = ml["event"].eq("sent").groupby(ml["oneid"]).sum()
-        parts[f"service_tickets_{w}d"] = sv.groupby("oneid").size()
-        parts[f"problem_tickets_{w}d"] = sv["problem"].groupby(sv["oneid"]).sum()
-        parts[f"unhappy_tickets_{w}d"] = sv["unhappy"].groupby(sv["oneid"]).sum()
-    counts = pd.DataFrame(parts).astype(float)
-    since = pd.DataFrame({
-        "days_since_last_ticket": _days_before(cutoff, svc.groupby("oneid")["ts"].max()),
-        "days_since_last_problem_ticket": _days_before(cutoff, svc[svc["problem"]].groupby("oneid")["ts"].max()),
-    })
-    return counts, since
+        recent = ev[(ev["event_time"] >= cutoff - pd.Timedelta(days=w)).to_numpy(bool)]
+        by_type = dict(tuple(recent.groupby("event_type", sort=False)))
+        for t, flags in universe.iterrows():
+            e = by_type.get(t, recent.iloc[0:0])
+            slug = event_slug(t)
+            parts[f"{slug}_{w}d"] = e.groupby("oneid", sort=False)["quantity"].sum()
+            if flags["duration"]:
+                parts[f"{slug}_minutes_{w}d"] = e.groupby("oneid", sort=False)["duration_seconds"].sum() / 60.0
+        digital = recent[recent["family"].isin(SESSION_FAMILIES).to_numpy(bool)]
+        parts[f"active_days_{w}d"] = digital["event_time"].dt.floor("D").groupby(digital["oneid"], sort=False).nunique()
+        svc = by_type.get("Service Ticket Opened", recent.iloc[0:0])
+        if tickets and problems and universe.loc["Service Ticket Opened", "category"]:
+            parts[f"problem_tickets_{w}d"] = svc["category"].isin(problems).groupby(svc["oneid"], sort=False).sum()
+        if tickets and universe.loc["Service Ticket Opened", "rating"]:
+            parts[f"low_rating_tickets_{w}d"] = (svc["rating"] <= 2).groupby(svc["oneid"], sort=False).sum()
+    out = pd.DataFrame({k: v.astype(float) for k, v in parts.items()}, index=ids).fillna(0.0)
+    svc = ev[(ev["event_type"] == "Service Ticket Opened").to_numpy(bool)]
+    if tickets and problems and universe.loc["Service Ticket Opened", "category"]:
+        last = svc[svc["category"].isin(problems).to_numpy(bool)].groupby("oneid", sort=False)["event_time"].max()
+        out["days_since_last_problem_ticket"] = _days_before(cutoff, last).reindex(ids)
+    return out
 
 
-def build_features(paths: Paths | None = None, *, cutoff: Any, transactions_before: pd.DataFrame | None = None
-                   ) -> pd.DataFrame:
+def build_features(layer: Any = None, *, cutoff: Any) -> pd.DataFrame:
     """Every OneID seen before ``cutoff`` with its model features (index ``oneid``, sorted).
 
-    Built only from records strictly before the cutoff: the customer 360 profile at
-    ``as_of=cutoff`` (direct identifiers, masked contacts, free-text lists and snapshot fields
-    dropped; dates turned into ``days_since_*``; channel list turned into ``has_<channel>``
-    flags), :func:`rfm_features` of the paid orders, activity counts in the last 30/90 days (web,
-    app, live-stream, e-mail, service tickets incl. problem tickets and ratings of 1–2), days since
-    the last ticket / problem ticket / touch of any kind, ``engagement_trend_90d`` (touches in the
-    last 90 days ÷ the person's usual 90 days), ``festival_order_share`` (share of orders placed on
-    6.18 or 11.11) and ``store_revenue_share``. Also holds ``is_known`` and
-    ``engaged_never_bought`` (no paid order before the cutoff, some web, app, live-stream or
-    WeChat engagement). Booleans are 0/1 floats; categoricals are strings (missing = NaN).
-    ``transactions_before`` may pass ``load_transactions(paths, as_of=cutoff)`` when already loaded.
+    Built only from canonical rows strictly before the cutoff, from what the brand's data holds:
+    the customer 360 profile at ``as_of=cutoff`` (direct identifiers, masked contacts, free-text
+    lists and consent snapshots dropped; dates turned into ``days_since_*``; the channel list into
+    ``has_<channel>`` flags), :func:`rfm_features` of the paid orders, activity per event type in
+    the last 30 / 90 days, ``engagement_trend_90d`` (events in the last 90 days ÷ the person's
+    usual 90 days), ``peak_day_order_share`` (share of orders on the brand's peak days),
+    ``<sales channel>_revenue_share`` and ``engaged_never_bought`` (no paid order, some event).
+    Booleans are 0/1 floats; categoricals are strings (missing = NaN). ``layer`` is a
+    :class:`~workbench.canonical.CanonicalLayer` (default: the data folder's).
 
     Example:
         >>> f = build_features(cutoff="2026-02-01")          # doctest: +SKIP
         >>> f.loc[f["engaged_never_bought"] == 1, "orders"].max()   # doctest: +SKIP
         0.0
     """
-    from ..customer360 import DICTIONARY, TIME_COLUMNS, build_customer_360
+    from ..customer360 import build_customer_360, data_dictionary, event_universe
 
-    paths = paths or get_paths()
+    layer = _layer(layer)
     cutoff = _check_cutoff(cutoff)
-    registry = load_registry(paths)
-    tx = load_transactions(paths, as_of=cutoff, registry=registry) if transactions_before is None \
-        else transactions_before
-    if len(tx) and not (tx["ordered_at"] < cutoff).all():
-        raise ValueError("The 'transactions_before' parameter must only hold orders before the cutoff "
-                         f"({cutoff:%Y-%m-%d}): pass load_transactions(paths, as_of=cutoff). Got orders up to "
-                         f"{tx['ordered_at'].max():%Y-%m-%d} instead.")
-    profile = build_customer_360(paths, as_of=cutoff, transactions=tx).set_index("oneid")
-
-    identifiers = [c.name for c in DICTIONARY if c.pii in ("direct", "masked")]
-    f = profile.drop(columns=identifiers + list(_DROP_360))
+    profile = build_customer_360(layer, as_of=cutoff)
+    dictionary = data_dictionary(profile)
+    direct = [c for c in profile.columns if dictionary.loc[c, "personal data"] in ("direct", "masked")]
+    profile = profile.set_index("oneid")
+    drop = direct + [c for c in profile.columns if c.startswith("consent_")] + \
+        [c for c in ("birth_date", "channels", "top_categories") if c in profile.columns]
+    f = profile.drop(columns=drop)
     listed = profile["channels"].fillna("").str.split(",")
-    f = f.assign(**{f"has_{ch}": listed.apply(lambda cs, ch=ch: ch in cs) for ch in TIME_COLUMNS})
-    dates = [c for c in f.columns if pd.api.types.is_datetime64_any_dtype(f[c])]
-    for c in dates:
-        name = {"member_since": "member_days", "wechat_subscribed_at": "wechat_follower_days"}.get(c)
-        name = name or "days_since_" + c.removesuffix("_at")
+    f = f.assign(**{f"has_{ch}": listed.apply(lambda cs, ch=ch: ch in cs) for ch in layer.channels})
+    for c in [c for c in f.columns if pd.api.types.is_datetime64_any_dtype(f[c])]:
+        name = {"member_since": "member_days"}.get(c) or "days_since_" + c.removesuffix("_at")
         f[name] = _days_before(cutoff, f[c])
-    f = f.drop(columns=dates)
-    member = f["is_member"].astype(bool)
-    level = _member_level_at(paths, registry, cutoff, f.index)
-    f["member_level"] = level.where(member).mask(member & level.isna(), "unknown")
-
-    paid = tx[tx["is_order"].to_numpy(bool)]
-    data_start = tx["ordered_at"].min() if len(tx) else cutoff
-    rfm = rfm_features(paid, customer_id_col="oneid", datetime_col="ordered_at", monetary_value_col="net",
-                       cutoff=cutoff, observation_start=data_start, first_seen=profile["first_seen"])
-    f = f.drop(columns=[c for c in rfm.columns if c in f.columns])
-    f = f.join(rfm, how="left")
-    counts = [c for c in rfm.columns if c.startswith(("orders", "revenue", "purchase_days"))]
-    f[counts] = f[counts].fillna(0.0)
-    activity, since = _recent_activity(paths, registry, cutoff)
-    f = f.join(activity, how="left").join(since, how="left").copy()  # copy: one block, not hundreds
-    f[list(activity.columns)] = f[list(activity.columns)].fillna(0.0)
-    # engagement now vs usual: touches (web + app events, live sessions) in the last 90 days
-    # relative to the person's average per 90 days since first seen (or the data start)
-    touches = f["web_events"] + f["app_events"] + f["live_sessions"]
-    recent = f["web_events_90d"] + f["app_events_90d"] + f["live_sessions_90d"]
-    observed = np.clip(np.minimum(f["days_since_first_seen"], (cutoff - data_start) / _DAY), 90.0, None)
-    f["engagement_trend_90d"] = (recent / (touches * 90.0 / observed)).where(touches > 0)
-    stamp = paid["ordered_at"].dt.tz_convert("Asia/Shanghai").dt.strftime("%m-%d")
-    f["festival_order_share"] = (stamp.isin(FESTIVAL_DAYS).groupby(paid["oneid"]).mean()
-                                 .reindex(f.index).astype(float))
-    f["store_revenue_share"] = (f["revenue_store"] / f["net_revenue"]).where(f["net_revenue"] > 0)
-    f["days_since_last_touch"] = f[["days_since_last_order", "days_since_last_web_visit",
-                                    "days_since_last_app_visit", "days_since_last_live_watch"]].min(axis=1)
-    engaged = ((f["live_sessions"] > 0) | (f["web_sessions"] > 0) | (f["app_sessions"] > 0)
-               | f["wechat_follower"].astype(bool))
-    f["engaged_never_bought"] = (f["orders"] == 0) & engaged
-
+        f = f.drop(columns=c)
+    if "member_level" in f.columns:  # members whose every record was updated after the cutoff
+        member = f["is_member"].astype(bool)
+        f["member_level"] = f["member_level"].where(member).mask(member & f["member_level"].isna(), "unknown")
+    analysis = layer.analysis
+    by_sales_channel = [c for c in profile.columns if c.startswith("revenue_")]
+    tx = layer.purchases(as_of=cutoff) if layer.has("orders") else None
+    if tx is not None:
+        paid = tx[tx["is_order"].to_numpy(bool)]
+        start = tx["ordered_at"].min() if len(tx) else cutoff
+        rfm = rfm_features(paid, customer_id_col="oneid", datetime_col="ordered_at", monetary_value_col="net",
+                           cutoff=cutoff, observation_start=start, first_seen=profile["first_seen"])
+        f = f.drop(columns=[c for c in rfm.columns if c in f.columns]).join(rfm, how="left")
+        counts = [c for c in rfm.columns if c.startswith(("orders", "revenue", "purchase_days"))]
+        f[counts] = f[counts].fillna(0.0)
+        if analysis.peak_days:
+            local = paid["ordered_at"].dt.tz_convert(analysis.local_timezone).dt.strftime("%m-%d")
+            f["peak_day_order_share"] = (local.isin(analysis.peak_days).groupby(paid["oneid"]).mean()
+                                         .reindex(f.index).astype(float))
+        for c in by_sales_channel:
+            f[f"{c.removeprefix('revenue_')}_revenue_share"] = (f[c] / f["net_revenue"]).where(f["net_revenue"] > 0)
+    if layer.has("events"):
+        ev = layer.table("events", as_of=cutoff)
+        f = f.join(_windows(ev, cutoff, f.index, analysis.problem_ticket_categories, event_universe(layer)),
+                   how="left")
+        touches = ev.groupby("oneid", sort=False)["quantity"].sum().reindex(f.index).fillna(0.0)
+        recent = (ev[(ev["event_time"] >= cutoff - pd.Timedelta(days=90)).to_numpy(bool)]
+                  .groupby("oneid", sort=False)["quantity"].sum().reindex(f.index).fillna(0.0))
+        data_start = ev["event_time"].min()
+        observed = np.clip(np.minimum(f["days_since_first_seen"], (cutoff - data_start) / _DAY), 90.0, None)
+        f["engagement_trend_90d"] = (recent / (touches * 90.0 / observed)).where(touches > 0)
+        engaged = touches > 0
+    else:
+        engaged = pd.Series(False, index=f.index)
+    if "orders" in f.columns:
+        f["engaged_never_bought"] = (f["orders"] == 0) & engaged
     categorical = [c for c in CATEGORICAL_360 if c in f.columns]
     for c in categorical:
         f[c] = f[c].astype("string").astype("str")  # missing values become NaN
     numeric = sorted(c for c in f.columns if c not in categorical)
     f = pd.concat([f[numeric].astype("float64"), f[categorical]], axis=1).sort_index(kind="stable")
     f.index.name = "oneid"
-    f.attrs = {"cutoff": cutoff.isoformat(), "categorical": categorical}
+    f.attrs = {"cutoff": cutoff.isoformat(), "categorical": categorical,
+               "peak_days": list(analysis.peak_days), "timezone": analysis.local_timezone}
     return f
 
 
-def make_dataset(paths: Paths | None = None, *, cutoff: Any, task: str = "churn", horizon_days: int | None = None,
+def make_dataset(layer: Any = None, *, cutoff: Any, task: str = "churn", horizon_days: int | None = None,
                  lookback_days: int = 180, transactions: pd.DataFrame | None = None,
                  features: pd.DataFrame | None = None, label: bool = True) -> Dataset:
-    """The churn or propensity dataset of the workbench's data at ``cutoff``.
+    """The churn or propensity dataset of the canonical layer at ``cutoff``.
 
     ``horizon_days`` defaults to 90 (churn) or 30 (propensity). ``transactions`` may pass the
-    full purchases table (``load_transactions(paths)``, all dates; loaded when None): it is read
-    only for the labels and the data's end date. ``features`` may pass
-    ``build_features(paths, cutoff=cutoff)`` to reuse it across tasks. ``label=False`` builds
-    an unlabelled scoring set (``y`` None, no horizon check), e.g. at today's date.
-    A label window running past the last transaction date raises ``ValueError``.
+    full purchases table (``layer.purchases()``, all dates; read when None): it is read only for
+    the labels and the data's end date. ``features`` may pass ``build_features(layer,
+    cutoff=cutoff)`` to reuse it across tasks. ``label=False`` builds an unlabelled scoring set
+    (``y`` None, no horizon check), e.g. at today's date. A label window running past the last
+    order date raises ``ValueError``.
 
     Example:
         >>> ds = make_dataset(cutoff="2026-02-01", task="churn")      # doctest: +SKIP
@@ -515,10 +492,13 @@ def make_dataset(paths: Paths | None = None, *, cutoff: Any, task: str = "churn"
     horizon = _check_days(DEFAULT_HORIZON_DAYS[task] if horizon_days is None else horizon_days, "horizon_days")
     lookback = _check_days(lookback_days, "lookback_days")
     cutoff = _check_cutoff(cutoff)
-    paths = paths or get_paths()
+    layer = _layer(layer)
+    if not layer.has("orders"):
+        raise ValueError("The churn and propensity models need orders, and the canonical layer has none "
+                         "(no mapping with the orders role).")
     purchases = data_end = None
     if label:
-        tx = load_transactions(paths) if transactions is None else transactions
+        tx = layer.purchases() if transactions is None else transactions
         missing = [c for c in ("oneid", "ordered_at", "is_order") if c not in tx.columns]
         if missing:
             raise ValueError(f"The 'transactions' DataFrame is missing the columns {missing}. "
@@ -528,12 +508,12 @@ def make_dataset(paths: Paths | None = None, *, cutoff: Any, task: str = "churn"
         data_end = tx["ordered_at"].max()
         _check_horizon(cutoff, horizon, tx["ordered_at"].min(), data_end)
     if features is None:
-        features = build_features(paths, cutoff=cutoff)
+        features = build_features(layer, cutoff=cutoff)
     elif features.attrs.get("cutoff") != cutoff.isoformat():
         raise ValueError(f"The 'features' parameter must be built at the same cutoff ({cutoff.isoformat()}). "
                          f"Got features built at {features.attrs.get('cutoff')!r} instead.")
     categorical = list(features.attrs.get("categorical", [c for c in CATEGORICAL_360 if c in features.columns]))
-    numeric = [c for c in features.columns if c not in categorical] + ["festival_days_in_window"]
+    numeric = [c for c in features.columns if c not in categorical] + ["peak_days_in_window"]
     if task == "churn":
         X = features[features["days_since_last_order"] <= lookback]
         population = f"active customers: at least one paid order in [cutoff - {lookback} days, cutoff)"
@@ -541,12 +521,46 @@ def make_dataset(paths: Paths | None = None, *, cutoff: Any, task: str = "churn"
         X = features[features["is_known"] == 1]
         population = ("every known OneID (member, phone or e-mail) with a record before the cutoff, "
                       "buyers and non-buyers alike")
-    X = X.assign(festival_days_in_window=festival_days(cutoff, horizon))
-    groups = pd.DataFrame({"engaged_never_bought": X["engaged_never_bought"].astype(bool)}, index=X.index)
+    X = X.assign(peak_days_in_window=peak_days_in_window(cutoff, horizon, features.attrs.get("peak_days", []),
+                                                         timezone=features.attrs.get("timezone", "UTC")))
+    groups = (pd.DataFrame({"engaged_never_bought": X["engaged_never_bought"].astype(bool)}, index=X.index)
+              if "engaged_never_bought" in X.columns else None)
     y = None
     if label:
         bought = _purchased_in(purchases, X.index, cutoff, cutoff + pd.Timedelta(days=horizon))
         y = (~bought if task == "churn" else bought).astype("int64")
     return _finish(X, y, cutoff=cutoff, task=task, horizon=horizon, lookback=lookback, population=population,
                    label_definition=_label_text(task, horizon), numeric=numeric, categorical=categorical,
-                   groups=groups, data_end=data_end, source="customer_360")
+                   groups=groups, data_end=data_end, source="canonical layer")
+
+
+def derive_cutoffs(layer: Any = None, *, horizon_days: int, n_train: int = 4, step_days: int | None = None,
+                   lookback_days: int = 0) -> tuple[list[pd.Timestamp], pd.Timestamp]:
+    """Train and test cutoffs from the data: the test cutoff is the end of the last day with a
+    paid order minus the horizon (its label window is the data's last ``horizon_days``), and the
+    ``n_train`` training cutoffs step back from it by ``step_days`` (default: the horizon, so no
+    two label windows overlap). Cutoffs without ``lookback_days`` of orders before them are left
+    out; at least one training cutoff must remain.
+
+    >>> from types import SimpleNamespace
+    >>> fake = SimpleNamespace(first_order=pd.Timestamp("2024-01-01", tz="UTC"),
+    ...                        last_order=pd.Timestamp("2024-12-31 18:00", tz="UTC"))
+    >>> train, test = derive_cutoffs(fake, horizon_days=90, n_train=2)
+    >>> [f"{c:%Y-%m-%d}" for c in train], f"{test:%Y-%m-%d}"
+    (['2024-04-05', '2024-07-04'], '2024-10-02')
+    """
+    horizon = _check_days(horizon_days, "horizon_days")
+    step = _check_days(horizon if step_days is None else step_days, "step_days")
+    n = _check_days(n_train, "n_train")
+    first, last = getattr(layer, "first_order", None), getattr(layer, "last_order", None)
+    if first is None or last is None:
+        raise ValueError("The data holds no paid order: there are no cutoffs to derive.")
+    test = (pd.Timestamp(last) + _DAY).normalize() - pd.Timedelta(days=horizon)
+    train = [test - pd.Timedelta(days=step * k) for k in range(n, 0, -1)]
+    earliest = pd.Timestamp(first) + pd.Timedelta(days=lookback_days)
+    train = [c for c in train if c > earliest]
+    if not train or test <= earliest:
+        raise ValueError(f"The data's orders ({pd.Timestamp(first):%Y-%m-%d} to {pd.Timestamp(last):%Y-%m-%d}) are "
+                         f"too short for a {horizon}-day horizon with training cutoffs {step} days apart: give "
+                         "'train_cutoffs' and 'test_cutoff' explicitly, or a shorter horizon.")
+    return train, test

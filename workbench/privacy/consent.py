@@ -1,34 +1,33 @@
 """The consent ledger: one row per OneID and purpose, reconciled across channels.
 
-Purposes are ``sms``, ``email``, ``wechat`` and ``ads``. Every source that says something
-about consent becomes a dated *event*; per OneID and purpose the **latest event wins**:
+Every source that says something about consent is a dated *event* of the canonical
+``consents`` table (:mod:`workbench.canonical`); per OneID and purpose the **latest event wins**:
 
-===================  =======================  ==============================================
-source               event                    says
-===================  =======================  ==============================================
-crm_members          ``crm_record``           each purpose's ``consent_*`` at ``updated_at``:
-                                              True = granted, False = revoked (refused or
-                                              withdrawn), empty = unknown
-email_events         ``email_unsubscribe``    e-mail revoked at ``event_time``
-wechat_followers     ``wechat_unsubscribe``   WeChat revoked at ``unsubscribed_at``
-wechat_followers     ``wechat_subscribe``     WeChat granted at ``subscribed_at`` (following
-                                              the official account is an opt-in to its
-                                              messages) unless a later event revokes it
-===================  =======================  ==============================================
+=============================  ==========================================================
+event                          says
+=============================  ==========================================================
+``profile record``             a profile's ``consent_<purpose>`` at its ``updated_at``:
+                               True = granted, False = revoked (refused or withdrawn),
+                               empty = unknown
+``consent record``             a row of a consents mapping (given or withdrawn, with a time)
+``Unsubscribed``               e-mail revoked at the event's time
+``WeChat Unfollowed``          WeChat revoked
+``WeChat Followed``            WeChat granted (following the official account is an opt-in
+                               to its messages) unless a later event revokes it
+=============================  ==========================================================
 
 Choices where the sources are silent:
 
-- A CRM record with an empty consent field is an event too: the system of record says
-  "unknown" at that time, so an older unsubscribe does not decide. This is the rule of the
-  customer 360 profile (``consent_email``: the latest CRM consent; an e-mail unsubscribe
-  *later* than that record revokes it), and the ledger agrees with the profile for every
-  OneID.
-- Events at the same instant: the CRM record wins, then revocations, then grants.
+- A profile record with an empty consent field is an event too: the system of record says
+  "unknown" at that time, so an older unsubscribe does not decide.
+- Events at the same instant: the profile / consent record wins, then revocations, then grants.
 - Events without a time cannot be ordered and are ignored; ``as_of`` ignores events at or
-  after it (a CRM record by its ``updated_at``, the time the consent was recorded).
+  after it.
 - A OneID with no event for a purpose is ``unknown``. ``granted_at`` / ``revoked_at`` are
   the latest grant / revocation seen, whichever decided; ``source`` is the channel and
   ``source_record_id`` the record of the deciding event.
+
+The customer 360's ``consent_<purpose>`` columns and the audience exports use this rule.
 
 Example:
     >>> import pandas as pd
@@ -47,20 +46,19 @@ import numpy as np
 import pandas as pd
 
 from ..config import Paths, get_paths
-from ..transactions import load_linked, load_registry, to_utc
+from ..roles import CONSENT_PURPOSES
+from ..timeutil import to_utc
 
 __all__ = ["LEDGER_COLUMNS", "PURPOSES", "STATUSES", "consent_events", "consent_ledger", "reconcile_consents",
            "write_consent_ledger"]
 
-#: Marketing purposes of the ledger, in output order.
-PURPOSES: tuple[str, ...] = ("sms", "email", "wechat", "ads")
+#: Marketing purposes every ledger lists (a brand's data may add others).
+PURPOSES: tuple[str, ...] = CONSENT_PURPOSES
 #: Values of the ``status`` column.
 STATUSES: tuple[str, ...] = ("granted", "revoked", "unknown")
 #: Columns of :func:`consent_ledger`, in order.
 LEDGER_COLUMNS: tuple[str, ...] = ("oneid", "purpose", "status", "granted_at", "revoked_at", "source",
                                    "source_record_id", "event")
-#: Tie-break at equal times (smaller wins): the CRM record, then revocations, then grants.
-PRIORITY = {"crm_record": 0, "email_unsubscribe": 1, "wechat_unsubscribe": 1, "wechat_subscribe": 2}
 _EVENT_COLUMNS = ("oneid", "purpose", "granted", "at", "source", "source_record_id", "event", "priority")
 
 
@@ -120,77 +118,42 @@ def reconcile_consents(events: pd.DataFrame, *, oneid_col: str = "oneid", purpos
     return out.reset_index()[list(LEDGER_COLUMNS)].reset_index(drop=True)
 
 
-def _cleaned_exists(paths: Paths, channel: str) -> bool:
-    return (paths.cleaned / f"{channel}.parquet").exists()
-
-
-def consent_events(paths: Paths | None = None, *, as_of: Any = None,
-                   registry: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every consent event of the cleaned channels, each with its record's OneID.
+def consent_events(layer=None, *, as_of: Any = None) -> pd.DataFrame:
+    """Every consent event of the canonical layer before ``as_of``.
 
     Columns: oneid, purpose, granted (nullable boolean), at (UTC), source (channel),
-    source_record_id, event, priority. Channels without a cleaned table are skipped.
+    source_record_id, event, priority.
 
     >>> events = consent_events(as_of="2026-06-01")                      # doctest: +SKIP
     >>> events.groupby(["purpose", "event"]).size()                      # doctest: +SKIP
     """
-    paths = paths or get_paths()
-    cutoff = to_utc(as_of)
-    registry = load_registry(paths) if registry is None else registry
-    parts = []
-    if _cleaned_exists(paths, "crm_members"):
-        cols = [f"consent_{p}" for p in PURPOSES]
-        c = load_linked("crm_members", ["updated_at", *cols], paths=paths, registry=registry)
-        for p in PURPOSES:
-            parts.append(pd.DataFrame({"oneid": c["oneid"], "purpose": p,
-                                       "granted": c[f"consent_{p}"].astype("boolean"),
-                                       "at": c["updated_at"], "source": "crm_members",
-                                       "source_record_id": c["record_id"], "event": "crm_record"}))
-    if _cleaned_exists(paths, "email_events"):
-        m = load_linked("email_events", ["event", "event_time"], paths=paths, registry=registry)
-        m = m[m["event"].eq("unsubscribe").fillna(False).to_numpy(bool)]
-        parts.append(pd.DataFrame({"oneid": m["oneid"], "purpose": "email",
-                                   "granted": pd.array([False] * len(m), dtype="boolean"), "at": m["event_time"],
-                                   "source": "email_events", "source_record_id": m["record_id"],
-                                   "event": "email_unsubscribe"}))
-    if _cleaned_exists(paths, "wechat_followers"):
-        w = load_linked("wechat_followers", ["subscribed_at", "unsubscribed_at"], paths=paths, registry=registry)
-        for col, granted, event in (("unsubscribed_at", False, "wechat_unsubscribe"),
-                                    ("subscribed_at", True, "wechat_subscribe")):
-            x = w[w[col].notna().to_numpy(bool)]
-            parts.append(pd.DataFrame({"oneid": x["oneid"], "purpose": "wechat",
-                                       "granted": pd.array([granted] * len(x), dtype="boolean"), "at": x[col],
-                                       "source": "wechat_followers", "source_record_id": x["record_id"],
-                                       "event": event}))
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in _EVENT_COLUMNS})
-    ev = pd.concat([p.reset_index(drop=True) for p in parts], ignore_index=True)
-    ev["at"] = pd.to_datetime(ev["at"], utc=True)
-    ev["priority"] = ev["event"].map(PRIORITY).astype("int64")
-    ev = ev.dropna(subset=["at"])
-    if cutoff is not None:
-        ev = ev[(ev["at"] < cutoff).to_numpy(bool)]
-    for c in ("oneid", "purpose", "source", "source_record_id", "event"):
-        ev[c] = ev[c].astype("string")
-    return ev[list(_EVENT_COLUMNS)].reset_index(drop=True)
+    from ..canonical import CanonicalLayer, load_canonical
+
+    layer = layer if isinstance(layer, CanonicalLayer) else load_canonical(layer)
+    ev = layer.table("consents", as_of=as_of).dropna(subset=["at"])
+    return ev.rename(columns={"channel": "source", "record_id": "source_record_id"})[list(_EVENT_COLUMNS)] \
+        .reset_index(drop=True)
 
 
-def consent_ledger(paths: Paths | None = None, *, as_of: Any = None) -> pd.DataFrame:
-    """One row per OneID (every OneID of the registry) × purpose with the reconciled status.
+def consent_ledger(layer=None, *, as_of: Any = None) -> pd.DataFrame:
+    """One row per OneID (every OneID of the layer) × purpose with the reconciled status.
 
-    Columns :data:`LEDGER_COLUMNS`; sorted by OneID, then purpose in :data:`PURPOSES`
-    order. See the module docstring for the rules.
+    Purposes: :data:`PURPOSES` and any other the data knows. Columns :data:`LEDGER_COLUMNS`;
+    sorted by OneID, then purpose. See the module docstring for the rules.
 
-    >>> from workbench.privacy.consent import consent_ledger
     >>> ledger = consent_ledger()                                   # doctest: +SKIP
     >>> ledger.pivot(index="oneid", columns="purpose", values="status").head()  # doctest: +SKIP
     """
-    paths = paths or get_paths()
-    registry = load_registry(paths)
-    decided = reconcile_consents(consent_events(paths, as_of=as_of, registry=registry))
-    oneids = pd.Index(pd.unique(registry["oneid"].astype("string")), dtype="string").sort_values()
-    grid = pd.DataFrame({"oneid": np.repeat(oneids.to_numpy(), len(PURPOSES)),
-                         "purpose": np.tile(np.array(PURPOSES, dtype=object), len(oneids))})
+    from ..canonical import CanonicalLayer, load_canonical
+
+    layer = layer if isinstance(layer, CanonicalLayer) else load_canonical(layer)
+    events = consent_events(layer, as_of=as_of)
+    decided = reconcile_consents(events)
+    purposes = list(PURPOSES) + sorted(set(events["purpose"].dropna()) - set(PURPOSES))
+    records = layer.table("records", columns=["oneid"])
+    oneids = pd.Index(pd.unique(records["oneid"].astype("string")), dtype="string").sort_values()
+    grid = pd.DataFrame({"oneid": np.repeat(oneids.to_numpy(), len(purposes)),
+                         "purpose": np.tile(np.array(purposes, dtype=object), len(oneids))})
     grid["oneid"] = grid["oneid"].astype("string")
     grid["purpose"] = grid["purpose"].astype("string")
     out = grid.merge(decided, on=["oneid", "purpose"], how="left", validate="one_to_one")
@@ -208,8 +171,10 @@ def write_consent_ledger(paths: Paths | None = None, *, as_of: Any = None) -> pd
 
     >>> ledger = write_consent_ledger(get_paths())                      # doctest: +SKIP
     """
+    from ..canonical import load_canonical
+
     paths = (paths or get_paths()).ensure()
-    ledger = consent_ledger(paths, as_of=as_of)
+    ledger = consent_ledger(load_canonical(paths), as_of=as_of)
     tmp = paths.processed / "consents.parquet.tmp"
     ledger.to_parquet(tmp, index=False)
     tmp.replace(paths.processed / "consents.parquet")

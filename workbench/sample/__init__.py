@@ -158,7 +158,7 @@ def make_sample(persons: int = 20_000, *, seed: int = 42, out: str | os.PathLike
     files = {name: {"path": CHANNEL_FILES[name][0], "rows": w.rows, "bytes": w.path.stat().st_size}
              for name, w in writers.items()}
     summary = {
-        "persons": int(persons), "seed": int(seed), "start": start, "end": end,
+        "generator": "workbench.sample", "persons": int(persons), "seed": int(seed), "start": start, "end": end,
         "files": files, "rows": int(sum(f["rows"] for f in files.values())),
     }
     # no timings in the file: same inputs give byte-identical output

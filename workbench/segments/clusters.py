@@ -56,18 +56,20 @@ DEFAULT_VOCABULARY: dict[str, tuple[str, str]] = {
     "monetary": ("big spenders", "small spenders"),
     "avg_order_value": ("big-basket buyers", "small-basket buyers"),
     "recency_days": ("lapsed", "recent buyers"),
+    "days_since_last_order": ("lapsed buyers", "recent buyers"),
     "recency": ("lapsed", "recent buyers"),
     "tenure_days": ("long-standing customers", "newcomers"),
-    "web_sessions": ("web browsers", "rarely on the web"),
-    "app_sessions": ("app users", "rarely in the app"),
-    "live_sessions": ("live-stream regulars", "rarely at live streams"),
-    "live_watch_minutes": ("live-stream watchers", "little live-stream viewing"),
-    "live_comments": ("live-stream commenters", "silent at live streams"),
-    "live_gifts": ("live-stream gifters", "no live-stream gifts"),
-    "live_product_clicks": ("live-stream shoppers", "few live-stream product clicks"),
+    "sessions": ("site and app browsers", "rarely on the site or app"),
+    "application_opened": ("app users", "rarely in the app"),
+    "product_viewed": ("product browsers", "few product views"),
+    "live_stream_watched": ("live-stream regulars", "rarely at live streams"),
+    "live_stream_watched_minutes": ("live-stream watchers", "little live-stream viewing"),
+    "live_stream_commented": ("live-stream commenters", "silent at live streams"),
+    "live_gift_sent": ("live-stream gifters", "no live-stream gifts"),
+    "live_product_clicked": ("live-stream shoppers", "few live-stream product clicks"),
     "email_open_rate": ("email readers", "email ignorers"),
     "email_click_rate": ("email clickers", "rarely click emails"),
-    "service_tickets": ("frequent service contacts", "few service contacts"),
+    "service_ticket_opened": ("frequent service contacts", "few service contacts"),
     "returns": ("frequent returners", "rare returners"),
     "channels_present": ("multichannel", "single-channel"),
     "n_channels": ("multichannel", "single-channel"),
@@ -669,9 +671,9 @@ def cluster_profiles(profile_or_X: pd.DataFrame, labels: pd.Series | np.ndarray,
     ``X``. ``labels`` is a Series indexed by customer (aligned by index) or an array in row order.
     ``columns`` defaults to every numeric column.
 
-    >>> profile = pd.DataFrame({"orders": [5, 7, 0, 0], "live_watch_minutes": [0, 10, 300, 500]})
+    >>> profile = pd.DataFrame({"orders": [5, 7, 0, 0], "live_stream_watched_minutes": [0, 10, 300, 500]})
     >>> cluster_profiles(profile, [0, 0, 1, 1]).round(2)  # doctest: +NORMALIZE_WHITESPACE
-             orders  live_watch_minutes  n_customers  share
+             orders  live_stream_watched_minutes  n_customers  share
     cluster
     0          0.97               -0.94            2    0.5
     1         -0.97                0.94            2    0.5
@@ -735,7 +737,7 @@ def name_clusters(profiles: pd.DataFrame, *, vocabulary: Mapping[str, tuple[str,
        in brackets until the names differ (last resort: "#<cluster>").
 
     >>> profiles = pd.DataFrame({"orders": [0.9, -0.8, -0.6], "net_revenue": [1.2, -0.7, -0.5],
-    ...                          "live_watch_minutes": [-0.3, 1.5, -0.6], "email_open_rate": [0.2, -0.1, -0.5]})
+    ...                          "live_stream_watched_minutes": [-0.3, 1.5, -0.6], "email_open_rate": [0.2, -0.1, -0.5]})
     >>> name_clusters(profiles)
     {0: 'high-value frequent buyers', 1: 'low-value live-stream watchers', 2: 'low-activity'}
     """
@@ -812,7 +814,7 @@ def plot_profiles(profiles: pd.DataFrame, names: Mapping[int, str] | None = None
     """Heatmap of the standardised cluster means (clusters × features), annotated, diverging
     palette centred at 0, clusters labelled with their names and sizes. Returns the Figure.
 
-    >>> profiles = pd.DataFrame({"orders": [1.0, -1.0], "live_watch_minutes": [-0.9, 0.9], "n_customers": [6, 4]})
+    >>> profiles = pd.DataFrame({"orders": [1.0, -1.0], "live_stream_watched_minutes": [-0.9, 0.9], "n_customers": [6, 4]})
     >>> fig = plot_profiles(profiles, {0: "buyers", 1: "watchers"})
     >>> fig.axes[0].get_xlabel()
     'feature'
@@ -950,10 +952,10 @@ def segment_customers(profile: pd.DataFrame, *, columns: Sequence[str], k_range:
 
     >>> rng = np.random.default_rng(0)
     >>> buyers = pd.DataFrame({"orders": rng.poisson(6, 40), "net_revenue": rng.gamma(2, 300, 40),
-    ...                        "live_watch_minutes": rng.poisson(2, 40)})
-    >>> watchers = pd.DataFrame({"orders": 0, "net_revenue": 0.0, "live_watch_minutes": rng.poisson(90, 30)},
+    ...                        "live_stream_watched_minutes": rng.poisson(2, 40)})
+    >>> watchers = pd.DataFrame({"orders": 0, "net_revenue": 0.0, "live_stream_watched_minutes": rng.poisson(90, 30)},
     ...                         index=range(40, 70))
-    >>> seg = segment_customers(pd.concat([buyers, watchers]), columns=["orders", "net_revenue", "live_watch_minutes"],
+    >>> seg = segment_customers(pd.concat([buyers, watchers]), columns=["orders", "net_revenue", "live_stream_watched_minutes"],
     ...                         k_range=range(2, 5), stability_seeds=(0, 1))
     >>> seg.k, seg.names
     (2, {0: 'high-value frequent buyers, little live-stream viewing', 1: 'low-value live-stream watchers'})

@@ -33,9 +33,18 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-#: Engagement signals of the customer 360 profile used by default (channel in brackets).
-DEFAULT_SIGNALS = ("live_watch_minutes", "live_product_clicks", "web_sessions", "app_sessions",
-                   "wechat_follower", "email_open_rate")
+#: Engagement signals of the customer 360 profile used by default, when the profile has them.
+DEFAULT_SIGNALS = ("live_stream_watched_minutes", "live_product_clicked", "sessions", "application_opened",
+                   "wechat_following", "email_open_rate")
+
+
+def available_signals(profile: pd.DataFrame, signals: Sequence[str] = DEFAULT_SIGNALS) -> list[str]:
+    """The ``signals`` the profile has (a brand without a live-stream channel has no live-stream signal).
+
+    >>> available_signals(pd.DataFrame(columns=["sessions", "orders"]))
+    ['sessions']
+    """
+    return [c for c in signals if c in profile.columns]
 GROUPS = ("VIP care", "Engaged, low value", "Nurture (never bought)", "At-risk VIP", "Occasional buyers",
           "Dormant")
 ACTIONS = {
@@ -109,7 +118,7 @@ def engagement_value(profile: pd.DataFrame, *, signals: Sequence[str] = DEFAULT_
                         "high_value": high_v,
                         "group": pd.Categorical(group, categories=list(GROUPS), ordered=True)},
                        index=profile.index)
-    out.attrs.update({"engagement_cut": e_cut, "value_cut": v_cut})
+    out.attrs.update({"engagement_cut": e_cut, "value_cut": v_cut, "signals": list(signals)})
     return out
 
 
@@ -137,8 +146,8 @@ def plot_quadrants(ev: pd.DataFrame, *, sample: int = 6000, random_state: int = 
     ax.axvline(ev.attrs.get("engagement_cut", np.nan), color="grey", ls="--", lw=1)
     if np.isfinite(ev.attrs.get("value_cut", np.inf)):
         ax.axhline(ev.attrs["value_cut"], color="grey", ls="--", lw=1)
-    ax.set_xlabel("engagement score (mean percentile over live, web, app, WeChat, e-mail; 0–1)")
-    ax.set_ylabel("net revenue (CNY, log scale; non-buyers at 1)")
+    ax.set_xlabel(f"engagement score (mean percentile over {', '.join(ev.attrs.get('signals', [])) or 'the signals'}; 0–1)")
+    ax.set_ylabel(f"net revenue ({ev.attrs.get('currency', 'CNY')}, log scale; non-buyers at 1)")
     ax.set_title(f"Engagement × value ({len(d):,} of {len(ev):,} persons shown)")
     ax.legend(title="group", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
     fig.tight_layout()

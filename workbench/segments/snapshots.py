@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import Paths, get_paths
-from ..transactions import to_utc
+from ..timeutil import to_utc
 
 
 def _folder(paths: Paths) -> Path:
