@@ -1,7 +1,11 @@
 """Interactive explorers for notebook 11: segments, one customer's 360 view, and match review.
 
-Pure functions do the work and are tested without a browser; the ipywidgets builders only
-wire controls to them, so what a widget shows is what the functions return:
+Everything here reads what the stages wrote — the canonical layer
+(:mod:`workbench.canonical`), the customer 360 profile, the segment tables, the model scores
+and the identity stage's registry and links — and nothing that depends on what a brand's
+channels are called, so the explorers work for any brand's mappings. Pure functions do the
+work and are tested without a browser; the ipywidgets builders only wire controls to them,
+so what a widget shows is what the functions return:
 
 =================  ==============================================  ======================
 explorer           functions                                        widget
@@ -9,7 +13,7 @@ explorer           functions                                        widget
 segments           :func:`load_segmentation`, :func:`segment_table`,  :func:`segment_explorer`
                    :func:`segment_profile`, :func:`plot_segment`
 one customer       :func:`find_customers`, :func:`customer_timeline`, :func:`customer_lookup`
-                   :func:`person_evidence`
+                   :func:`timeline_from_tables`, :func:`person_evidence`
 match review       :func:`review_candidates`, :func:`save_decision`,  :func:`match_review`
                    :func:`load_decisions`
 =================  ==============================================  ======================
@@ -45,12 +49,11 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import math
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -62,10 +65,10 @@ from . import normalise as nz
 from .config import Paths, get_paths
 
 __all__ = [
-    "DECISIONS", "DECISION_COLUMNS", "SEGMENTATIONS", "available_segmentations", "customer_lookup",
-    "customer_timeline", "find_customers", "load_decisions", "load_segmentation", "match_review",
-    "person_evidence", "plot_segment", "review_candidates", "save_decision", "segment_explorer",
-    "segment_profile", "segment_table",
+    "DECISIONS", "DECISION_COLUMNS", "FIND_COLUMNS", "PROFILE_COLUMNS", "SEGMENTATIONS", "TIMELINE_COLUMNS",
+    "TIMELINE_KINDS", "available_segmentations", "customer_lookup", "customer_timeline", "find_customers",
+    "load_decisions", "load_segmentation", "match_review", "person_evidence", "plot_segment", "review_candidates",
+    "save_decision", "segment_explorer", "segment_profile", "segment_table", "timeline_from_tables",
 ]
 
 #: Segmentations the segment explorer offers (label -> column), when the column is present.
@@ -73,24 +76,29 @@ SEGMENTATIONS: dict[str, str] = {
     "RFM segment": "segment",
     "KMeans cluster": "cluster_name",
     "Engagement × value group": "group",
-    "Churn-risk decile (10 = highest risk)": "churn_risk_decile",
-    "Purchase-propensity decile (10 = most likely)": "purchase_propensity_decile",
+    "Churn-risk decile (1 = highest risk)": "churn_risk_decile",
+    "Purchase-propensity decile (1 = most likely)": "purchase_propensity_decile",
     "Member level": "member_level",
+    "Main sales channel": "main_sales_channel",
 }
-#: Behaviour columns compared between a segment and everyone (those present are used).
+#: Behaviour columns compared between a segment and everyone — the customer 360's generic
+#: columns (orders, events of the canonical vocabulary, consents) and the stages' scores; the
+#: ones a brand's profile has are used.
 PROFILE_COLUMNS: tuple[str, ...] = (
-    "orders", "net_revenue", "avg_order_value", "days_since_last_order", "n_channels", "is_member",
-    "web_sessions", "app_sessions", "live_watch_minutes", "wechat_follower", "email_open_rate",
-    "service_tickets", "complaints", "engagement", "clv_12m", "p_alive", "churn_risk", "purchase_propensity",
+    "orders", "net_revenue", "avg_order_value", "days_since_last_order", "refunded_orders", "n_channels",
+    "is_member", "is_known", "sessions", "application_opened", "product_viewed", "product_added",
+    "live_stream_watched_minutes", "live_gift_sent_value", "wechat_following", "email_open_rate",
+    "email_click_rate", "service_ticket_opened", "problem_tickets", "service_rating", "consent_ads", "engagement",
+    "clv_12m", "p_alive", "churn_risk", "purchase_propensity",
 )
-#: Processed tables joined by :func:`load_segmentation` (file stem, columns taken; None = all).
+#: Segment tables joined by :func:`load_segmentation` (file stem, columns taken; None = all);
+#: the model scores are joined after them (:func:`workbench.models.classifiers.load_scores`).
 SEGMENTATION_FILES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("rfm_segments", ("segment", "rfm_cell", "r_score", "f_score", "m_score", "recency_days", "frequency",
                       "monetary")),
     ("clusters", ("cluster", "cluster_name")),
     ("engagement_value", ("engagement", "value", "high_engagement", "high_value", "group")),
     ("clv", None),
-    ("scores", None),
 )
 #: Label of persons a segmentation does not cover (e.g. no cluster: never bought).
 NOT_SEGMENTED = "(not segmented)"
@@ -102,10 +110,23 @@ DECISION_COLUMNS: tuple[str, ...] = ("record_a", "record_b", "decision", "decide
 FIND_COLUMNS: tuple[str, ...] = ("oneid", "matched_on", "name_masked", "phone_masked", "email_masked", "city",
                                  "member_level", "channels", "orders", "net_revenue", "last_seen")
 #: Columns of :func:`customer_timeline`.
-TIMELINE_COLUMNS: tuple[str, ...] = ("time", "channel", "event", "detail", "amount_cny", "watch_minutes",
+TIMELINE_COLUMNS: tuple[str, ...] = ("time", "channel", "kind", "event", "detail", "amount", "duration_minutes",
                                      "record_id")
-_EXTRA_UNITS = {"engagement": "score 0–1", "clv_12m": "CNY", "p_alive": "probability", "churn_risk": "probability",
-                "purchase_propensity": "probability", "is_member": "share 0–1", "wechat_follower": "share 0–1"}
+#: Values of the timeline's ``kind`` column: the canonical table a row comes from.
+TIMELINE_KINDS: tuple[str, ...] = ("profile", "order", "order line", "refund", "event", "consent", "record")
+#: Canonical tables a timeline is built from.
+TIMELINE_TABLES: tuple[str, ...] = ("records", "profiles", "traits", "orders", "order_lines", "refunds", "events",
+                                    "consents")
+#: Person traits shown (masked) on a record's timeline row, with their masking kind.
+_TIMELINE_TRAITS: tuple[tuple[str, str, str], ...] = (("name", "name", "name"), ("phone", "phone", "phone"),
+                                                      ("email", "e-mail", "email"), ("city", "city", "none"),
+                                                      ("address", "address", "address"))
+#: Units of columns when the frame carries no data dictionary (the profile's dictionary wins).
+_EXTRA_UNITS = {"engagement": "score 0–1", "p_alive": "probability", "churn_risk": "probability",
+                "purchase_propensity": "probability", "expected_purchases_12m": "orders", "orders": "orders",
+                "refunded_orders": "orders", "days_since_last_order": "days", "n_channels": "channels",
+                "sessions": "sessions", "email_open_rate": "share 0–1", "email_click_rate": "share 0–1",
+                "problem_tickets": "tickets", "service_ticket_opened": "events"}
 _MASKED_PHONE = re.compile(r"^(?:\d{3}\*{4}\d{4}|\+\d{1,3} \d\*+\d{2,3}|\*+\d{2})$")
 _ERROR_STYLE = "color:#b00020"
 
@@ -124,8 +145,10 @@ def _require(df: Any, columns: Iterable[str], what: str) -> None:
 
 
 # ----------------------------------------------------------------------------- file access
-def _sql_path(path: Path) -> str:
-    return "read_parquet('" + str(path).replace("'", "''") + "')"
+def _sql_path(path: Path, *, row_numbers: bool = False) -> str:
+    """``read_parquet('<path>')`` (with ``file_row_number`` when asked: to keep the file's order)."""
+    extra = ", file_row_number = true" if row_numbers else ""
+    return "read_parquet('" + str(path).replace("'", "''") + "'" + extra + ")"
 
 
 def _duck(sql: str, **tables: Any) -> pd.DataFrame:
@@ -151,13 +174,21 @@ def _values_table(values: Iterable[Any]):
 def _rows_where_in(path: Path, column: str, values: Iterable[Any], columns: Sequence[str] | None = None
                    ) -> pd.DataFrame:
     """Rows of a Parquet file whose ``column`` is one of ``values`` (file order kept)."""
-    cols = "*" if columns is None else ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
-    return _duck(f'SELECT {cols} FROM {_sql_path(path)} WHERE "{column}" IN (SELECT v FROM wanted)',
-                 wanted=_values_table(values))
+    cols = "* EXCLUDE (file_row_number)" if columns is None else \
+        ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+    return _duck(f'SELECT {cols} FROM {_sql_path(path, row_numbers=True)} WHERE "{column}" IN (SELECT v FROM wanted) '
+                 "ORDER BY file_row_number", wanted=_values_table(values))
 
 
 def _registry_file(paths: Paths) -> Path:
-    f = paths.processed / "oneid_records.parquet"
+    f = paths.registry
+    if not f.exists():
+        raise FileNotFoundError(f"{f} not found: run the identity stage (notebook 03_id_matching) first.")
+    return f
+
+
+def _links_file(paths: Paths) -> Path:
+    f = paths.identity_links
     if not f.exists():
         raise FileNotFoundError(f"{f} not found: run the identity stage (notebook 03_id_matching) first.")
     return f
@@ -197,22 +228,27 @@ def _html_table(df: pd.DataFrame, *, max_rows: int = 60, float_format: str = "{:
 def load_segmentation(paths: Paths | None = None) -> pd.DataFrame:
     """The public customer 360 profile (no raw name, phone, e-mail or member id) joined with
     every segmentation written so far: RFM (``segment`` ...), KMeans (``cluster_name``),
-    engagement × value (``group``), CLV (``clv_12m`` ...) and model scores (``churn_risk``,
-    ``purchase_propensity`` and their deciles).
+    engagement × value (``group``), CLV (``clv_12m`` ...) and the model scores
+    (``scores_<task>.parquet`` via :func:`workbench.models.classifiers.load_scores`:
+    ``churn_risk``, ``purchase_propensity`` and their deciles, 1 = highest).
 
     Index ``oneid`` (sorted), one row per person of the profile; a person a table does not
     cover gets missing values. Tables not written yet are skipped and listed in
-    ``attrs["missing"]`` (``attrs["sources"]`` lists those joined); a column already present
-    is not taken again.
+    ``attrs["missing"]`` (``attrs["sources"]`` lists those joined; ``scores`` stands for the
+    model scores); a column already present is not taken again. ``attrs`` also keeps the
+    profile's ``currency``, ``as_of`` and data ``dictionary`` (units of the columns).
 
     >>> frame = load_segmentation()                      # doctest: +SKIP
     >>> frame.attrs["sources"]                           # doctest: +SKIP
-    ['customer_360', 'rfm_segments', 'clusters', 'engagement_value', 'clv']
+    ['customer_360', 'rfm_segments', 'clusters', 'engagement_value', 'clv', 'scores']
     """
     from .customer360 import load_customer_360, public_view
+    from .models.classifiers import load_scores
 
     paths = paths or get_paths()
-    frame = _with_oneid_index(public_view(load_customer_360(paths)).copy())
+    profile = load_customer_360(paths)
+    keep = {k: profile.attrs[k] for k in ("currency", "as_of", "dictionary") if k in profile.attrs}
+    frame = _with_oneid_index(public_view(profile).copy())
     sources, missing = ["customer_360"], []
     for stem, columns in SEGMENTATION_FILES:
         f = paths.processed / f"{stem}.parquet"
@@ -227,8 +263,15 @@ def load_segmentation(paths: Paths | None = None) -> pd.DataFrame:
                              "duplicated OneIDs instead.")
         frame = frame.join(part, how="left")
         sources.append(stem)
+    scores = load_scores(paths)
+    if scores.shape[1]:
+        scores = _with_oneid_index(scores)
+        frame = frame.join(scores[[c for c in scores.columns if c not in frame.columns]], how="left")
+        sources.append("scores")
+    else:
+        missing.append("scores")
     frame = frame.sort_index(kind="stable")
-    frame.attrs = {"sources": sources, "missing": missing}
+    frame.attrs = {"sources": sources, "missing": missing, **keep}
     return frame
 
 
@@ -268,7 +311,8 @@ def segment_table(profile: pd.DataFrame, *, by: str = "segment", value: str | No
                   clv_col: str = "clv_12m", churn_col: str = "churn_risk",
                   propensity_col: str = "purchase_propensity", missing_label: str = NOT_SEGMENTED) -> pd.DataFrame:
     """One row per segment of the ``by`` column: ``persons``, ``share`` of everyone, and — when
-    the columns are present — ``revenue`` (sum of ``value``, default ``net_revenue``, CNY),
+    the columns are present — ``revenue`` (sum of ``value``, default ``net_revenue``, in the
+    base currency),
     ``revenue_share``, ``avg_revenue`` (per person) and the mean of ``clv_12m``, ``churn_risk``
     and ``purchase_propensity`` (persons without a score are left out of a mean).
 
@@ -310,14 +354,35 @@ def segment_table(profile: pd.DataFrame, *, by: str = "segment", value: str | No
     out = out.reindex(order)
     out.index = pd.Index(order, name=by, dtype="object")
     out["persons"] = out["persons"].astype("int64")
+    out.attrs = {"currency": _currency(profile)}
     return out
 
 
-def _column_units() -> dict[str, str]:
-    from .customer360 import DICTIONARY
+def _currency(frame: pd.DataFrame) -> str:
+    """The frame's money unit: ``attrs["currency"]`` (the profile's base currency), else the
+    unit its data dictionary gives ``net_revenue``; empty when neither says."""
+    cur = frame.attrs.get("currency")
+    if cur:
+        return str(cur)
+    for d in frame.attrs.get("dictionary") or []:
+        if d.get("name") == "net_revenue" and d.get("unit"):
+            return str(d["unit"])
+    return ""
 
-    units = {c.name: c.unit for c in DICTIONARY}
-    units.update(_EXTRA_UNITS)
+
+def _column_units(frame: pd.DataFrame) -> dict[str, str]:
+    """Unit of each column: the profile's data dictionary (``attrs["dictionary"]``), the model
+    scores' dictionary, the segmentation columns; true/false columns are shares."""
+    from .customer360 import SCORE_DICTIONARY
+
+    cur = _currency(frame)
+    units = dict(_EXTRA_UNITS)
+    units.update({"clv_12m": cur, "expected_order_value": cur, "monetary": cur, "value": cur})
+    units.update({c.name: c.unit for c in SCORE_DICTIONARY})
+    units.update({d["name"]: d.get("unit") or "" for d in frame.attrs.get("dictionary") or [] if "name" in d})
+    for c in frame.columns:
+        if pd.api.types.is_bool_dtype(frame[c]):
+            units[c] = "share 0–1"
     return units
 
 
@@ -325,8 +390,9 @@ def segment_profile(frame: pd.DataFrame, *, by: str, segment: str, columns: Sequ
                     missing_label: str = NOT_SEGMENTED) -> pd.DataFrame:
     """Means of behaviour columns in one segment beside everyone's, with an index (everyone = 100).
 
-    ``columns`` default to the :data:`PROFILE_COLUMNS` present; true/false columns give shares.
-    Rows are the columns, with their ``unit``.
+    ``columns`` default to the :data:`PROFILE_COLUMNS` present (the profile's columns follow
+    the brand's data); true/false columns give shares. Rows are the columns, with their
+    ``unit`` (from the profile's data dictionary when the frame carries it).
 
     >>> p = pd.DataFrame({"segment": ["A", "A", "B", "B"], "orders": [4, 2, 1, 1]})
     >>> segment_profile(p, by="segment", segment="A")  # doctest: +NORMALIZE_WHITESPACE
@@ -340,7 +406,7 @@ def segment_profile(frame: pd.DataFrame, *, by: str, segment: str, columns: Sequ
     cols = [c for c in (columns if columns is not None else PROFILE_COLUMNS) if c in frame.columns]
     if columns is not None:
         _require(frame, columns, "frame")
-    units = _column_units()
+    units = _column_units(frame)
     data = frame[cols].apply(lambda s: pd.to_numeric(s.astype("float64") if pd.api.types.is_bool_dtype(s) else s,
                                                      errors="coerce")).astype(float)
     inside = data[labels.eq(segment).to_numpy()].mean()
@@ -353,15 +419,17 @@ def segment_profile(frame: pd.DataFrame, *, by: str, segment: str, columns: Sequ
 
 def plot_segment(frame: pd.DataFrame, *, by: str, segment: str, revenue_col: str = "net_revenue",
                  channels_col: str = "channels", missing_label: str = NOT_SEGMENTED):
-    """Figure of one segment against everyone: net revenue per buyer (histogram, log scale) and
-    the channel mix (share of persons seen in each channel). Panels whose column is missing are
-    left out. Returns the matplotlib Figure.
+    """Figure of one segment against everyone: net revenue per buyer (histogram, log scale; in
+    the frame's currency, ``attrs["currency"]``) and the channel mix (share of persons seen in
+    each channel). Panels whose column is missing are left out (a brand without orders has no
+    revenue panel). Returns the matplotlib Figure.
 
     >>> p = pd.DataFrame({"segment": ["A", "A", "B"], "net_revenue": [120.0, 900.0, 0.0],
-    ...                   "channels": ["crm_members,web_events", "web_events", "app_events"]})
+    ...                   "channels": ["members,shop", "shop", "app"]})
+    >>> p.attrs["currency"] = "EUR"
     >>> fig = plot_segment(p, by="segment", segment="A")
     >>> [ax.get_xlabel() for ax in fig.axes]
-    ['net revenue per buyer (CNY, log scale)', 'share of persons seen in the channel (%)']
+    ['net revenue per buyer (EUR, log scale)', 'share of persons seen in the channel (%)']
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -392,7 +460,8 @@ def plot_segment(frame: pd.DataFrame, *, by: str, segment: str, revenue_col: str
                 legend_drawn = True
         else:
             ax.text(0.5, 0.5, "no buyers in this segment", ha="center", va="center", transform=ax.transAxes)
-        ax.set_xlabel("net revenue per buyer (CNY, log scale)")
+        cur = _currency(frame)
+        ax.set_xlabel(f"net revenue per buyer ({cur + ', ' if cur else ''}log scale)")
         ax.set_ylabel("share of the group's buyers (%)")
         ax.set_title("Revenue distribution")
     if channels_col in panels:
@@ -423,15 +492,16 @@ def plot_segment(frame: pd.DataFrame, *, by: str, segment: str, revenue_col: str
     return fig
 
 
-def _summary_html(table: pd.DataFrame, by: str, segment: str) -> str:
+def _summary_html(table: pd.DataFrame, by: str, segment: str, currency: str = "") -> str:
     row = table.loc[segment]
+    unit = f" {currency}" if currency else ""
     n, total = int(row["persons"]), int(table["persons"].sum())
-    parts = [f"<b>{html.escape(str(segment))}</b>: {n:,} person{'s' if n != 1 else ''} "
-             f"({row['share']:.1%} of {total:,})"]
+    parts = [(f"<b>{html.escape(str(segment))}</b>: {n:,} person{'s' if n != 1 else ''} "
+              f"({row['share']:.1%} of {total:,})")]
     if "revenue" in table.columns:
-        parts.append(f"net revenue {row['revenue']:,.0f} CNY ({row['revenue_share']:.1%} of all), "
-                     f"{row['avg_revenue']:,.0f} CNY per person")
-    for col, label, fmt in (("mean_clv_12m", "mean 12-month CLV", "{:,.0f} CNY"),
+        parts.append(f"net revenue {row['revenue']:,.0f}{unit} ({row['revenue_share']:.1%} of all), "
+                     f"{row['avg_revenue']:,.0f}{unit} per person")
+    for col, label, fmt in (("mean_clv_12m", "mean 12-month CLV", "{:,.0f}" + unit),
                             ("mean_churn_risk", "mean churn risk", "{:.1%}"),
                             ("mean_purchase_propensity", "mean purchase propensity", "{:.1%}")):
         if col in table.columns and pd.notna(row[col]):
@@ -476,7 +546,7 @@ def segment_explorer(source: Paths | pd.DataFrame | None = None):
         by, seg = c.segmentation.value, c.segment.value
         if seg is None:
             return
-        c.summary.value = _summary_html(state["table"], by, seg)
+        c.summary.value = _summary_html(state["table"], by, seg, _currency(frame))
         c.profile.value = ("<b>Behaviour: segment vs everyone (means)</b>"
                            + _html_table(segment_profile(frame, by=by, segment=seg)))
         fig = plot_segment(frame, by=by, segment=seg)
@@ -507,9 +577,15 @@ def segment_explorer(source: Paths | pd.DataFrame | None = None):
 
 
 # ============================================================================= one customer
-def _empty_find(profile: pd.DataFrame) -> pd.DataFrame:
+def _empty_find(profile: pd.DataFrame, note: str | None = None) -> pd.DataFrame:
     cols = [c for c in FIND_COLUMNS if c in profile.columns or c == "matched_on"]
-    return pd.DataFrame({c: pd.Series(dtype=profile[c].dtype if c in profile.columns else "string") for c in cols})
+    out = pd.DataFrame({c: pd.Series(dtype=profile[c].dtype if c in profile.columns else "string") for c in cols})
+    out.attrs = {"matches": 0, **({"note": note} if note else {})}
+    return out
+
+
+def _no_column(what: str) -> str:
+    return f"The profile has no {what} (no channel of the brand carries one), so this search finds nobody."
 
 
 def find_customers(profile: pd.DataFrame, query: str, *, limit: int | None = 20) -> pd.DataFrame:
@@ -518,15 +594,20 @@ def find_customers(profile: pd.DataFrame, query: str, *, limit: int | None = 20)
     The query is read as
 
     - an e-mail (has ``@``): normalised (trim, lower case) and compared with the profile's raw
-      ``email``; a masked e-mail (``z***@qq.com``) is compared with ``email_masked``;
+      ``email`` (or, in a profile without it, masked and compared with ``email_masked``); a
+      masked e-mail (``z***@qq.com``) is compared with ``email_masked``;
     - a masked phone (``138****8000``): compared with ``phone_masked``;
-    - the last 4 digits of a phone (``8000``): compared with the end of the raw ``phone``;
-    - a full phone number (7+ digits, any format): normalised to E.164 and compared with ``phone``;
+    - the last 4 digits of a phone (``8000``): compared with the end of ``phone`` (else of
+      ``phone_masked``);
+    - a full phone number (7+ digits, any format): normalised to E.164 and compared with
+      ``phone`` (else masked and compared with ``phone_masked``);
     - otherwise a OneID, exact or a prefix (case-insensitive).
 
     Returns the :data:`FIND_COLUMNS` present (``oneid``, ``matched_on``, masked name, phone
     and e-mail, city, ...), sorted by OneID, at most ``limit`` rows (``attrs["matches"]``
-    holds the number of matches). An empty query or one nobody matches gives no rows.
+    holds the number of matches). An empty query or one nobody matches gives no rows; so does
+    a phone or e-mail query on a profile without phones or e-mails (a brand whose channels
+    carry none), with the reason in ``attrs["note"]``.
 
     >>> p = pd.DataFrame({"oneid": ["OID-a1", "OID-b2"], "phone": ["+8613800138000", "+8613912345678"],
     ...                   "phone_masked": ["138****8000", "139****5678"], "email": ["zhang@qq.com", None],
@@ -536,6 +617,8 @@ def find_customers(profile: pd.DataFrame, query: str, *, limit: int | None = 20)
     0  OID-a1      email  138****8000  z***@qq.com
     >>> find_customers(p, "5678")["oneid"].tolist(), find_customers(p, "oid-")["oneid"].tolist()
     (['OID-b2'], ['OID-a1', 'OID-b2'])
+    >>> find_customers(p[["oneid"]], "8000").attrs["note"]
+    'The profile has no phone column (no channel of the brand carries one), so this search finds nobody.'
     """
     if not isinstance(query, str):
         raise _param_error("query", "a string (OneID, masked phone, last 4 digits or e-mail)", query)
@@ -547,28 +630,43 @@ def find_customers(profile: pd.DataFrame, query: str, *, limit: int | None = 20)
     q = query.strip()
     if not q:
         return _empty_find(profile)
+    has = set(profile.columns)
     digits = re.sub(r"[\s\-()]", "", q)
+    hit: pd.Series | None
     if "@" in q:
         if "*" in q:
-            _require(profile, ["email_masked"], "profile")
+            if "email_masked" not in has:
+                return _empty_find(profile, _no_column("e-mail column"))
             hit, how = profile["email_masked"].astype("string").str.lower().eq(q.lower()), "masked e-mail"
         else:
-            _require(profile, ["email"], "profile")
             email = nz.normalise_emails(pd.Series([q]))["email"].iloc[0]
-            hit = profile["email"].astype("string").eq(email) if pd.notna(email) else None
-            how = "email"
+            if "email" in has:
+                hit, how = (profile["email"].astype("string").eq(email) if pd.notna(email) else None), "email"
+            elif "email_masked" in has:
+                masked = nz.mask_email(pd.Series([email], dtype="string")).iloc[0] if pd.notna(email) else None
+                hit = profile["email_masked"].astype("string").eq(masked) if pd.notna(masked) else None
+                how = "masked e-mail"
+            else:
+                return _empty_find(profile, _no_column("e-mail column"))
     elif "*" in q and _MASKED_PHONE.match(q):
-        _require(profile, ["phone_masked"], "profile")
+        if "phone_masked" not in has:
+            return _empty_find(profile, _no_column("phone column"))
         hit, how = profile["phone_masked"].astype("string").eq(q), "masked phone"
     elif re.fullmatch(r"\d{4}", digits):
-        col = "phone" if "phone" in profile.columns else "phone_masked"
-        _require(profile, [col], "profile")
+        col = "phone" if "phone" in has else ("phone_masked" if "phone_masked" in has else None)
+        if col is None:
+            return _empty_find(profile, _no_column("phone column"))
         hit, how = profile[col].astype("string").str.endswith(digits), "phone last 4"
     elif re.fullmatch(r"\+?\d{7,15}", digits):
-        _require(profile, ["phone"], "profile")
         e164 = nz.normalise_phones(pd.Series([q]))["e164"].iloc[0]
-        hit = profile["phone"].astype("string").eq(e164) if pd.notna(e164) else None
-        how = "phone"
+        if "phone" in has:
+            hit, how = (profile["phone"].astype("string").eq(e164) if pd.notna(e164) else None), "phone"
+        elif "phone_masked" in has:
+            masked = nz.mask_phone(pd.Series([e164], dtype="string")).iloc[0] if pd.notna(e164) else None
+            hit = profile["phone_masked"].astype("string").eq(masked) if pd.notna(masked) else None
+            how = "masked phone"
+        else:
+            return _empty_find(profile, _no_column("phone column"))
     else:
         ids = profile["oneid"].astype("string").str.lower()
         exact = ids.eq(q.lower())
@@ -578,31 +676,27 @@ def find_customers(profile: pd.DataFrame, query: str, *, limit: int | None = 20)
             hit, how = ids.str.startswith(q.lower()), "oneid prefix"
     if hit is None:
         return _empty_find(profile)
-    hit = hit.fillna(False).to_numpy(bool)
+    hit_mask = hit.fillna(False).to_numpy(bool)
     cols = [c for c in FIND_COLUMNS if c in profile.columns]
-    out = profile.loc[hit, cols].copy()
+    out = profile.loc[hit_mask, cols].copy()
     out.insert(1, "matched_on", how)
     out = out.sort_values("oneid", kind="stable").reset_index(drop=True)
     matches = len(out)
     if limit is not None:
         out = out.head(limit)
-    out.attrs["matches"] = matches
+    out.attrs = {"matches": matches}
     return out
 
 
-def _s(values: Any, index: pd.Index, default: str = "–") -> pd.Series:
-    """Text of ``values`` aligned to ``index`` (missing -> ``default``)."""
-    s = values if isinstance(values, pd.Series) else pd.Series(values, index=index)
-    return s.astype("string").fillna(default)
-
-
+# ----------------------------------------------------------------------------- timeline
 def _pieces(index: pd.Index, pieces: Sequence[tuple[str, pd.Series | None]]) -> pd.Series:
-    """``label value; label value`` for each row, skipping missing values."""
+    """``label value; label value`` for each row, skipping missing and empty values."""
     cols = []
     for label, values in pieces:
         if values is None:
             continue
-        v = values.astype("string")
+        v = pd.Series(values, index=index).astype("string") if not isinstance(values, pd.Series) \
+            else values.astype("string")
         cols.append((label + " " + v if label else v).where(v.notna() & v.ne("")))
     if not cols:
         return pd.Series("", index=index, dtype="string")
@@ -611,132 +705,315 @@ def _pieces(index: pd.Index, pieces: Sequence[tuple[str, pd.Series | None]]) -> 
                      index=index, dtype="string")
 
 
-def _mask(values: pd.Series | None, kind: str) -> pd.Series | None:
+def _money(values: pd.Series, currency: str) -> pd.Series:
+    v = pd.to_numeric(values, errors="coerce").astype(float)
+    unit = f" {currency}" if currency else ""
+    return pd.Series([f"{x:,.2f}{unit}" if pd.notna(x) else pd.NA for x in v], index=values.index, dtype="string")
+
+
+def _number(values: pd.Series, fmt: str = "{:g}") -> pd.Series:
+    v = pd.to_numeric(values, errors="coerce").astype(float)
+    return pd.Series([fmt.format(x) if pd.notna(x) else pd.NA for x in v], index=values.index, dtype="string")
+
+
+def _day(values: pd.Series) -> pd.Series:
+    t = pd.to_datetime(values, utc=True)
+    return pd.Series([x.strftime("%Y-%m-%d") if pd.notna(x) else pd.NA for x in t], index=values.index,
+                     dtype="string")
+
+
+def _item(d: pd.DataFrame) -> pd.Series:
+    """``category: product × quantity`` from what a row has."""
+    out = []
+    for cat, prod, qty in zip(d["category"].astype("string"), d["product"].astype("string"), _number(d["quantity"])):
+        text = ": ".join(x for x in (cat, prod) if isinstance(x, str) and x)
+        if text and isinstance(qty, str):
+            text += f" × {qty}"
+        out.append(text or pd.NA)
+    return pd.Series(out, index=d.index, dtype="string")
+
+
+def _lenient(df: pd.DataFrame | None, table: str) -> pd.DataFrame:
+    """``df`` with the canonical table's columns (missing ones empty), cast like the schema's
+    (integers as floats, so a partial table never fails a cast)."""
+    from .canonical.schema import COLUMNS
+
+    df = pd.DataFrame() if df is None else df.reset_index(drop=True)
+    out = {}
+    for c, t in COLUMNS[table].items():
+        s = df[c] if c in df.columns else pd.Series(pd.NA, index=df.index, dtype=object)
+        if t.startswith("datetime64"):
+            s = pd.to_datetime(s, utc=True).astype("datetime64[us, UTC]")
+        elif t == "bool":
+            s = s.astype("boolean").fillna(False).astype(bool)
+        elif t in ("string", "boolean"):
+            s = s.astype(t)
+        else:
+            s = pd.to_numeric(s, errors="coerce").astype(float)
+        out[c] = s
+    return pd.DataFrame(out, index=df.index)
+
+
+def _timeline_part(d: pd.DataFrame, kind: str, time: Any, event: Any, detail: pd.Series,
+                   amount: Any = np.nan, duration: Any = np.nan) -> pd.DataFrame:
+    return pd.DataFrame({"time": time, "channel": d["channel"], "kind": kind, "event": event, "detail": detail,
+                         "amount": amount, "duration_minutes": duration, "record_id": d["record_id"]},
+                        index=d.index)
+
+
+def _orders_of(o: pd.DataFrame, refunds: pd.DataFrame) -> pd.DataFrame:
+    """The person's orders with the purchases view's status, refund and net (refunds netted)."""
+    from .canonical import net_purchases
+
+    pur = net_purchases(o.assign(status=o["status"].fillna("paid")), refunds)
+    pur = pur[pur["order_key"].isin(o["order_key"]).to_numpy(bool)].drop_duplicates("order_key")
+    return o.join(pur.set_index("order_key")[["status", "refund", "net"]].rename(columns={"status": "_status"}),
+                  on="order_key")
+
+
+def _consent_rows(c: pd.DataFrame) -> pd.DataFrame:
+    """One row per consent statement (a record saying several purposes at once is one row)."""
+    status = c["granted"].astype("boolean").map({True: "granted", False: "withdrawn"}).astype("string") \
+        .fillna("unknown")
+    c = c.assign(_status=status, _said=c["event"].astype("string").fillna("consent record"))
+    rows = []
+    for _, g in c.groupby(["record_id", "at", "_said"], sort=False, dropna=False):
+        first = g.iloc[0]
+        if len(g) == 1:
+            event = f"consent {first['_status']}: {first['purpose']}"
+        else:
+            event = "consents recorded"
+        said = ", ".join(f"{p} {s}" for p, s in zip(g["purpose"], g["_status"]))
+        rows.append({"time": first["at"], "channel": first["channel"], "event": event,
+                     "detail": f"{said}; said by {first['_said']}", "record_id": first["record_id"]})
+    out = pd.DataFrame(rows, columns=["time", "channel", "event", "detail", "record_id"])
+    return out.assign(kind="consent", amount=np.nan, duration_minutes=np.nan)
+
+
+def _traits_text(traits: pd.DataFrame) -> pd.Series:
+    """Per record id: its person traits, masked (``name 张*; phone 138****8000; city 上海``)."""
     from .privacy.masking import mask_series
 
-    return None if values is None else mask_series(values, kind)
+    if traits is None or not len(traits):
+        return pd.Series(dtype="string")
+    parts = []
+    for trait, label, kind in _TIMELINE_TRAITS:
+        t = traits[(traits["trait"] == trait).to_numpy(bool)].drop_duplicates(["record_id"])
+        if len(t):
+            v = mask_series(t["value"].astype("string"), kind) if kind != "none" else t["value"].astype("string")
+            parts.append(pd.Series(v.to_numpy(), index=pd.Index(t["record_id"].astype(str)), name=label))
+    if not parts:
+        return pd.Series(dtype="string")
+    table = pd.concat(parts, axis=1)
+    return _pieces(table.index, [(c, table[c]) for c in table.columns])
 
 
-def _col(df: pd.DataFrame, name: str) -> pd.Series | None:
-    return df[name] if name in df.columns else None
+def timeline_from_tables(tables: Mapping[str, pd.DataFrame], *, currency: str = "") -> pd.DataFrame:
+    """One person's timeline from their rows of the canonical tables (``records``, ``profiles``,
+    ``traits``, ``orders``, ``order_lines``, ``refunds``, ``events``, ``consents``; missing
+    tables count as empty) — the pure part of :func:`customer_timeline`.
+
+    One row per canonical row, built from the canonical columns only (the same for every brand),
+    ``kind`` saying which (:data:`TIMELINE_KINDS`):
+
+    - ``profile``: "became a member" at the registration (else the record's time), member level,
+      when the profile was last updated;
+    - ``order``: "order (paid | refunded | cancelled)" — status, refund and net from
+      :func:`workbench.canonical.net_purchases` (refunds netted) — sales channel, store,
+      category, product × quantity, line count; ``amount`` = what was paid (0 when cancelled);
+    - ``order line``: a line item of a multi-line order (or of an order booked to another
+      OneID), with its amount in ``detail`` only (the order row carries the money);
+    - ``refund``: a refund on an order or a return row, ``amount`` negative, with the date and
+      sales channel of its order;
+    - ``event``: the canonical event type (``Product Viewed``, ``Live Stream Watched`` ...) with
+      quantity, duration (``duration_minutes``), value (``amount``), campaign, product,
+      category, rating and platform;
+    - ``consent``: a consent statement (purposes granted / withdrawn / unknown and what said it);
+    - ``record``: a source record none of the above covers (its role and time only).
+
+    Every record of ``records`` has at least one row. A record's person traits (name, phone,
+    e-mail, city, address) are appended to the detail of its first row, **masked**. Sorted by
+    time (undated rows last), then channel, record id and kind. The amounts of the ``order``
+    and ``refund`` rows add up to the person's net revenue.
+
+    >>> ts = pd.Timestamp("2026-03-01 10:00", tz="UTC")
+    >>> t = timeline_from_tables({
+    ...     "records": pd.DataFrame({"oneid": ["p"] * 2, "record_id": ["shop:f:1", "site:f:9"], "channel": ["shop", "site"],
+    ...                              "role": ["orders", "events"], "at": [ts, ts + pd.Timedelta(hours=1)]}),
+    ...     "orders": pd.DataFrame({"oneid": ["p"], "record_id": ["shop:f:1"], "channel": ["shop"], "order_key": ["shop:1"],
+    ...                             "order_id": ["1"], "ordered_at": [ts], "status": ["paid"], "is_order": [True],
+    ...                             "gross": [120.0], "category": ["tea"], "product": ["green tea"], "quantity": [2.0],
+    ...                             "lines": [1], "sales_channel": ["store"], "store": ["S01"]}),
+    ...     "traits": pd.DataFrame({"oneid": ["p"], "record_id": ["shop:f:1"], "trait": ["phone"],
+    ...                             "value": ["+8613800138000"]}),
+    ...     "events": pd.DataFrame({"oneid": ["p"], "record_id": ["site:f:9"], "channel": ["site"],
+    ...                             "event_time": [ts + pd.Timedelta(hours=1)], "event_type": ["Product Viewed"],
+    ...                             "quantity": [1.0], "category": ["tea"]})}, currency="EUR")
+    >>> t[["kind", "event", "detail", "amount"]].to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'kind': 'order', 'event': 'order (paid)',
+      'detail': 'sold via store; store S01; tea: green tea × 2; phone 138****8000', 'amount': 120.0},
+     {'kind': 'event', 'event': 'Product Viewed', 'detail': 'category tea', 'amount': nan}]
+    """
+    t = {name: _lenient(tables.get(name), name) for name in TIMELINE_TABLES}
+    parts: list[pd.DataFrame] = []
+
+    p = t["profiles"]
+    if len(p):
+        reg = p["registered_at"]
+        event = pd.Series(np.where(reg.notna().to_numpy(bool), "became a member", "member profile"), index=p.index)
+        detail = _pieces(p.index, [("level", p["member_level"]), ("profile updated", _day(p["updated_at"]))])
+        parts.append(_timeline_part(p, "profile", reg.fillna(p["at"]), event, detail))
+
+    o = t["orders"]
+    when = pd.Series(dtype="string")
+    if len(o):
+        o = _orders_of(o, t["refunds"])
+        refunded = pd.to_numeric(o["refund"], errors="coerce").fillna(0.0) > 0
+        detail = _pieces(o.index, [("sold via", o["sales_channel"]), ("store", o["store"]), ("", _item(o)),
+                                   ("lines", _number(o["lines"].where(o["lines"] > 1))),
+                                   ("refunded", _money(o["refund"].where(refunded), currency)),
+                                   ("net", _money(o["net"].where(refunded), currency))])
+        event = "order (" + o["_status"].astype("string").fillna(o["status"]).fillna("paid") + ")"
+        parts.append(_timeline_part(o, "order", o["ordered_at"], event, detail, amount=o["gross"].astype(float)))
+        when = pd.Series((_day(o["ordered_at"]) + " via " + o["sales_channel"].astype("string").fillna(o["channel"]))
+                         .to_numpy(), index=pd.Index(o["order_key"].astype(str)), dtype="string")
+
+    ol = t["order_lines"]
+    if len(ol):
+        single = set(o.loc[(o["lines"] <= 1).to_numpy(bool), "order_key"].astype(str)) if len(o) else set()
+        ol = ol[~ol["order_key"].astype(str).isin(single).to_numpy(bool)]
+        if len(ol):
+            known = ol["order_key"].astype(str).map(when).astype("string")
+            order = known.fillna("booked to another OneID")
+            event = pd.Series(np.where(ol["cancelled"].to_numpy(bool), "order line (cancelled)", "order line"),
+                              index=ol.index)
+            detail = _pieces(ol.index, [("", _item(ol)), ("amount", _money(ol["amount"], currency)),
+                                        ("order", order)])
+            parts.append(_timeline_part(ol, "order line", ol["ordered_at"], event, detail))
+
+    r = t["refunds"]
+    if len(r):
+        key = r["order_key"].astype(str)
+        of = key.map(when).astype("string")
+        matched = r["matched"].to_numpy(bool)
+        note = of.fillna(pd.Series(np.where(matched, "booked to another OneID", "not in the data"), index=r.index)
+                         .astype("string"))
+        event = pd.Series(np.where(r["source"].astype("string").eq("return").fillna(False).to_numpy(bool),
+                                   "return", "refund"), index=r.index)
+        detail = _pieces(r.index, [("of the order", note),
+                                   ("sold via", r["sales_channel"].where(of.isna().to_numpy(bool)))])
+        parts.append(_timeline_part(r, "refund", r["refunded_at"], event, detail, amount=-r["amount"].astype(float)))
+
+    e = t["events"]
+    if len(e):
+        qty = pd.to_numeric(e["quantity"], errors="coerce")
+        minutes = pd.to_numeric(e["duration_seconds"], errors="coerce").astype(float) / 60.0
+        detail = _pieces(e.index, [("×", _number(qty.where(qty.notna() & qty.ne(1.0)))),
+                                   ("", _number(minutes, "{:,.0f} min")),
+                                   ("value", _money(e["value"], currency)), ("campaign", e["campaign"]),
+                                   ("product", e["product"]), ("category", e["category"]),
+                                   ("rating", _number(e["rating"])), ("on", e["platform"])])
+        parts.append(_timeline_part(e, "event", e["event_time"], e["event_type"], detail,
+                                    amount=pd.to_numeric(e["value"], errors="coerce").astype(float),
+                                    duration=minutes))
+
+    c = t["consents"]
+    if len(c):
+        parts.append(_consent_rows(c))
+
+    rec = t["records"]
+    covered = set().union(*(set(x["record_id"].astype(str)) for x in parts)) if parts else set()
+    rest = rec[~rec["record_id"].astype(str).isin(covered).to_numpy(bool)]
+    if len(rest):
+        parts.append(_timeline_part(rest, "record", rest["at"], "record (" + rest["role"].astype("string") + ")",
+                                    pd.Series("", index=rest.index, dtype="string")))
+
+    if parts:
+        out = pd.concat([x.reset_index(drop=True) for x in parts], ignore_index=True)
+    else:
+        out = pd.DataFrame({c: pd.Series(dtype=object) for c in TIMELINE_COLUMNS})
+    out["time"] = pd.to_datetime(out["time"], utc=True).astype("datetime64[us, UTC]")
+    for col in ("amount", "duration_minutes"):
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+    for col in ("channel", "kind", "event", "detail", "record_id"):
+        out[col] = out[col].astype("string")
+    out["detail"] = out["detail"].fillna("")
+    out["_k"] = out["kind"].map({k: i for i, k in enumerate(TIMELINE_KINDS)}).astype(float)
+    out["_n"] = np.arange(len(out))
+    out = out.sort_values(["time", "channel", "record_id", "_k", "_n"], kind="stable", na_position="last")
+    out = out.drop(columns=["_k", "_n"]).reset_index(drop=True)
+    traits = _traits_text(t["traits"])
+    if len(traits) and len(out):
+        first = ~out["record_id"].duplicated().to_numpy(bool)
+        extra = out["record_id"].astype(str).map(traits).astype("string").where(first)
+        has = (extra.notna() & extra.ne("")).fillna(False).to_numpy(bool)
+        sep = np.where(out["detail"].eq("").fillna(True).to_numpy(bool), "", "; ")
+        out.loc[has, "detail"] = (out["detail"] + sep + extra)[has]
+    out.attrs = {"currency": currency}
+    return out[list(TIMELINE_COLUMNS)]
 
 
-def _money(values: pd.Series) -> pd.Series:
-    v = pd.to_numeric(values, errors="coerce").astype(float)
-    return pd.Series([f"{x:,.2f} CNY" if pd.notna(x) else pd.NA for x in v], index=values.index, dtype="string")
+def _person_rows(paths: Paths, oneid: str) -> dict[str, pd.DataFrame]:
+    """The person's rows of every canonical table a timeline needs (DuckDB filter push-down: a
+    lookup reads only this person's rows, however large the layer)."""
+    import duckdb
+
+    out = {}
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for name in TIMELINE_TABLES:
+            f = paths.canonical / f"{name}.parquet"
+            if not f.exists():
+                raise FileNotFoundError(f"{f} not found: build the canonical layer first (notebook 04_customer_360, "
+                                        "or workbench.canonical.run_canonical).")
+            out[name] = con.sql(f"SELECT * EXCLUDE (file_row_number) FROM {_sql_path(f, row_numbers=True)} "
+                                "WHERE oneid = $1 ORDER BY file_row_number", params=[oneid]).to_arrow_table().to_pandas()
+    finally:
+        con.close()
+    return out
 
 
-def _tl_crm(d: pd.DataFrame) -> pd.DataFrame:
-    detail = _pieces(d.index, [("level", _col(d, "member_level")), ("name", _mask(_col(d, "name"), "name")),
-                               ("phone", _mask(_col(d, "phone"), "phone")),
-                               ("e-mail", _mask(_col(d, "email"), "email")), ("city", _col(d, "city")),
-                               ("profile updated", _col(d, "updated_at").dt.strftime("%Y-%m-%d")
-                                if "updated_at" in d else None)])
-    return pd.DataFrame({"time": d["registered_at"], "event": "became a member", "detail": detail})
+def customer_timeline(paths: Paths | None, oneid: str) -> pd.DataFrame:
+    """Every canonical row of one person, in time order, with personal values masked.
 
+    Reads only the canonical layer (:func:`workbench.canonical.load_canonical`), this person's
+    rows of it, and builds the rows with :func:`timeline_from_tables` — the same code for every
+    brand, whatever its channels are called. Columns (:data:`TIMELINE_COLUMNS`): ``time``
+    (UTC), ``channel`` (the source channel), ``kind`` (profile, order, order line, refund,
+    event, consent, record), ``event`` (what happened: "order (refunded)", "Product Viewed",
+    "Live Stream Watched", "consent withdrawn: email" ...), ``detail`` (sales channel,
+    category, product, duration, campaign, rating ...; names, phones, e-mails and addresses
+    only masked), ``amount`` (in the base currency, ``attrs["currency"]``: paid order amount,
+    refunds negative, an event's value), ``duration_minutes`` and ``record_id``. Every record
+    of the person has at least one row.
 
-def _tl_orders(d: pd.DataFrame) -> pd.DataFrame:
-    refund = pd.to_numeric(d.get("refund_amount"), errors="coerce") if "refund_amount" in d else None
-    detail = _pieces(d.index, [
-        ("", _s(_col(d, "category"), d.index) + ": " + _s(_col(d, "product"), d.index) + " × "
-         + _s(_col(d, "quantity"), d.index)),
-        ("refund", _money(refund.where(refund > 0)) if refund is not None else None),
-        ("receiver", _mask(_col(d, "receiver_name"), "name")),
-        ("phone", _mask(_col(d, "receiver_phone"), "phone")), ("city", _col(d, "city"))])
-    event = _s(_col(d, "platform"), d.index, "online") + " order (" + _s(_col(d, "status"), d.index) + ")"
-    return pd.DataFrame({"time": d["ordered_at"], "event": event, "detail": detail,
-                         "amount_cny": pd.to_numeric(d["amount"], errors="coerce").astype(float)})
+    >>> customer_timeline(get_paths(), "OID-00068a1973a7").head()   # doctest: +SKIP
+    """
+    from .canonical import load_canonical
 
-
-def _tl_pos(d: pd.DataFrame) -> pd.DataFrame:
-    detail = _pieces(d.index, [
-        ("store", _s(_col(d, "store_code"), d.index) + " (" + _s(_col(d, "store_region"), d.index) + ")"),
-        ("", _s(_col(d, "category"), d.index) + ", " + _s(_col(d, "items"), d.index) + " items"),
-        ("returns receipt", _col(d, "original_receipt")), ("name", _mask(_col(d, "name"), "name")),
-        ("phone", _mask(_col(d, "phone"), "phone"))])
-    return pd.DataFrame({"time": d["txn_time"], "event": "shop " + _s(_col(d, "txn_type"), d.index),
-                         "detail": detail, "amount_cny": pd.to_numeric(d["amount"], errors="coerce").astype(float)})
-
-
-def _tl_web(d: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"time": d["event_time"], "event": "web " + _s(_col(d, "event"), d.index),
-                         "detail": _pieces(d.index, [("page", _col(d, "page"))])})
-
-
-def _tl_app(d: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"time": d["event_time"], "event": "app " + _s(_col(d, "event"), d.index),
-                         "detail": _pieces(d.index, [("", _col(d, "os")), ("version", _col(d, "app_version"))])})
-
-
-def _tl_live(d: pd.DataFrame) -> pd.DataFrame:
-    minutes = pd.to_numeric(d["watch_seconds"], errors="coerce").astype(float) / 60.0
-    gift = pd.to_numeric(_col(d, "gift_value"), errors="coerce").astype(float) if "gift_value" in d else None
-    detail = _pieces(d.index, [("room", _col(d, "room_id")),
-                               ("watched", pd.Series([f"{m:.0f} min" if pd.notna(m) else pd.NA for m in minutes],
-                                                     index=d.index, dtype="string")),
-                               ("comments", _col(d, "comments")), ("gifts", _col(d, "gifts")),
-                               ("product clicks", _col(d, "product_clicks"))])
-    return pd.DataFrame({"time": d["session_start"], "event": "live stream on " + _s(_col(d, "platform"), d.index),
-                         "detail": detail, "amount_cny": gift.where(gift > 0) if gift is not None else np.nan,
-                         "watch_minutes": minutes})
-
-
-def _tl_wechat(d: pd.DataFrame) -> pd.DataFrame:
-    detail = _pieces(d.index, [("scene", _col(d, "subscribe_scene")), ("city", _col(d, "city"))])
-    follow = pd.DataFrame({"time": d["subscribed_at"], "event": "followed the WeChat account", "detail": detail})
-    if "unsubscribed_at" not in d:
-        return follow
-    gone = d[d["unsubscribed_at"].notna()]
-    unfollow = pd.DataFrame({"time": gone["unsubscribed_at"], "event": "unfollowed the WeChat account",
-                             "detail": pd.Series("", index=gone.index, dtype="string")})
-    return pd.concat([follow, unfollow])
-
-
-def _tl_email(d: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({"time": d["event_time"], "event": "e-mail " + _s(_col(d, "event"), d.index),
-                         "detail": _pieces(d.index, [("campaign", _col(d, "campaign_id")),
-                                                     ("to", _mask(_col(d, "email"), "email"))])})
-
-
-def _tl_service(d: pd.DataFrame) -> pd.DataFrame:
-    sat = _col(d, "satisfaction")
-    detail = _pieces(d.index, [("via", _col(d, "contact_channel")), ("status", _col(d, "status")),
-                               ("satisfaction", sat.astype("string") + "/5" if sat is not None else None),
-                               ("name", _mask(_col(d, "name"), "name")), ("phone", _mask(_col(d, "phone"), "phone"))])
-    return pd.DataFrame({"time": d["created_at"], "event": "service ticket: " + _s(_col(d, "category"), d.index),
-                         "detail": detail})
-
-
-#: Timeline builder per channel: (columns read from the cleaned table, function -> rows).
-_TIMELINE: dict[str, tuple[tuple[str, ...], Callable[[pd.DataFrame], pd.DataFrame]]] = {
-    "crm_members": (("registered_at", "updated_at", "member_level", "name", "phone", "email", "city"), _tl_crm),
-    "ecommerce_orders": (("ordered_at", "platform", "status", "category", "product", "quantity", "amount",
-                          "refund_amount", "receiver_name", "receiver_phone", "city"), _tl_orders),
-    "pos_receipts": (("txn_time", "store_code", "store_region", "txn_type", "category", "items", "amount",
-                      "original_receipt", "name", "phone"), _tl_pos),
-    "web_events": (("event_time", "event", "page"), _tl_web),
-    "app_events": (("event_time", "event", "os", "app_version"), _tl_app),
-    "livestream_interactions": (("session_start", "platform", "room_id", "watch_seconds", "comments", "gifts",
-                                 "gift_value", "product_clicks"), _tl_live),
-    "wechat_followers": (("subscribed_at", "unsubscribed_at", "subscribe_scene", "city"), _tl_wechat),
-    "email_events": (("event_time", "event", "campaign_id", "email"), _tl_email),
-    "service_tickets": (("created_at", "category", "contact_channel", "status", "satisfaction", "name", "phone"),
-                        _tl_service),
-}
-
-
-def _generic_timeline(d: pd.DataFrame, channel: str) -> pd.DataFrame:
-    """A channel without a builder: its first timestamp column, the record only (no values shown)."""
-    times = [c for c in d.columns if isinstance(d[c].dtype, pd.DatetimeTZDtype)]
-    time = d[times[0]] if times else pd.Series(pd.NaT, index=d.index, dtype="datetime64[us, UTC]")
-    return pd.DataFrame({"time": time, "event": f"{channel} record",
-                         "detail": pd.Series("", index=d.index, dtype="string")})
+    if not isinstance(oneid, str):
+        raise _param_error("oneid", "a OneID string such as 'OID-00068a1973a7'", oneid)
+    paths = paths or get_paths()
+    layer = load_canonical(paths)
+    rows = _person_rows(paths, oneid)
+    if rows["records"].empty:
+        known = paths.registry.exists() and not _rows_where_in(paths.registry, "oneid", [oneid], ["oneid"]).empty
+        if known:
+            raise ValueError(f"OneID {oneid!r} is in the OneID registry but not in the canonical layer: the layer is "
+                             "older than the identity run. Rebuild it (notebook 04_customer_360, or "
+                             "workbench.canonical.run_canonical).")
+        raise KeyError(f"Unknown OneID {oneid!r}.")
+    out = timeline_from_tables(rows, currency=layer.base_currency)
+    out.attrs = {"oneid": oneid, "currency": layer.base_currency}
+    return out
 
 
 def person_evidence(paths: Paths | None, oneid: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The records of one OneID and the links that joined them — the same answer as
     :func:`workbench.identity.explain` (``oneid``, ``paths``) but reading only this person's rows
-    (DuckDB filter push-down), which keeps a lookup fast on a large registry.
+    of the registry (``paths.registry``) and the links (``paths.identity_links``) with DuckDB
+    filter push-down, which keeps a lookup fast on a large registry.
 
     >>> records, links = person_evidence(get_paths(), "OID-00068a1973a7")   # doctest: +SKIP
     >>> links[["how", "value_hash"]].head(2)                                # doctest: +SKIP
@@ -748,70 +1025,23 @@ def person_evidence(paths: Paths | None, oneid: str) -> tuple[pd.DataFrame, pd.D
     if records.empty:
         raise KeyError(f"Unknown OneID {oneid!r}.")
     ids = _values_table(records["record_id"])
-    links = _duck(f"SELECT * FROM {_sql_path(paths.processed / 'identity_links.parquet')} "
+    links = _duck(f"SELECT * FROM {_sql_path(_links_file(paths))} "
                   "WHERE record_a IN (SELECT v FROM ids) OR record_b IN (SELECT v FROM ids)", ids=ids)
     return records.reset_index(drop=True), links.reset_index(drop=True)
 
 
-def customer_timeline(paths: Paths | None, oneid: str) -> pd.DataFrame:
-    """Every record of one person across channels, in time order, with personal values masked.
-
-    Columns (:data:`TIMELINE_COLUMNS`): ``time`` (UTC), ``channel``, ``event`` (what
-    happened: "tmall order (completed)", "web product_view", "live stream on douyin",
-    "service ticket: 投诉" ...), ``detail`` (category, product, watch time, campaign, ticket
-    status ...; names, phones and e-mails only masked; free-text ticket descriptions are not
-    shown), ``amount_cny`` (order, receipt or gift value), ``watch_minutes`` (live streams) and
-    ``record_id``. A WeChat follower who unfollowed has a second row for it. Sorted by time,
-    then channel and record id (records without a time last).
-
-    >>> customer_timeline(get_paths(), "OID-00068a1973a7").head()   # doctest: +SKIP
-    """
-    import pyarrow.parquet as pq
-
-    if not isinstance(oneid, str):
-        raise _param_error("oneid", "a OneID string such as 'OID-00068a1973a7'", oneid)
-    paths = paths or get_paths()
-    records = _rows_where_in(_registry_file(paths), "oneid", [oneid])
-    if records.empty:
-        raise KeyError(f"Unknown OneID {oneid!r}.")
-    parts = []
-    for channel, recs in records.groupby("channel", sort=True):
-        f = paths.cleaned / f"{channel}.parquet"
-        if not f.exists():
-            raise FileNotFoundError(f"No cleaned data for channel '{channel}' at {f}. Run the clean stage "
-                                    "(notebook 02_clean) first.")
-        schema = pq.read_schema(f)
-        spec = _TIMELINE.get(str(channel))
-        if spec is not None and spec[0][0] in schema.names:  # the first column is the record's time
-            wanted = ["record_id", *[c for c in spec[0] if c in schema.names]]
-        else:
-            spec = None
-            wanted = ["record_id", *[fld.name for fld in schema if str(fld.type).startswith("timestamp")]]
-        d = _rows_where_in(f, "record_id", recs["record_id"], wanted).set_index("record_id", drop=False)
-        rows = spec[1](d) if spec is not None else _generic_timeline(d, str(channel))
-        rows["channel"] = str(channel)
-        rows["record_id"] = rows.index.to_numpy()
-        parts.append(rows)
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(TIMELINE_COLUMNS))
-    for c in ("amount_cny", "watch_minutes"):
-        out[c] = pd.to_numeric(out[c], errors="coerce").astype(float) if c in out else np.nan
-    out["time"] = pd.to_datetime(out["time"], utc=True)
-    for c in ("channel", "event", "detail", "record_id"):
-        out[c] = out[c].astype("string")
-    out = out.sort_values(["time", "channel", "record_id", "event"], kind="stable", na_position="last")
-    return out[list(TIMELINE_COLUMNS)].reset_index(drop=True)
-
-
-def _person_card(profile: pd.DataFrame, oneid: str) -> str:
+def _person_card(profile: pd.DataFrame, oneid: str, currency: str = "") -> str:
     from .customer360 import public_view
 
     row = public_view(profile[profile["oneid"].astype("string").eq(oneid)])
     if row.empty:
         return ""
     r = row.iloc[0]
+    money = f"net revenue ({currency})" if currency else "net revenue"
     fields = [("OneID", "oneid"), ("name", "name_masked"), ("phone", "phone_masked"), ("e-mail", "email_masked"),
               ("city", "city"), ("member level", "member_level"), ("channels", "channels"), ("orders", "orders"),
-              ("net revenue (CNY)", "net_revenue"), ("first seen", "first_seen"), ("last seen", "last_seen")]
+              (money, "net_revenue"), ("main sales channel", "main_sales_channel"),
+              ("favourite category", "favourite_category"), ("first seen", "first_seen"), ("last seen", "last_seen")]
     cells = "".join(f"<tr><td>{html.escape(label)}</td><td>{html.escape(_fmt(r[col]))}</td></tr>"
                     for label, col in fields if col in row.columns)
     return f'<table style="font-size:12px">{cells}</table>'
@@ -838,6 +1068,15 @@ def _graph_png(records: pd.DataFrame, links: pd.DataFrame, oneid: str) -> bytes:
     return _figure_png(fig)
 
 
+def _timeline_html(timeline: pd.DataFrame, max_rows: int) -> str:
+    cur = timeline.attrs.get("currency") or ""
+    shown = timeline.assign(time=timeline["time"].dt.strftime("%Y-%m-%d %H:%M")).drop(columns="record_id")
+    if cur:
+        shown = shown.rename(columns={"amount": f"amount ({cur})"})
+    return (f"<b>{timeline['record_id'].nunique():,} records, {len(timeline):,} rows, "
+            f"{timeline['channel'].nunique()} channels</b>" + _html_table(shown, max_rows=max_rows, index=False))
+
+
 def customer_lookup(paths: Paths | None = None, *, profile: pd.DataFrame | None = None, max_rows: int = 200):
     """Widget: search a person by OneID (or prefix), masked phone, last 4 digits or e-mail
     (:func:`find_customers`); pick one of the matches to see a masked profile card, the
@@ -860,9 +1099,12 @@ def customer_lookup(paths: Paths | None = None, *, profile: pd.DataFrame | None 
     profile = load_customer_360(paths) if profile is None else profile
     if "oneid" not in profile.columns and profile.index.name == "oneid":
         profile = profile.reset_index()
+    currency = str(profile.attrs.get("currency") or "")
+    hints = ["OneID"] + (["138****8000", "last 4 digits"] if {"phone", "phone_masked"} & set(profile.columns) else []) \
+        + (["e-mail"] if {"email", "email_masked"} & set(profile.columns) else [])
     c = SimpleNamespace(
-        query=widgets.Text(placeholder="OneID, 138****8000, last 4 digits or e-mail", description="Find",
-                           continuous_update=False, layout=widgets.Layout(width="420px")),
+        query=widgets.Text(placeholder=", ".join(hints), description="Find", continuous_update=False,
+                           layout=widgets.Layout(width="420px")),
         search=widgets.Button(description="Search", icon="search"),
         message=widgets.HTML(), results=widgets.HTML(),
         person=widgets.Dropdown(options=[], description="Person", layout=widgets.Layout(width="420px")),
@@ -881,13 +1123,11 @@ def customer_lookup(paths: Paths | None = None, *, profile: pd.DataFrame | None 
         try:
             timeline = customer_timeline(paths, oneid)
             records, links = person_evidence(paths, oneid)
-        except (KeyError, FileNotFoundError) as exc:
+        except (KeyError, ValueError, FileNotFoundError) as exc:
             c.message.value = f'<span style="{_ERROR_STYLE}">{html.escape(str(exc))}</span>'
             return
-        c.card.value = _person_card(profile, oneid)
-        shown = timeline.assign(time=timeline["time"].dt.strftime("%Y-%m-%d %H:%M"))
-        c.timeline.value = (f"<b>{len(timeline):,} records, {timeline['channel'].nunique()} channels</b>"
-                            + _html_table(shown.drop(columns="record_id"), max_rows=max_rows, index=False))
+        c.card.value = _person_card(profile, oneid, currency)
+        c.timeline.value = _timeline_html(timeline, max_rows)
         cols = ["record_a", "record_b", "how", "value_hash", "match_weight", "match_probability"]
         c.links.value = (f"<b>{len(links):,} links</b> (identifier values are shown as hashes)"
                          + _html_table(links[[x for x in cols if x in links.columns]], max_rows=max_rows,
@@ -902,7 +1142,9 @@ def customer_lookup(paths: Paths | None = None, *, profile: pd.DataFrame | None 
             c.message.value = f'<span style="{_ERROR_STYLE}">{html.escape(str(exc))}</span>'
             found = _empty_find(profile)
         n = found.attrs.get("matches", len(found))
-        if c.query.value.strip() and n == 0:
+        if found.attrs.get("note"):
+            c.message.value = html.escape(found.attrs["note"])
+        elif c.query.value.strip() and n == 0:
             c.message.value = f"No person matches {html.escape(c.query.value.strip())!s}."
         elif n > len(found):
             c.message.value = f"{n:,} persons match; the first {len(found):,} (by OneID) are listed."
@@ -927,18 +1169,11 @@ def customer_lookup(paths: Paths | None = None, *, profile: pd.DataFrame | None 
 
 # ============================================================================= match review
 def _threshold(paths: Paths) -> float:
-    """The posterior threshold of the last identity run (metrics), else of the default settings."""
-    f = paths.metrics / "identity.json"
-    if f.exists():
-        try:
-            t = json.loads(f.read_text(encoding="utf-8")).get("probabilistic", {}).get("threshold")
-            if t is not None:
-                return float(t)
-        except (ValueError, AttributeError):
-            pass
-    from .identity import IdentitySettings
+    """The posterior match threshold of the identity settings the run used (recorded by the
+    identity stage; :func:`workbench.runconfig.resolve_identity`)."""
+    from .runconfig import resolve_identity
 
-    return float(IdentitySettings.from_yaml().match_threshold)
+    return float(resolve_identity(paths).match_threshold)
 
 
 def _ordered(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -964,47 +1199,58 @@ def _mode(df: pd.DataFrame, group: str, column: str) -> pd.Series:
     return counts.drop_duplicates(group).set_index(group)[column].astype("string")
 
 
-def _record_attributes(paths: Paths, records: pd.DataFrame) -> pd.DataFrame:
-    """Per record: display name, name key, phone tail, address key and city, read from the
-    cleaned tables through the identity settings' attribute columns (what the model compared)."""
-    from .identity import IdentitySettings
-    from .identity.observations import address_key, city_key, phone_tail
+def _scopes_in(target: Any, present: set[str]) -> bool:
+    """Whether every scope column of an identifier target (``buyer_nick@sales_channel``) is present."""
+    targets = target if isinstance(target, list) else [target]
+    return all(not sc or sc in present for sc in (str(t).partition("@")[2] for t in targets))
 
-    settings = IdentitySettings.from_yaml()
+
+def _record_attributes(paths: Paths, records: pd.DataFrame) -> pd.DataFrame:
+    """Per record: display name, name key, phone tail, address key and city — the fuzzy
+    attributes exactly as the probabilistic stage compared them: each channel's cleaned rows
+    read through the ``sources`` of the identity settings the run used
+    (:func:`workbench.runconfig.resolve_identity`) and turned into evidence by
+    :func:`workbench.identity.observations.observe`, for any brand's channels."""
+    import pyarrow.parquet as pq
+
+    from .identity.observations import observe
+    from .identity.settings import SourceSpec
+    from .runconfig import resolve_identity
+
+    settings = resolve_identity(paths)
     parts = []
     for channel, recs in records.groupby("channel", sort=True):
         spec = settings.sources.get(str(channel))
         f = paths.cleaned / f"{channel}.parquet"
-        if spec is None or not spec.attributes or not f.exists():
+        if spec is None or not f.exists():
             continue
-        import pyarrow.parquet as pq
-
         present = set(pq.read_schema(f).names)
-        attrs = {col: attr for col, attr in spec.attributes.items() if col in present}
-        display = {col: (col[:-4] if col.endswith("_key") and col[:-4] in present else col)
-                   for col, attr in attrs.items() if attr == "name"}
-        cols = sorted(set(attrs) | set(display.values()))
-        d = _rows_where_in(f, "record_id", recs["record_id"], ["record_id", *cols])
-        out = pd.DataFrame({"record_id": d["record_id"].astype("string")})
-        for col, attr in attrs.items():
-            if attr == "name":
-                out["name_key"] = d[col].astype("string")
-                out["name"] = d[display[col]].astype("string")
-            elif attr == "phone_tail":
-                out["phone_tail"] = phone_tail(d[col])
-            elif attr == "address_key":
-                out["address_key"] = address_key(d[col])
-            elif attr == "city":
-                out["city"] = city_key(d[col])
+
+        idents = {c: t for c, t in spec.identifiers.items() if c in present and _scopes_in(t, present)}
+        attrs = {c: a for c, a in spec.attributes.items() if c in present}
+        if not attrs and not any("phone" in str(t) for t in idents.values()):
+            continue  # nothing fuzzy to show
+        display = {c: (c[:-4] if c.endswith("_key") and c[:-4] in present else c)
+                   for c, a in attrs.items() if a == "name"}
+        scopes = {str(t).partition("@")[2] for ts in idents.values() for t in (ts if isinstance(ts, list) else [ts])}
+        cols = set(idents) | set(attrs) | set(display.values()) | (scopes - {""})
+        cols |= {f"{c}_placeholder" for c in idents if f"{c}_placeholder" in present}
+        d = _rows_where_in(f, "record_id", recs["record_id"], ["record_id", *sorted(cols)])
+        _, ev, _ = observe(d, SourceSpec(identifiers=idents, attributes=attrs), settings, table=str(channel))
+        out = pd.DataFrame({"record_id": d["record_id"].astype("string").to_numpy()})
+        name = pd.Series(pd.NA, index=d.index, dtype="string")
+        for c in display.values():
+            name = name.fillna(d[c].astype("string"))
+        out["name"] = name.to_numpy()
+        out["name_key"] = ev["name"].astype("string").to_numpy()
+        for c in ("phone_tail", "address_key", "city"):
+            out[c] = ev[c].astype("string").to_numpy()
         parts.append(out)
     cols = ["record_id", "name", "name_key", "phone_tail", "address_key", "city"]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="string") for c in cols})
     out = pd.concat(parts, ignore_index=True)
-    for c in cols:
-        if c not in out:
-            out[c] = pd.Series(pd.NA, index=out.index, dtype="string")
-    return out[cols]
+    return out[cols].astype("string")
 
 
 def _side_evidence(paths: Paths, record_ids: pd.Series) -> pd.DataFrame:
@@ -1021,7 +1267,7 @@ def _side_evidence(paths: Paths, record_ids: pd.Series) -> pd.DataFrame:
                  wanted=wanted)
     recs = recs.astype({"record_id": "string", "channel": "string", "oneid": "string"}).reset_index(drop=True)
     idx = pd.Index(recs["record_id"])
-    det = _duck(f"SELECT record_a, record_b FROM {_sql_path(paths.processed / 'identity_links.parquet')} "
+    det = _duck(f"SELECT record_a, record_b FROM {_sql_path(_links_file(paths))} "
                 "WHERE how <> 'probabilistic' AND value_hash IS NOT NULL AND record_a IN (SELECT v FROM ids)",
                 ids=_values_table(recs["record_id"]))
     a, b = idx.get_indexer(det["record_a"]), idx.get_indexer(det["record_b"])
@@ -1082,9 +1328,7 @@ def review_candidates(paths: Paths | None = None, *, low: float = 0.5, high: flo
     if limit is not None and (not isinstance(limit, (int, np.integer)) or isinstance(limit, bool) or limit < 1):
         raise _param_error("limit", "a positive integer or None", limit)
     paths = paths or get_paths()
-    links_file = paths.processed / "identity_links.parquet"
-    if not links_file.exists():
-        raise FileNotFoundError(f"{links_file} not found: run the identity stage (notebook 03_id_matching) first.")
+    links_file = _links_file(paths)
     threshold = _threshold(paths)
     prob = _duck(f"SELECT record_a, record_b, match_weight, match_probability FROM {_sql_path(links_file)} "
                  "WHERE how = 'probabilistic'")
@@ -1198,15 +1442,15 @@ def save_decision(paths: Paths | None, record_a: str, record_b: str, decision: s
     in the OneID registry. The file is replaced atomically; the identity stage of the next
     ``make report`` applies the decisions. Returns all decisions (:func:`load_decisions`).
 
-    >>> save_decision(get_paths(), "pos_receipts:pos_receipts/pos_receipts.csv:4452",   # doctest: +SKIP
-    ...               "ecommerce_orders:ecommerce_orders/orders_tmall_jd.csv:14", "reject", reviewer="li")
+    >>> save_decision(get_paths(), "members:members/export.csv:1",   # doctest: +SKIP
+    ...               "shop:shop/orders.csv:14", "reject", reviewer="li")
     """
     if decision not in DECISIONS:
         raise _param_error("decision", f"one of {list(DECISIONS)} (accept = must-link, reject = cannot-link)",
                            decision)
     for name, v in (("record_a", record_a), ("record_b", record_b)):
         if not isinstance(v, str) or not v.strip():
-            raise _param_error(name, "a record id such as 'crm_members:crm_members/crm_members_export.csv:1'", v)
+            raise _param_error(name, "a record id such as 'members:members/export.csv:1'", v)
     for name, v in (("reviewer", reviewer), ("note", note)):
         if v is not None and not isinstance(v, str):
             raise _param_error(name, "a string or None", v)
@@ -1218,7 +1462,7 @@ def save_decision(paths: Paths | None, record_a: str, record_b: str, decision: s
     unknown = [r for r in (record_a, record_b) if r not in found]
     if unknown:
         raise KeyError(f"Record id(s) {unknown} are not in the OneID registry ({_registry_file(paths)}): expected "
-                       "ids of the last identity run such as 'crm_members:crm_members/crm_members_export.csv:1'.")
+                       "ids of the last identity run such as 'members:members/export.csv:1'.")
     a, b = sorted((record_a, record_b))
     row = pd.DataFrame({"record_a": [a], "record_b": [b], "decision": [decision],
                         "decided_at": [pd.Timestamp.now(tz="UTC")], "reviewer": [reviewer], "note": [note]})
