@@ -23,20 +23,37 @@ added when no other OneID carries them.
 row, the header, BOM, encoding and line ends are kept — only the person's records go;
 JSON lines drop lines; Parquet and Excel are rewritten without the rows; every rewrite is
 re-read with :func:`workbench.ingest.read_source` and checked row by row before it
-replaces the original), ``interim/ingested``, ``interim/quarantine`` (rows of the removed
-source rows, or whose content carries the identifiers), ``interim/cleaned``, every Parquet
-under ``processed/`` with a ``oneid`` / ``*_oneid`` or ``record_id`` / ``record_a`` /
-``record_b`` / ``*_record_id`` column (segment snapshots included), audience exports
-``reports/*/audiences/*.csv``, the sample's ground truth (``raw/_truth``: the rows of the
-removed records; persons left without any record) and earlier access-request files of the
-person (``data/privacy/access``).
+replaces the original; a file read by several mappings — sales and returns in one till
+export — is rewritten once, read as the first of its mappings declares), every mapping's
+``interim/ingested``, ``interim/quarantine`` (rows of the removed source rows, or whose
+content carries the identifiers), ``interim/cleaned``, every Parquet under ``processed/``
+with a ``oneid`` / ``*_oneid`` or ``record_id`` / ``record_a`` / ``record_b`` /
+``*_record_id`` column: the OneID registry and identity links, the canonical layer
+(``processed/canonical/``: records, profiles, traits, orders, order lines, refunds,
+events, consents and ``identifiers`` — whose rows carry only the OneID, so they go by
+OneID), the customer 360, segments and their snapshots, ``scores_<task>.parquet``,
+``consents.parquet``; audience exports ``reports/*/audiences/*.csv``, the sample's ground
+truth (``raw/_truth``: the rows of the removed source rows; persons left without any
+record) and earlier access-request files of the person (``data/privacy/access``).
+
+**What is left as it is.** ``interim/settings/*.json`` (the mappings and settings each
+stage recorded: no rows of anyone), ``interim/metrics`` and the quality table (counts and
+masked examples of a run, refreshed by the next run). The canonical layer's
+``manifest.json`` holds no personal data but counts rows: the erasure rewrites its row
+counts (``rows``, ``rows_per_channel``, ``oneids``, ``event_types``, ``refunds``,
+``consent_purposes``) from the erased tables and notes the time in ``erased_utc``; the
+build's settings, time window and timings stay as built until the next canonical build
+refreshes them.
 
 **Row numbers.** A record id is ``<channel>:<file>:<row>`` with the row's position in the
 raw file. Removing rows shifts the rows after them, so every stored row number and record
-id of the rewritten files (ingested, quarantine, cleaned, processed, ground truth) is
-renumbered to the new file: the data is as if the person had never been in it, a forced
-re-ingest gives the same record ids, and the ingest ledger gets the new checksums and
-counts, so the next (incremental) ingest does not re-read the files.
+id of the rewritten files (ingested, quarantine, cleaned, processed — ``order_key`` too,
+which is the record id of an order without an order number —, ground truth) is
+renumbered to the new file, for every mapping that reads the file: the data is as if the
+person had never been in it, a forced re-ingest gives the same record ids, and the ingest
+ledger's entry of every mapping of the file (``{file: {channel: entry}}``) gets the new
+checksum and counts (``read``, ``kept``, ``quarantined``, ``filtered``), so the next
+(incremental) ingest does not re-read the files.
 
 **Audit and suppression** (``data/privacy/``): ``erasure_log.jsonl`` gets one line per
 request — UTC time, request kind, the keyed hash of the identifier (never the value),
@@ -79,14 +96,19 @@ from .suppression import (KEY_SEP, SUPPRESSION_FILE, add_suppression, empty_obse
                           load_suppression, normalise_request, observation_keys, observe_identifiers, privacy_dir,
                           suppress, suppressed_records, suppressed_rows, text_observations)
 
-__all__ = ["AUDIT_FILE", "SUPPRESSION_FILE", "ErasureReport", "forget", "identifier_hash", "load_suppression",
-           "locate_person", "plan_erasure", "privacy_dir", "run_settings", "suppress", "suppressed_records",
-           "suppressed_rows"]
+__all__ = ["AUDIT_FILE", "SUPPRESSION_FILE", "ErasureReport", "file_readers", "forget", "identifier_hash",
+           "load_suppression", "locate_person", "plan_erasure", "privacy_dir", "refresh_manifest", "run_settings",
+           "suppress", "suppressed_records", "suppressed_rows"]
 
 #: The audit log, inside :func:`privacy_dir`.
 AUDIT_FILE = "erasure_log.jsonl"
-#: Columns holding OneIDs / record ids in processed tables.
+#: Columns holding record ids in processed tables (besides ``*_record_id``): rows go with the record.
 RECORD_COLUMNS = ("record_id", "record_a", "record_b")
+#: Columns that may hold a record id (an order or return without its own number is keyed by its
+#: record id): renumbered with the record ids, never used to find the person's rows.
+ID_TEXT_COLUMNS = ("order_key",)
+#: The canonical layer's manifest (inside ``processed/canonical``): row counts refreshed by an erasure.
+MANIFEST_FILE = "manifest.json"
 
 
 def run_settings(paths: Paths, mappings=None, settings=None, cleaning_config=None):
@@ -110,7 +132,7 @@ class _Person:
 
 
 def _registry(paths: Paths) -> pd.DataFrame:
-    from ..transactions import load_registry
+    from ..canonical import load_registry
 
     return load_registry(paths)
 
@@ -363,6 +385,30 @@ def _rewrite_raw(src: Path, dst: Path, mapping: ChannelMapping, drop: np.ndarray
     _verify_raw(old, read_source(dst, mapping), drop, rel)
 
 
+def file_readers(paths: Paths, mappings: Mapping[str, ChannelMapping]) -> dict[str, list[str]]:
+    """Raw file (relative to ``raw/``) -> the channels whose mappings read it, in mapping order.
+
+    A file holding two kinds of rows (sales and returns) is read by two filtered mappings.
+
+    >>> import tempfile
+    >>> paths = get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())
+    >>> (paths.raw / "till").mkdir(parents=True)
+    >>> _ = (paths.raw / "till" / "t.csv").write_text("no,kind\\n1,sale\\n", encoding="utf-8")
+    >>> def till(name, code):
+    ...     return ChannelMapping.from_dict({"channel": name, "role": "profile", "source": {"pattern": "till/*.csv"},
+    ...         "filter": {"field": "kind", "values": [code]}, "fields": {
+    ...         "member_id": {"column": "no", "type": "identifier"},
+    ...         "kind": {"column": "kind", "type": "category", "values": {"sale": ["sale"], "ret": ["ret"]}}}})
+    >>> file_readers(paths, {"sales": till("sales", "sale"), "back": till("back", "ret")})
+    {'till/t.csv': ['sales', 'back']}
+    """
+    out: dict[str, list[str]] = {}
+    for channel, m in mappings.items():
+        for f in m.files(paths.raw):
+            out.setdefault(f.relative_to(paths.raw).as_posix(), []).append(channel)
+    return out
+
+
 # ----------------------------------------------------------------------------- renumbering
 def _shift(rows: np.ndarray, drop: np.ndarray) -> np.ndarray:
     """Row numbers after removing the (sorted) ``drop`` rows: minus the removed rows before each."""
@@ -415,15 +461,15 @@ class _TableEdit:
     path: Path
     drop: np.ndarray                      # bool per row
     renumber: list[tuple[str, str]]       # (row column, file column) pairs
-    renumber_ids: list[str]               # record-id columns
+    renumber_ids: list[str]               # record-id columns (and columns that may hold record ids)
 
 
 @dataclass
 class _Plan:
     raw_drop: dict[str, np.ndarray] = field(default_factory=dict)       # rel -> sorted rows
-    raw_channel: dict[str, str] = field(default_factory=dict)
-    ingested_drop: dict[str, int] = field(default_factory=dict)          # rel -> rows
-    quarantine_drop: dict[str, int] = field(default_factory=dict)        # rel -> ingest-stage rows
+    # per (file, channel): a file read by several mappings has one ledger entry per mapping
+    ingested_drop: dict[tuple[str, str], int] = field(default_factory=dict)    # ingested rows removed
+    quarantine_drop: dict[tuple[str, str], int] = field(default_factory=dict)  # ingest-stage quarantined rows
     tables: list[_TableEdit] = field(default_factory=list)
     audiences: dict[Path, int] = field(default_factory=dict)
     access_files: list[Path] = field(default_factory=list)
@@ -441,6 +487,20 @@ def _in_rows(files: pd.Series, rows: np.ndarray, drop: Mapping[str, Iterable[int
         if m.any():
             out[m] = np.isin(rows[m], np.fromiter(rs, dtype=np.int64))
     return out
+
+
+def _is_text(t) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def _count(target: dict[tuple[str, str], int], files: pd.Series, channel: str) -> None:
+    """Add the rows per file of ``files`` to ``target[(file, channel)]``."""
+    for rel, n in files.astype(str).value_counts().items():
+        target[(rel, channel)] = target.get((rel, channel), 0) + int(n)
 
 
 def _add_rows(target: dict[str, set], files: pd.Series, rows: np.ndarray) -> None:
@@ -493,31 +553,30 @@ def plan_erasure(paths: Paths, person: _Person, mappings, settings, cfg) -> _Pla
     for (_f, _c, df, _rid, _obs), hit in zip(ingested, hits):
         _add_rows(drop_rows, df.loc[hit, "_source_file"], df.loc[hit, "_source_row"].to_numpy())
     # 2. quarantine: rows of those source rows, or whose content carries the identifiers
-    q_edits = []
+    quarantined = []
     for channel, m in mappings.items():
         q = paths.quarantine / f"{channel}.parquet"
         if not q.exists():
             continue
-        qd = pd.read_parquet(q).reset_index(drop=True)
+        qd = pd.read_parquet(q, columns=["stage", "_source_file", "_source_row", "record"]).reset_index(drop=True)
         hit = _in_rows(qd["_source_file"], qd["_source_row"].to_numpy(), drop_rows)
         obs = text_observations(qd["record"], m, settings, cfg) if len(qd) else empty_observations()
         if len(obs):
             hit[obs["row"].to_numpy()[isin_text(observation_keys(obs), person.keys)]] = True
         if hit.any():
             _add_rows(drop_rows, qd.loc[hit, "_source_file"], qd.loc[hit, "_source_row"].to_numpy())
-            ingest_stage = hit & (qd["stage"].astype(str) == "ingest").to_numpy(bool)
-            for rel, n in qd.loc[ingest_stage, "_source_file"].astype(str).value_counts().items():
-                plan.quarantine_drop[rel] = plan.quarantine_drop.get(rel, 0) + int(n)
-                plan.raw_channel[rel] = channel
-        q_edits.append(_TableEdit(q, hit, [("_source_row", "_source_file")], []))
+        quarantined.append((q, channel, qd))
+    # every removed source row goes from every table of every mapping that read its file
     plan.raw_drop = {rel: np.array(sorted(rows), dtype=np.int64) for rel, rows in sorted(drop_rows.items())}
     for (f, channel, df, _rid, _obs) in ingested:
         hit = _in_rows(df["_source_file"], df["_source_row"].to_numpy(), plan.raw_drop)
-        for rel, n in df.loc[hit, "_source_file"].astype(str).value_counts().items():
-            plan.ingested_drop[rel] = plan.ingested_drop.get(rel, 0) + int(n)
-            plan.raw_channel[rel] = channel
+        _count(plan.ingested_drop, df.loc[hit, "_source_file"], channel)
         plan.tables.append(_TableEdit(f, hit, [("_source_row", "_source_file")], []))
-    plan.tables.extend(q_edits)
+    for q, channel, qd in quarantined:
+        hit = _in_rows(qd["_source_file"], qd["_source_row"].to_numpy(), plan.raw_drop)
+        _count(plan.quarantine_drop, qd.loc[hit & (qd["stage"].astype(str) == "ingest").to_numpy(bool),
+                                            "_source_file"], channel)
+        plan.tables.append(_TableEdit(q, hit, [("_source_row", "_source_file")], []))
     # 3. cleaned: the person's records and any record of a removed source row
     person_records = pd.Index(person.records)
     for channel in mappings:
@@ -533,7 +592,8 @@ def plan_erasure(paths: Paths, person: _Person, mappings, settings, cfg) -> _Pla
     # 4. processed: rows of the OneIDs or of the removed records
     if paths.processed.exists():
         for f in sorted(paths.processed.rglob("*.parquet")):
-            names = pq.read_schema(f).names
+            schema = pq.read_schema(f)
+            names = schema.names
             oid = [c for c in names if c == "oneid" or c.endswith("_oneid")]
             rec = [c for c in names if c in RECORD_COLUMNS or c.endswith("_record_id")]
             if not oid and not rec:
@@ -544,7 +604,8 @@ def plan_erasure(paths: Paths, person: _Person, mappings, settings, cfg) -> _Pla
                 hit |= isin_text(t.column(col).to_pandas(), person.oneids)
             for col in rec:
                 hit |= isin_text(t.column(col).to_pandas(), records)
-            plan.tables.append(_TableEdit(f, hit, [], rec))
+            plan.tables.append(_TableEdit(f, hit, [], rec + [c for c in names if c in ID_TEXT_COLUMNS
+                                                          and _is_text(schema.field(c).type)]))
     # 5. ground truth of the sample: rows of the removed source rows
     truth = paths.truth / "records.parquet"
     if truth.exists():
@@ -634,6 +695,100 @@ def _apply_table(edit: _TableEdit, shifts: dict[str, np.ndarray]) -> int:
     return n_drop
 
 
+def _ledger_after(ledger: dict[str, dict[str, dict]], plan: _Plan, digests: dict[str, str]
+                  ) -> dict[str, dict[str, dict]]:
+    """The ingest ledger once the rewritten files (``digests``: file -> new SHA-256) replace the old.
+
+    Every mapping's entry of a rewritten file gets the new checksum; ``read`` loses the removed
+    rows, ``kept`` / ``quarantined`` the removed rows that mapping had kept / quarantined, and
+    ``filtered`` the rest (rows another mapping of the file kept), so
+    read = kept + quarantined + suppressed + filtered still holds per entry.
+    """
+    out = {rel: {c: dict(e) for c, e in by.items()} for rel, by in ledger.items()}
+    for rel, digest in digests.items():
+        n = len(plan.raw_drop.get(rel, ()))
+        for channel, e in out.get(rel, {}).items():
+            kept = plan.ingested_drop.get((rel, channel), 0)
+            quarantined = plan.quarantine_drop.get((rel, channel), 0)
+            new = {"read": int(e.get("read", 0)) - n, "kept": int(e.get("kept", 0)) - kept,
+                   "quarantined": int(e.get("quarantined", 0)) - quarantined,
+                   "filtered": int(e.get("filtered", 0)) - (n - kept - quarantined)}
+            if min(new.values()) < 0:
+                raise RuntimeError(f"Erasure stopped before changing anything: the ingest ledger's counts of "
+                                   f"raw/{rel} ({channel}: {e}) do not fit the ingested rows ({kept} kept and "
+                                   f"{quarantined} quarantined of the {n} rows to remove). Run the ingest stage "
+                                   "with force=True, then erase again.")
+            e.update(new, sha256=digest)
+    return out
+
+
+def refresh_manifest(paths: Paths) -> dict[str, Any] | None:
+    """Recount the row counts of the canonical layer's manifest from its (erased) tables.
+
+    ``rows`` (every table), ``rows_per_channel``, ``oneids``, ``event_types``, ``refunds``
+    (matched / unmatched) and ``consent_purposes`` are recounted and ``erased_utc`` is set;
+    the settings, the data's time window and the timings stay as built — the next canonical
+    build refreshes them. Returns the manifest written (None without a manifest).
+
+    >>> import tempfile
+    >>> paths = get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())
+    >>> paths.canonical.mkdir(parents=True)
+    >>> pd.DataFrame({"oneid": ["a", "b"], "record_id": ["s:f:1", "s:f:2"], "channel": ["s", "s"]}).to_parquet(
+    ...     paths.canonical / "records.parquet")
+    >>> _ = (paths.canonical / MANIFEST_FILE).write_text(json.dumps({"rows": {"records": 3}, "oneids": 3,
+    ...     "rows_per_channel": {"s": {"records": 3}}, "window": {"last": "2026-01-01"}}), encoding="utf-8")
+    >>> m = refresh_manifest(paths)
+    >>> m["rows"], m["oneids"], m["rows_per_channel"], m["window"]
+    ({'records': 2}, 2, {'s': {'records': 2}}, {'last': '2026-01-01'})
+    """
+    import pyarrow.parquet as pq
+
+    f = paths.canonical / MANIFEST_FILE
+    if not f.exists():
+        return None
+    manifest = json.loads(f.read_text(encoding="utf-8"))
+
+    def read(name: str, columns: list[str]) -> pd.DataFrame | None:
+        p = paths.canonical / f"{name}.parquet"
+        if not p.exists():
+            return None
+        have = set(pq.read_schema(p).names)
+        return pd.read_parquet(p, columns=[c for c in columns if c in have])
+
+    rows = dict(manifest.get("rows") or {})
+    for p in sorted(paths.canonical.glob("*.parquet")):
+        rows[p.stem] = int(pq.read_metadata(p).num_rows)
+    manifest["rows"] = rows
+    per_channel: dict[str, dict[str, int]] = {c: {t: 0 for t in by} for c, by in
+                                               (manifest.get("rows_per_channel") or {}).items()}
+    for name in rows:
+        df = read(name, ["channel"])
+        if df is None or "channel" not in df.columns:
+            continue
+        for c, n in df["channel"].astype("string").value_counts().items():
+            per_channel.setdefault(str(c), {})[name] = int(n)
+    if "rows_per_channel" in manifest or per_channel:
+        manifest["rows_per_channel"] = per_channel
+    records = read("records", ["oneid"])
+    if records is not None and "oneid" in records.columns:
+        manifest["oneids"] = int(records["oneid"].nunique())
+    events = read("events", ["event_type"])
+    if events is not None and "event_types" in manifest and "event_type" in events.columns:
+        manifest["event_types"] = {str(k): int(v) for k, v in events["event_type"].value_counts().sort_index().items()}
+    refunds = read("refunds", ["matched"])
+    if refunds is not None and "refunds" in manifest and "matched" in refunds.columns:
+        matched = refunds["matched"].fillna(False).to_numpy(bool)
+        manifest["refunds"] = {"matched": int(matched.sum()), "unmatched": int((~matched).sum())}
+    consents = read("consents", ["purpose"])
+    if consents is not None and "consent_purposes" in manifest and "purpose" in consents.columns:
+        manifest["consent_purposes"] = sorted(consents["purpose"].dropna().astype(str).unique().tolist())
+    manifest["erased_utc"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tmp = f.with_name(f.name + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    os.replace(tmp, f)
+    return manifest
+
+
 def _rel(paths: Paths, p: Path) -> str:
     try:
         return p.relative_to(paths.data).as_posix()
@@ -698,7 +853,7 @@ def forget(paths: Paths | None = None, *, phone: str | None = None, email: str |
 
 def _forget(paths: Paths, *, phone, email, oneid, dry_run: bool, log, mappings, settings, cfg,
             max_oneids: int) -> ErasureReport:
-    from ..ingest import _load_ledger, _sha256
+    from ..ingest import _sha256, load_ledger, save_ledger
 
     emit = log or (lambda _msg: None)
     person = locate_person(paths, phone=phone, email=email, oneid=oneid, mappings=mappings, settings=settings, cfg=cfg,
@@ -738,49 +893,51 @@ def _forget(paths: Paths, *, phone, email, oneid, dry_run: bool, log, mappings, 
         return report
 
     key = load_key(create=True, log=log)
-    ledger = _load_ledger(paths)
+    ledger = load_ledger(paths)
+    readers = file_readers(paths, mappings)
     tmp_dir = paths.data / ".erasure-tmp"
     try:
-        # 1. every raw rewrite is made and checked before anything changes
-        staged = {}
+        # 1. every raw rewrite is made and checked, and the ledger worked out, before anything changes
+        staged: dict[str, Path] = {}
         for rel, rows in shifts.items():
             src = paths.raw / rel
             if not src.exists():
                 continue
-            entry = ledger.get(rel)
-            if entry is None or entry.get("sha256") != _sha256(src):
-                raise RuntimeError(f"Erasure stopped before changing anything: raw/{rel} changed since it was "
-                                   "ingested (its checksum is not the one in the ingest ledger), so its row numbers "
-                                   "may not match the ingested rows. Run the ingest stage first, then erase again.")
-            channel = plan.raw_channel.get(rel) or next(
-                (c for c, m in mappings.items() if src in m.files(paths.raw)), None)
-            if channel is None:
+            channels = readers.get(rel)
+            if not channels:
                 raise RuntimeError(f"Erasure stopped before changing anything: no channel mapping reads raw/{rel}.")
+            by_channel = ledger.get(rel) or {}
+            digest = _sha256(src)
+            unknown = [c for c in channels if c not in by_channel]
+            stale = sorted(c for c, e in by_channel.items() if e.get("sha256") != digest)
+            if not by_channel:
+                raise RuntimeError(f"Erasure stopped before changing anything: raw/{rel} is not in the ingest "
+                                   "ledger, so its row numbers may not match the ingested rows. Run the ingest "
+                                   "stage first, then erase again.")
+            if stale or unknown:
+                raise RuntimeError(f"Erasure stopped before changing anything: raw/{rel} changed since it was "
+                                   "ingested (the ingest ledger has " + "; ".join(
+                                       ([f"no entry for the mapping(s) {unknown}"] if unknown else [])
+                                       + ([f"another checksum for {stale}"] if stale else []))
+                                   + "), so its row numbers may not match the ingested rows. Run the ingest stage "
+                                   "first, then erase again.")
             tmp_dir.mkdir(parents=True, exist_ok=True)
             dst = tmp_dir / f"{len(staged)}{src.suffix}"
-            _rewrite_raw(src, dst, mappings[channel], rows, rel)
+            _rewrite_raw(src, dst, mappings[channels[0]], rows, rel)  # the mappings of a file share its format
             staged[rel] = dst
+        new_ledger = _ledger_after(ledger, plan, {rel: _sha256(dst) for rel, dst in staged.items()})
         # 2. the suppression list first: whatever happens next, the person stays out of later ingests
         add_suppression(paths, person.keys, key)
         # 3. raw files and the ingest ledger (new checksums and counts: the next ingest skips them)
         for rel, dst in staged.items():
             os.replace(dst, paths.raw / rel)
-        for rel, rows in shifts.items():
-            entry = ledger.get(rel)
-            if entry is None:
-                continue
-            entry["read"] = int(entry.get("read", 0)) - len(rows)
-            entry["kept"] = int(entry.get("kept", 0)) - plan.ingested_drop.get(rel, 0)
-            entry["quarantined"] = int(entry.get("quarantined", 0)) - plan.quarantine_drop.get(rel, 0)
-            if (paths.raw / rel).exists():
-                entry["sha256"] = _sha256(paths.raw / rel)
-        if shifts and paths.ingest_ledger.exists():
-            tmp = paths.ingest_ledger.with_name(paths.ingest_ledger.name + ".tmp")
-            tmp.write_text(json.dumps(ledger, indent=2, ensure_ascii=False), encoding="utf-8")
-            os.replace(tmp, paths.ingest_ledger)
-        # 4. every derived table, renumbered
+        if staged and paths.ingest_ledger.exists():
+            save_ledger(paths, new_ledger)
+        # 4. every derived table, renumbered; the canonical manifest's row counts
         for e in plan.tables:
             _apply_table(e, shifts)
+        if any(e.drop.any() and e.path.parent == paths.canonical for e in plan.tables):
+            refresh_manifest(paths)
         _truth_persons(paths, plan.truth_persons)
         for f in plan.audiences:
             _audience_rows(f, set(person.oneids), count_only=False)

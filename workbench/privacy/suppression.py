@@ -387,13 +387,15 @@ def suppressed_rows(df: pd.DataFrame, mapping: ChannelMapping, paths: Paths | No
     key is needed).
 
     >>> import tempfile
-    >>> from workbench.mapping import load_mappings
     >>> paths = get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())
     >>> key = bytes(range(32))
     >>> _ = suppress(paths, {"phone": ["+86 138 0013 8001"]}, key=key)
-    >>> rows = pd.DataFrame({"store_region": ["CN", "CN"], "member_id": [None, "M00000002"],
-    ...                      "phone": ["138-0013-8001", "13900139000"], "name": ["张伟", "李娜"]})
-    >>> suppressed_rows(rows, load_mappings()["pos_receipts"], paths, key=key).tolist()
+    >>> till = ChannelMapping.from_dict({"channel": "till", "role": "profile", "source": {"pattern": "till/*.csv"},
+    ...     "fields": {"member_id": {"column": "card", "type": "identifier"},
+    ...                "phone": {"column": "tel", "type": "phone"}, "name": {"column": "who", "type": "name"}}})
+    >>> rows = pd.DataFrame({"member_id": [None, "M00000002"], "phone": ["138-0013-8001", "13900139000"],
+    ...                      "name": ["张伟", "李娜"]})
+    >>> suppressed_rows(rows, till, paths, key=key).tolist()
     [True, False]
     """
     if not isinstance(df, pd.DataFrame):
@@ -415,12 +417,13 @@ def suppressed_records(records: pd.Series, mapping: ChannelMapping, paths: Paths
     suppressed identifier: JSON objects of canonical fields, or a raw CSV line.
 
     >>> import tempfile
-    >>> from workbench.mapping import load_mappings
     >>> paths = get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())
     >>> key = bytes(range(32))
     >>> _ = suppress(paths, {"member_id": ["M00000001"]}, key=key)
+    >>> till = ChannelMapping.from_dict({"channel": "till", "role": "profile", "source": {"pattern": "till/*.csv"},
+    ...     "fields": {"member_id": {"column": "card", "type": "identifier"}, "phone": {"column": "tel", "type": "phone"}}})
     >>> texts = pd.Series(["SH01,,CN,R1,M00000001,,x", "SH01,,CN,R2,M00000002,,y"])
-    >>> suppressed_records(texts, load_mappings()["pos_receipts"], paths, key=key).tolist()
+    >>> suppressed_records(texts, till, paths, key=key).tolist()
     [True, False]
     """
     paths = paths or get_paths()
