@@ -151,7 +151,10 @@ def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings) -> Pr
             linker.table_management.register_term_frequency_lookup(db.register(_pair_excluded_tf(df[c])), c)
     # the prior from deterministic rules on *this* table (shrinks as the table grows)
     det_rules = [block_on(*r) for r in rules if len(r) >= 2] or [block_on(*rules[0])]
-    linker.training.estimate_probability_two_random_records_match(det_rules, recall=0.8)
+    try:
+        linker.training.estimate_probability_two_random_records_match(det_rules, recall=0.8)
+    except (ValueError, ZeroDivisionError):  # no pair agrees on the rules: no fuzzy evidence to weigh
+        return ProbabilisticResult(empty, 0, float("nan"), settings.match_threshold, empty)
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=settings.random_seed)
     for r in rules:
         try:

@@ -535,19 +535,29 @@ def make_dataset(layer: Any = None, *, cutoff: Any, task: str = "churn", horizon
 
 
 def derive_cutoffs(layer: Any = None, *, horizon_days: int, n_train: int = 4, step_days: int | None = None,
-                   lookback_days: int = 0) -> tuple[list[pd.Timestamp], pd.Timestamp]:
-    """Train and test cutoffs from the data: the test cutoff is the end of the last day with a
-    paid order minus the horizon (its label window is the data's last ``horizon_days``), and the
-    ``n_train`` training cutoffs step back from it by ``step_days`` (default: the horizon, so no
-    two label windows overlap). Cutoffs without ``lookback_days`` of orders before them are left
-    out; at least one training cutoff must remain.
+                   lookback_days: int = 0, peak_days: Sequence[str] | None = None,
+                   timezone: str = "UTC") -> tuple[list[pd.Timestamp], pd.Timestamp]:
+    """Train and test cutoffs from the data.
+
+    The scores are used from the end of the data (the day after the last paid order) for the
+    next ``horizon_days``. The test cutoff is the latest one whose label window lies inside the
+    data and **has the same number of the brand's peak days as that scoring window** — a model
+    used across Double 11 is judged on a window with a sales festival, one used in a quiet
+    quarter on a quiet window. Without peak days (or when no window within a year matches) it is
+    simply the end of the data minus the horizon. The ``n_train`` training cutoffs step back from
+    the test cutoff by ``step_days`` (default: the horizon, so no two label windows overlap);
+    cutoffs without ``lookback_days`` of orders before them are left out, and at least one must
+    remain.
 
     >>> from types import SimpleNamespace
-    >>> fake = SimpleNamespace(first_order=pd.Timestamp("2024-01-01", tz="UTC"),
+    >>> fake = SimpleNamespace(first_order=pd.Timestamp("2023-01-01", tz="UTC"),
     ...                        last_order=pd.Timestamp("2024-12-31 18:00", tz="UTC"))
     >>> train, test = derive_cutoffs(fake, horizon_days=90, n_train=2)
     >>> [f"{c:%Y-%m-%d}" for c in train], f"{test:%Y-%m-%d}"
-    (['2024-04-05', '2024-07-04'], '2024-10-02')
+    (['2024-04-06', '2024-07-05'], '2024-10-03')
+    >>> train, test = derive_cutoffs(fake, horizon_days=30, n_train=2, peak_days=["01-15"])
+    >>> [f"{c:%Y-%m-%d}" for c in train], f"{test:%Y-%m-%d}"   # the scoring window [2025-01-01, 2025-01-31) holds 01-15
+    (['2023-11-16', '2023-12-16'], '2024-01-15')
     """
     horizon = _check_days(horizon_days, "horizon_days")
     step = _check_days(horizon if step_days is None else step_days, "step_days")
@@ -555,7 +565,15 @@ def derive_cutoffs(layer: Any = None, *, horizon_days: int, n_train: int = 4, st
     first, last = getattr(layer, "first_order", None), getattr(layer, "last_order", None)
     if first is None or last is None:
         raise ValueError("The data holds no paid order: there are no cutoffs to derive.")
-    test = (pd.Timestamp(last) + _DAY).normalize() - pd.Timedelta(days=horizon)
+    score_at = (pd.Timestamp(last) + _DAY).normalize()
+    test = score_at - pd.Timedelta(days=horizon)
+    if peak_days:
+        wanted = peak_days_in_window(score_at, horizon, peak_days, timezone=timezone)
+        for back in range(0, 366):
+            c = test - pd.Timedelta(days=back)
+            if peak_days_in_window(c, horizon, peak_days, timezone=timezone) == wanted:
+                test = c
+                break
     train = [test - pd.Timedelta(days=step * k) for k in range(n, 0, -1)]
     earliest = pd.Timestamp(first) + pd.Timedelta(days=lookback_days)
     train = [c for c in train if c > earliest]
