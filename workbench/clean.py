@@ -164,15 +164,62 @@ def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[p
             q.conforming_before = int((raw.astype("string") == nm["name"]).fillna(False).sum())
             q.top_invalid = _top_invalid(raw, present_b & nm["name"].isna(), spec.pii)
         elif t == "timestamp":
-            ts = nz.parse_timestamps(raw if spec.unit is None else raw.mask(is_missing(raw)),
-                                     formats=spec.formats, timezone=_timezones(df, spec, mapping, cfg),
-                                     unit=spec.unit, dayfirst=spec.dayfirst)
+            values = raw if spec.unit is None else raw.mask(is_missing(raw))
+            opts = dict(formats=spec.formats, unit=spec.unit, dayfirst=spec.dayfirst)
+            zones = _timezones(df, spec, mapping, cfg)
+            lost = pd.Series(False, index=df.index)  # rows whose zone (timezone_field) is no time zone
+            if isinstance(zones, pd.Series):  # a zone per row is data: an unknown one is that row's fault
+
+                def _is_zone(z: str) -> bool:
+                    try:
+                        nz._check_timezone(z.strip() or "UTC")
+                        return True
+                    except ValueError:
+                        return False
+
+                lost = zones.isin([z for z in zones.unique() if not _is_zone(z)])
+                zones = zones.where(~lost, "UTC")
+            ts = nz.parse_timestamps(values, timezone=zones, **opts)
+            if lost.any():  # a local time needs its zone; an instant with its own offset (or an epoch) does not
+                placed = ts[lost]
+                elsewhere = nz.parse_timestamps(values[lost], timezone="Etc/GMT-5", **opts)
+                lost = (placed.notna() & (elsewhere != placed)).reindex(df.index, fill_value=False)
+                ts = ts.mask(lost)
+            if spec.unit is not None:  # an epoch in the other unit lands in 1970 or after 9999: not a time
+                odd = (ts < lo) | (ts > hi)
+                if odd.any():
+                    hint = nz._epoch_unit(raw[odd])
+                    ts = ts.mask((hint.isin(["s", "ms"]) & (hint != spec.unit)).reindex(df.index, fill_value=False))
             out[name] = ts
             valid = ts.notna()
             bad = present_b & ts.isna()
-            if spec.required:
-                add_reason(bad, f"column '{spec.column}': expected a timestamp"
-                                f"{' like ' + spec.formats[0] if spec.formats else ''}")
+            if spec.required and bad.any():
+                # a reason per row, worded once per distinct value: what was expected, what was there
+                like = f" like {spec.formats[0]}" if spec.formats else ""
+                units = {"s": "seconds", "ms": "milliseconds"}
+                codes, uniques = pd.factorize(raw[bad])
+                texts = []
+                for v, u in zip(uniques, nz._epoch_unit(pd.Series(uniques, dtype=object)).tolist()):
+                    got = repr(str(v)[:40])
+                    if u in units and u != spec.unit:
+                        fix = (f"; add `unit: {u}` to the field to read it" if spec.unit is None
+                               else f", but the field says `unit: {spec.unit}`")
+                        texts.append(f"column '{spec.column}': {got} looks like epoch {units[u]}{fix}")
+                    else:
+                        texts.append(f"column '{spec.column}': expected "
+                                     f"{'epoch ' + units[spec.unit] + ' or ' if spec.unit else ''}"
+                                     f"a timestamp{like} (got {got})")
+                msg = pd.Series(pd.NA, index=df.index, dtype="string")
+                msg[bad] = pd.array(texts, dtype="string").take(codes)
+                if lost.any():
+                    zone = spec.timezone_field
+                    msg[lost] = (f"column '{mapping.fields[zone].column or zone}': "
+                                 + normalise_text(df.loc[lost, zone]).map(repr)
+                                 + " is not a time zone (an IANA name such as 'Asia/Shanghai') nor a region of "
+                                   f"`region_timezones` {sorted(cfg['region_timezones'])}, so the local time in "
+                                   f"column '{spec.column}' cannot be placed")
+                has = msg.notna()
+                reasons = reasons.where(~has, reasons.fillna("").str.cat(msg.fillna(""), sep="; ").str.lstrip("; "))
             q.inconsistent = int(((ts < lo) | (ts > hi)).fillna(False).sum())
             q.conforming_before = int(valid.sum())
             q.top_invalid = _top_invalid(raw, bad, spec.pii)

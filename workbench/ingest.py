@@ -29,6 +29,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,7 +51,18 @@ QUARANTINE_COLUMNS = ["stage", "_source_file", "_source_row", "reason", "record"
 # ----------------------------------------------------------------------------- reading
 @dataclass
 class RawRead:
-    """What the parser made of one file: rows, rows it could not parse, total rows seen."""
+    """What the parser made of one file: rows, rows it could not parse, total records seen.
+
+    ``_source_row`` (in ``frame`` and ``bad_rows``) is the record's 1-based number among the
+    file's data records — header excluded, empty lines skipped — which is the row number
+    pyarrow gives it. A record is one line, except a record whose quoted field legitimately
+    spans lines (a service ticket's description): it is one record, numbered once, so from
+    there on row and line numbers differ. Lines that an unterminated quote swallowed are
+    records of their own, numbered in file order after the damaged line that opened the
+    quote (see :func:`_read_csv_records`). Reasons that point into the file name its
+    physical *line* numbers (line 1 is the header), as an editor shows them.
+    ``total == len(frame) + len(bad_rows)``.
+    """
 
     frame: pd.DataFrame
     bad_rows: pd.DataFrame  # _source_row, reason, record
@@ -88,14 +100,23 @@ def _encoding_message(path: Path, m: ChannelMapping, exc: Exception) -> str:
 
 
 def _read_header(path: Path, encoding: str, delimiter: str) -> list[str]:
+    """The header's fields: the first non-empty line (pyarrow skips empty lines before it too)."""
     with open(path, encoding=encoding, newline="") as fh:
-        first = fh.readline()
-    if not first.strip():
+        for line in fh:
+            line = line.lstrip("\ufeff")
+            if line.strip("\r\n"):
+                break
+        else:
+            return []
+    if not line.strip():
         return []
-    return next(csv.reader([first.lstrip("\ufeff")], delimiter=delimiter))
+    return next(csv.reader([line], delimiter=delimiter))
 
 
 def _read_csv(path: Path, m: ChannelMapping) -> RawRead:
+    """Read a CSV file with pyarrow. Where a parsed value holds a line break (records and lines
+    differ) and an unterminated quote may be the cause, the file is read again by
+    :func:`_read_csv_records`, which knows each record's lines."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
@@ -109,8 +130,11 @@ def _read_csv(path: Path, m: ChannelMapping) -> RawRead:
         raise MappingError(f"{path}: the file is empty — expected a header row with the columns "
                            f"{sorted(m.columns)}.")
     bad: list[tuple[int, str, str]] = []
+    broken_lines = False  # an unparseable row that spans lines
 
     def on_invalid(row) -> str:  # pyarrow numbers rows from 1 with the header as row 1
+        nonlocal broken_lines
+        broken_lines = broken_lines or "\n" in row.text or "\r" in row.text
         bad.append((row.number - 1, f"row has {row.actual_columns} fields, expected {row.expected_columns} "
                                     f"(delimiter {src.delimiter!r})", row.text[:500]))
         return "skip"
@@ -126,11 +150,256 @@ def _read_csv(path: Path, m: ChannelMapping) -> RawRead:
         )
     except (UnicodeDecodeError, pa.ArrowInvalid) as exc:
         raise MappingError(_encoding_message(path, m, exc)) from None
+    multi = _columns_with_line_breaks(table)
+    if broken_lines or multi:  # records and lines differ: text that spans lines, or a quote never closed?
+        shapes = _first_field_shapes(table)
+        if broken_lines or _may_hide_open_quote(table, m, multi, shapes):
+            return _read_csv_records(path, m, shapes)
     df = table.to_pandas(types_mapper=pd.ArrowDtype).astype("string")
     total = len(df) + len(bad)
     rows = np.setdiff1d(np.arange(1, total + 1), np.array([b[0] for b in bad], dtype=np.int64))
     df["_source_row"] = rows
     return RawRead(df, _bad(bad), total)
+
+
+# -- CSV records that span lines
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # a physical line with its line end (\r\n, \n or \r)
+_CJK_RUN = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+"   # real characters: the same for re and RE2
+_SHAPE = (("[0-9]+", "9"), ("[A-Za-z]+", "a"), (_CJK_RUN, "汉"))
+
+
+def _columns_with_line_breaks(table) -> list[int]:
+    """The columns in which some parsed value holds a line break (its record spans lines).
+
+    Looks at the bytes of each text column's value buffer at once (UTF-8: a line-break byte is
+    a line break), some 20 times faster than a regex over the values.
+    """
+    import pyarrow as pa
+
+    out = []
+    for i, col in enumerate(table.columns):
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            continue
+        width = np.int64 if pa.types.is_large_string(col.type) else np.int32
+        for chunk in col.chunks:
+            _, offsets, data = chunk.buffers()
+            if len(chunk) == 0 or data is None:
+                continue
+            off = np.frombuffer(offsets, dtype=width)[chunk.offset:chunk.offset + len(chunk) + 1]
+            low = np.frombuffer(data, dtype=np.uint8)[off[0]:off[-1]]
+            low = low[low < 14]
+            if ((low == 10) | (low == 13)).any():
+                out.append(i)
+                break
+    return out
+
+
+def _shape(value: str) -> str:
+    """A value's shape: runs of digits, Latin letters and CJK characters collapsed ('TK000012218' -> 'a9')."""
+    for pattern, repl in _SHAPE:
+        value = re.sub(pattern, repl, value)
+    return value
+
+
+def _first_field_shapes(table) -> frozenset[str]:
+    """Shapes of the values in the file's first column (computed per distinct value, in pyarrow)."""
+    import pyarrow.compute as pc
+
+    if table.num_columns == 0 or table.num_rows == 0:
+        return frozenset()
+    col = pc.unique(table.column(0))
+    for pattern, repl in _SHAPE:
+        col = pc.replace_substring_regex(col, pattern, repl)
+    return frozenset(v for v in pc.unique(col).to_pylist() if v is not None and "\n" not in v and "\r" not in v)
+
+
+def _quote_open_at_end(text: str, delimiter: str) -> bool:
+    """Whether a quoted field is still open at the end of ``text`` (CSV rules as pyarrow and the csv
+    module apply them: a quote opens a field only at its start, ``""`` inside it is a quote, a lone
+    quote closes it; quotes elsewhere are ordinary characters)."""
+    in_quote, i = False, 0
+    while True:
+        j = text.find('"', i)
+        if j < 0:
+            return in_quote
+        if in_quote:
+            if text.startswith('"', j + 1):
+                i = j + 2
+                continue
+            in_quote = False
+        elif j == 0 or text[j - 1] in (delimiter, "\n", "\r"):
+            in_quote = True
+        i = j + 1
+
+
+def _looks_like_row(line: str, n: int, delimiter: str, shapes: frozenset[str]) -> bool:
+    """A line that, read on its own, is a complete row: the header's ``n`` fields, no quote left
+    open, and a first field shaped like the first fields of the file's rows (an id, a date ...)."""
+    body = line.rstrip("\r\n")
+    if n < 2 or body.count(delimiter) < n - 1 or _quote_open_at_end(body, delimiter):
+        return False
+    fields = next(csv.reader([body], delimiter=delimiter))
+    return len(fields) == n and _shape(fields[0]) in shapes
+
+
+def _may_hide_open_quote(table, m: ChannelMapping, columns: list[int], shapes: frozenset[str]) -> bool:
+    """Whether the multi-line values pyarrow read may be an unterminated quote rather than text
+    that legitimately spans lines (then :func:`_read_csv_records` reads the file again).
+
+    Yes when the mapping says values do not span lines, when a value of the last record ends
+    with a line break (a quote that ran to the end of the file), or when an inner line of a
+    multi-line value is a complete row on its own (:func:`_looks_like_row`). Vectorised: only
+    inner lines with enough delimiters reach Python. A service ticket's multi-line description
+    passes, so such files keep the plain pyarrow read.
+    """
+    import pyarrow.compute as pc
+
+    if not m.source.newlines_in_values:
+        return True
+    n, d = table.num_columns, m.source.delimiter
+    for i in columns:
+        col = table.column(i)
+        last = col[len(col) - 1].as_py() if len(col) else None
+        if last and last.endswith(("\n", "\r")):  # a quote left open in the last record runs to the file's end
+            return True
+        multi = pc.match_substring_regex(col, "[\r\n]")
+        inner = pc.list_flatten(pc.list_slice(pc.split_pattern_regex(pc.filter(col, multi), "\r\n|\r|\n"), 1))
+        inner = pc.filter(inner, pc.greater_equal(pc.count_substring(inner, d), max(n - 1, 1)))
+        if any(_looks_like_row(line, n, d, shapes) for line in inner.to_pylist()):
+            return True
+    return False
+
+
+def _span(first: int, last: int) -> str:
+    return f"line {first}" if first == last else f"lines {first}-{last}"
+
+
+def _read_csv_records(path: Path, m: ChannelMapping, shapes: frozenset[str] = frozenset()) -> RawRead:
+    """Read a CSV file record by record, knowing the physical lines of each record.
+
+    Used (by :func:`_read_csv`) for files where a parsed value holds a line break and an
+    unterminated quote may be the cause. A record that spans lines is a **damaged** one — a
+    quote that was opened and never closed, swallowing the lines after it — when
+
+    - the mapping says values do not span lines (``newlines_in_values: false``), or
+    - it does not split into the header's number of fields, or
+    - its quote is still open at the end of the file, or
+    - one of the lines it swallowed is a complete row on its own (:func:`_looks_like_row`).
+
+    The line that opened the quote is quarantined, with the lines it swallowed named
+    (``unterminated quote opened in line 5 (column 'name') swallowed lines 6-7``), and
+    reading starts again at the next line, so each swallowed line is read as what it is: a
+    row (validated and kept or quarantined like any other) or a fragment (quarantined with
+    its line number). Nothing is lost and every line is counted. A legitimately multi-line
+    record passes these checks and stays one record.
+
+    The csv module finds the records and their lines; the values of the good records come
+    from pyarrow reading them again, so they are exactly what the plain pyarrow read gives.
+    """
+    import itertools
+
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    src = m.source
+    d = src.delimiter
+    try:
+        text = path.read_bytes().decode(src.encoding)
+    except UnicodeDecodeError as exc:
+        raise MappingError(_encoding_message(path, m, exc)) from None
+    lines = _LINE.findall(text.removeprefix("\ufeff"))
+    del text
+    source = iter(lines)
+    reader, base = csv.reader(source, delimiter=d), 0  # lines[base] is the reader's first line
+    good: list[list[int]] = []                         # [first line, end line] of runs of good records
+    rows: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    swallowed_by: dict[int, int] = {}  # line index -> index of the line whose quote swallowed it
+    header: tuple[int, int] | None = None
+    names: list[str] = []
+    n, ordinal = 0, 0
+    limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)  # a quote that never closes makes one huge field
+    try:
+        while True:
+            s = base + reader.line_num
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # the csv module's own complaint: a row of its own, quarantined
+                e = base + reader.line_num
+                ordinal += 1
+                bad.append((ordinal, f"cannot be split into fields ({exc}) in {_span(s + 1, e)}",
+                            "".join(lines[s:e]).rstrip("\r\n")[:500]))
+                reader, base = csv.reader(source, delimiter=d), e
+                continue
+            e = base + reader.line_num
+            if not fields:  # an empty line
+                continue
+            if header is None:
+                header, names, n = (s, e), fields, len(fields)
+                continue
+            open_at_end = e == len(lines) and _quote_open_at_end("".join(lines[s:e]), d)
+            damaged = open_at_end or (e - s > 1 and (
+                not src.newlines_in_values or len(fields) != n
+                or any(_looks_like_row(lines[j], n, d, shapes) for j in range(s + 1, e))))
+            ordinal += 1
+            if damaged:
+                opener = lines[s].rstrip("\r\n")
+                k = len(next(csv.reader([opener], delimiter=d))) - 1  # the field whose quote stays open
+                column = repr(names[k]) if k < n else f"{k + 1} (the header has {n})"
+                what = (f"swallowed {_span(s + 2, e)}" + (" (to the end of the file)" if open_at_end else "")
+                        if e - s > 1 else "is never closed")
+                reason = f"unterminated quote opened in line {s + 1} (column {column}) {what}"
+                if e - s > 1:
+                    reason += "; this line is quarantined and the swallowed lines are read on their own"
+                if not src.newlines_in_values:
+                    reason += (" (the mapping says values do not span lines; if they do in this file, set "
+                               "`newlines_in_values: true`)")
+                if s in swallowed_by:
+                    reason += f"; itself swallowed by the quote opened in line {swallowed_by[s] + 1}"
+                bad.append((ordinal, reason, opener[:500]))
+                for j in range(s + 1, e):
+                    swallowed_by.setdefault(j, s)
+                # read the swallowed lines again, from a fresh record
+                reader, base = csv.reader(itertools.chain(lines[s + 1:e], source), delimiter=d), s + 1
+            elif len(fields) != n:
+                reason = f"row has {len(fields)} fields, expected {n} (delimiter {d!r}) in {_span(s + 1, e)}"
+                if s in swallowed_by:
+                    reason += f", a line swallowed by the unterminated quote opened in line {swallowed_by[s] + 1}"
+                bad.append((ordinal, reason, "".join(lines[s:e]).rstrip("\r\n")[:500]))
+            else:
+                if good and good[-1][1] == s:
+                    good[-1][1] = e
+                else:
+                    good.append([s, e])
+                rows.append(ordinal)
+    finally:
+        csv.field_size_limit(limit)
+    if header is None:
+        raise MappingError(f"{path}: the file is empty — expected a header row with the columns "
+                           f"{sorted(m.columns)}.")
+    # the good records again, through pyarrow: the same values as a plain read would give
+    body = "".join(itertools.chain(lines[header[0]:header[1]], *(lines[s:e] for s, e in good)))
+    if good and not body.endswith(("\n", "\r")):
+        body += "\n"
+    try:
+        table = pcsv.read_csv(
+            pa.BufferReader(body.encode("utf-8")),
+            read_options=pcsv.ReadOptions(use_threads=False, block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(delimiter=d, newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(column_types={c: pa.string() for c in names},
+                                                strings_can_be_null=False, quoted_strings_can_be_null=False))
+        agree = table.num_rows == len(rows)
+    except pa.ArrowInvalid:
+        agree = False
+    if not agree:  # pragma: no cover - the csv module and pyarrow disagree on where a record ends
+        raise MappingError(f"{path}: the records of this file cannot be told apart (the csv module and pyarrow "
+                           "split them differently); check its quoting.")
+    df = table.to_pandas(types_mapper=pd.ArrowDtype).astype("string")
+    df["_source_row"] = np.asarray(rows, dtype=np.int64)
+    return RawRead(df, _bad(bad), len(rows) + len(bad))
 
 
 def _read_jsonl(path: Path, m: ChannelMapping) -> RawRead:

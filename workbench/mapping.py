@@ -131,6 +131,21 @@ class FieldSpec:
             raise MappingError(f"{where}: pii must be one of {list(PII_CLASSES)}. Got {self.pii!r} instead.")
         if self.unit not in (None, "s", "ms"):
             raise MappingError(f"{where}: unit must be 's' or 'ms'. Got {self.unit!r} instead.")
+        if self.unit is not None and self.type != "timestamp":
+            raise MappingError(f"{where}: `unit` (epoch seconds or milliseconds) belongs to timestamp fields. "
+                               f"This field's type is {self.type!r}.")
+        if self.formats is not None and (not isinstance(self.formats, list)
+                                         or not all(isinstance(f, str) and f for f in self.formats)):
+            raise MappingError(f"{where}: formats must be a list of strftime patterns such as "
+                               f"['%Y/%m/%d %H:%M:%S']. Got {self.formats!r} instead.")
+        if self.timezone is not None:
+            from zoneinfo import ZoneInfo
+
+            try:
+                ZoneInfo(self.timezone)
+            except Exception:  # ZoneInfoNotFoundError, ValueError, TypeError
+                raise MappingError(f"{where}: timezone must be an IANA time-zone name such as 'Asia/Shanghai'. "
+                                   f"Got {self.timezone!r} instead.") from None
         if self.type == "category" and not self.values and self.constant is None:
             raise MappingError(f"{where}: a category needs `values` (code -> list of spellings).")
         for ref in ("timezone_field", "region_field", "currency_field"):

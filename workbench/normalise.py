@@ -667,12 +667,33 @@ def _localise(wall: np.ndarray, tz: str) -> np.ndarray:
     return local.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[us]")
 
 
+_EPOCH_UNITS = {10: "s", 13: "ms", 16: "us", 19: "ns"}  # digits of an epoch number of 2001-2286 in each unit
+
+
+def _epoch_unit(values: pd.Series) -> pd.Series:
+    """The epoch unit a value looks written in (``"ms"`` for ``1772330400000``), NA for anything else.
+
+    A whole number (a fraction allowed) whose digits put it between 2001 and 2286 in a unit:
+    10 digits are seconds, 13 milliseconds, 16 microseconds, 19 nanoseconds. Computed per
+    distinct value; used to explain why an unparseable timestamp failed.
+
+    >>> _epoch_unit(pd.Series(["1772330400000", "1772330400", "2026-03-01", "123"])).tolist()
+    ['ms', 's', <NA>, <NA>]
+    """
+    codes, text = _unique_text(_as_series(values))
+    digits = text.str.extract("^([0-9]+)(?:[.][0-9]*)?$", expand=False).str.len()
+    unit = digits.map(_EPOCH_UNITS).astype("string")
+    return pd.Series(unit.to_numpy()[codes], index=values.index, dtype="string")
+
+
 def parse_timestamps(values: pd.Series, *, formats: list[str] | None = None, timezone: str | pd.Series = "UTC",
                      unit: str | None = None, dayfirst: bool = False) -> pd.Series:
     """Parse event timestamps to ``datetime64[us, UTC]``; NaT where unparseable.
 
-    With ``unit`` ("s", "ms", "us", "ns") values are epoch numbers (UTC). Else
-    the explicit ``formats`` are tried in order, then ISO 8601 (``T`` or space,
+    With ``unit`` ("s", "ms", "us", "ns") numbers are epoch values in that unit
+    (UTC instants) and any other text is parsed as without ``unit``, so one
+    column may mix ``1772330400000`` and ``2026-03-01 10:00:00``. Text: the
+    explicit ``formats`` are tried in order, then ISO 8601 (``T`` or space,
     with or without offset), ``2025/03/05 14:22:01``, ``20250305142201``,
     Chinese ``2025年3月5日 下午2点22分``, ``05/03/2025`` (day first if
     ``dayfirst``, the other order as fallback) and RFC 2822; each pass only
@@ -684,6 +705,9 @@ def parse_timestamps(values: pd.Series, *, formats: list[str] | None = None, tim
     >>> parse_timestamps(pd.Series(["2025-03-05 14:22", "2025-03-05T14:22:00+00:00"]),
     ...                  timezone="Asia/Shanghai").dt.strftime("%H:%M").tolist()
     ['06:22', '14:22']
+    >>> parse_timestamps(pd.Series(["2026-03-01 10:00:00", "1772330400000"]), unit="ms",
+    ...                  timezone="Asia/Shanghai").dt.strftime("%d %H:%M").tolist()
+    ['01 02:00', '01 02:00']
     """
     values = _as_series(values)
     formats = _check_formats(formats)
@@ -705,8 +729,11 @@ def parse_timestamps(values: pd.Series, *, formats: list[str] | None = None, tim
     elif unit is not None:
         codes, text = _unique_text(values)
         numbers = pd.to_numeric(text, errors="coerce")
-        instants = pd.to_datetime(numbers, unit=unit, errors="coerce").to_numpy("datetime64[us]")
+        instants = pd.to_datetime(numbers, unit=unit, errors="coerce").to_numpy("datetime64[us]").copy()
         naive = np.zeros(len(text), dtype=bool)
+        words = (text.notna() & numbers.isna()).to_numpy(bool)  # not a number: a written date and time
+        if words.any():
+            instants[words], naive[words] = _parse_datetime_text(text[words].reset_index(drop=True), formats, dayfirst)
     else:
         codes, text = _unique_text(values)
         instants, naive = _parse_datetime_text(text, formats, dayfirst)
