@@ -33,19 +33,30 @@ def cleaned_paths(session_raw, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def resolved_paths(cleaned_paths, tmp_path_factory):
-    """A private copy of the cleaned sample with OneIDs resolved (read-only for tests)."""
+    """A private copy of the cleaned sample with OneIDs resolved and the canonical layer built
+    (read-only for tests)."""
+    from workbench.canonical import run_canonical
     from workbench.identity import run_identity
 
     root = tmp_path_factory.mktemp("resolved")
     shutil.copytree(cleaned_paths.data, root / "data", ignore=shutil.ignore_patterns("processed"))
     paths = get_paths(root / "data", root / "reports").ensure()
     run_identity(paths)
+    run_canonical(paths, log=None)
     return paths
 
 
 @pytest.fixture(scope="session")
-def profile_360(resolved_paths):
+def layer(resolved_paths):
+    """The canonical layer of the resolved sample."""
+    from workbench.canonical import load_canonical
+
+    return load_canonical(resolved_paths)
+
+
+@pytest.fixture(scope="session")
+def profile_360(layer):
     """The customer 360 profile of the resolved sample (all data)."""
     from workbench.customer360 import build_customer_360
 
-    return build_customer_360(resolved_paths)
+    return build_customer_360(layer)

@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from workbench.clean import clean_all, load_cleaned, load_cleaning_config
+from workbench.clean import clean_all, load_cleaned
+from workbench.runconfig import load_cleaning_config
 from workbench.config import get_paths
 from workbench.ingest import ingest_all, load_quarantine
 from workbench.mapping import ChannelMapping, load_mappings
@@ -56,7 +57,9 @@ def test_hkd_is_converted_and_hong_kong_times_are_utc(cleaned_paths):
     hk = pos[pos["currency"] == "HKD"]
     assert len(hk) > 0
     assert (hk["amount"] - hk["amount_original"] * rate).abs().max() < 1e-9
-    assert str(pos["txn_time"].dt.tz) == "UTC"
+    assert str(pos["ordered_at"].dt.tz) == "UTC"
+    hk_hour = hk["ordered_at"].dt.tz_convert("Asia/Hong_Kong")   # day-first local times in the store's zone
+    assert hk_hour.notna().all()
 
 
 def test_names_get_a_pinyin_key(cleaned_paths):
@@ -68,17 +71,17 @@ def test_names_get_a_pinyin_key(cleaned_paths):
 # --------------------------------------------------------------------- hand-made tables
 def _pos_mapping() -> ChannelMapping:
     return ChannelMapping.from_dict({
-        "channel": "till", "source": {"pattern": "till/*.csv"},
+        "channel": "till", "role": "orders", "source": {"pattern": "till/*.csv"},
         "fields": {
-            "receipt": {"column": "receipt", "type": "key", "required": True},
+            "order_id": {"column": "receipt", "type": "key", "required": True},
             "region": {"column": "region", "type": "string"},
             "phone": {"column": "phone", "type": "phone", "region_field": "region", "pii": "direct"},
-            "at": {"column": "at", "type": "timestamp", "formats": ["%d/%m/%Y %H:%M"],
-                   "timezone_field": "region", "required": True},
+            "ordered_at": {"column": "at", "type": "timestamp", "formats": ["%d/%m/%Y %H:%M"],
+                           "timezone_field": "region", "required": True},
             "currency": {"column": "currency", "type": "string"},
             "amount": {"column": "amount", "type": "amount", "currency_field": "currency", "required": True},
         },
-        "dedupe": {"key": ["receipt"], "keep": "first"},
+        "dedupe": {"key": ["order_id"], "keep": "first"},
     })
 
 
@@ -98,10 +101,10 @@ def test_small_table_end_to_end(tmp_path):
     r = clean_all(paths, mappings=m, progress=False)
     rep = r.channels[0]
     assert (rep.rows_in, rep.kept, rep.quarantined, rep.exact_duplicates, rep.merged) == (6, 3, 2, 1, 0)
-    df = load_cleaned("till", paths).set_index("receipt")
+    df = load_cleaned("till", paths).set_index("order_id")
     assert df.loc["R1", "phone"] == "+8613800138000"
     assert df.loc["R2", "phone"] == "+85291234567"
-    assert df.loc["R2", "at"] == pd.Timestamp("2025-03-05 06:22", tz="UTC")
+    assert df.loc["R2", "ordered_at"] == pd.Timestamp("2025-03-05 06:22", tz="UTC")
     assert df.loc["R2", "amount"] == pytest.approx(92.0)
     assert df.loc["R5", "amount"] == pytest.approx(1299.0) and df.loc["R5", "phone_status"] == "invalid"
     q = load_quarantine("till", paths).set_index("_source_row")

@@ -15,7 +15,7 @@ from workbench.segments.clusters import (
     plot_projection, prepare_features, segment_customers, stability,
 )
 
-COLUMNS = ["orders", "net_revenue", "live_watch_minutes", "app_sessions", "email_open_rate", "recency_days"]
+COLUMNS = ["orders", "net_revenue", "live_stream_watched_minutes", "application_opened", "email_open_rate", "recency_days"]
 SIZES = {"app_buyers": 160, "live_watchers": 120, "email_readers": 80, "lapsed": 40}
 
 
@@ -26,21 +26,21 @@ def make_groups(seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
     for group, n in SIZES.items():
         if group == "app_buyers":
             orders = 3 + rng.poisson(8, n)
-            d = dict(orders=orders, net_revenue=orders * rng.gamma(4, 60, n), live_watch_minutes=rng.poisson(0.2, n),
-                     app_sessions=10 + rng.negative_binomial(2, 0.05, n), email_open_rate=rng.beta(2, 6, n),
+            d = dict(orders=orders, net_revenue=orders * rng.gamma(4, 60, n), live_stream_watched_minutes=rng.poisson(0.2, n),
+                     application_opened=10 + rng.negative_binomial(2, 0.05, n), email_open_rate=rng.beta(2, 6, n),
                      recency_days=rng.exponential(15, n))
         elif group == "live_watchers":  # watch a lot, never buy
-            d = dict(orders=np.zeros(n, int), net_revenue=np.zeros(n), live_watch_minutes=30 + rng.gamma(2, 150, n),
-                     app_sessions=rng.poisson(2, n), email_open_rate=rng.beta(1, 9, n),
+            d = dict(orders=np.zeros(n, int), net_revenue=np.zeros(n), live_stream_watched_minutes=30 + rng.gamma(2, 150, n),
+                     application_opened=rng.poisson(2, n), email_open_rate=rng.beta(1, 9, n),
                      recency_days=np.full(n, np.nan))
         elif group == "email_readers":
             orders = 1 + rng.poisson(1, n)
-            d = dict(orders=orders, net_revenue=orders * rng.gamma(4, 30, n), live_watch_minutes=np.zeros(n),
-                     app_sessions=rng.poisson(0.3, n), email_open_rate=rng.beta(16, 3, n),
+            d = dict(orders=orders, net_revenue=orders * rng.gamma(4, 30, n), live_stream_watched_minutes=np.zeros(n),
+                     application_opened=rng.poisson(0.3, n), email_open_rate=rng.beta(16, 3, n),
                      recency_days=30 + rng.exponential(30, n))
         else:  # lapsed one-time buyers
-            d = dict(orders=np.ones(n, int), net_revenue=rng.gamma(3, 25, n), live_watch_minutes=np.zeros(n),
-                     app_sessions=np.zeros(n, int), email_open_rate=rng.beta(1, 12, n),
+            d = dict(orders=np.ones(n, int), net_revenue=rng.gamma(3, 25, n), live_stream_watched_minutes=np.zeros(n),
+                     application_opened=np.zeros(n, int), email_open_rate=rng.beta(1, 12, n),
                      recency_days=400 + rng.exponential(150, n))
         part = pd.DataFrame(d)
         part["group"] = group
@@ -81,7 +81,7 @@ def test_prepare_features_fills_logs_clips_and_scales(data):
     np.testing.assert_allclose(X.mean(), 0, atol=1e-9)
     np.testing.assert_allclose(X.std(ddof=0), 1, atol=1e-9)
     # heavy-tailed counts/amounts are logged: exactly the columns with skew > 1 (none is negative)
-    assert {"net_revenue", "live_watch_minutes", "app_sessions"} <= set(tf.log_columns)
+    assert {"net_revenue", "live_stream_watched_minutes", "application_opened"} <= set(tf.log_columns)
     filled = profile.fillna({"email_open_rate": 0, "recency_days": profile["recency_days"].max()})
     assert tf.log_columns == [c for c in COLUMNS if filled[c].skew() > 1]
     # fill: 0 by default, "max" where asked
@@ -230,7 +230,7 @@ def test_names_are_unique_deterministic_and_reflect_the_profile(data, seg):
     assert len(set(names.values())) == 4
     # the cluster holding the live-stream watchers (high watch minutes, zero orders)
     watchers = int(seg.labels[truth == "live_watchers"].mode()[0])
-    assert seg.profiles.loc[watchers, "live_watch_minutes"] > 1
+    assert seg.profiles.loc[watchers, "live_stream_watched_minutes"] > 1
     name = names[watchers]
     assert "live-stream" in name and ("low-value" in name or "non-buy" in name), name
     # the big app buyers are high value
@@ -250,7 +250,7 @@ def test_names_are_unique_deterministic_and_reflect_the_profile(data, seg):
 def test_name_rules_collisions_vocabulary_and_fallback():
     profiles = pd.DataFrame({
         "orders": [1.2, 1.0, -0.1, 0.0],
-        "app_sessions": [0.1, 0.05, 0.0, -0.1],
+        "application_opened": [0.1, 0.05, 0.0, -0.1],
         "loyalty_points": [0.9, -0.8, 1.5, 0.0],
         "n_customers": [10, 9, 8, 7], "share": [0.3, 0.26, 0.24, 0.2],
     })
@@ -264,7 +264,7 @@ def test_name_rules_collisions_vocabulary_and_fallback():
                            vocabulary={"loyalty_points": ("points collectors", "points ignorers")})
     assert custom[2] == "points collectors"
     # low activity: nearly everything below average and no standout feature
-    quiet = pd.DataFrame({"orders": [-0.5, -0.5], "web_sessions": [-0.6, -0.6], "app_sessions": [-0.4, -0.4],
+    quiet = pd.DataFrame({"orders": [-0.5, -0.5], "sessions": [-0.6, -0.6], "application_opened": [-0.4, -0.4],
                           "email_open_rate": [-0.3, 1.6], "recency_days": [0.7, -0.2], "net_revenue": [-0.5, -0.5]})
     assert name_clusters(quiet) == {0: "low-activity, lapsed", 1: "low-value email readers"}
     # identical profiles: brackets, then the cluster number as a last resort

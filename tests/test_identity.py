@@ -189,11 +189,11 @@ def test_pairwise_and_cluster_quality_by_hand():
 def test_a_new_placeholder_phone_on_half_a_percent_of_records_barely_moves_cluster_precision(cleaned_paths):
     """A dummy phone the block list does not know, typed on 0.5% of records across channels
     (cashiers, service agents), must not fuse strangers: the person limit catches it."""
+    from workbench.clean import load_cleaned
     from workbench.identity import quality_against_truth
-    from workbench.identity.__init__ import _tables
 
     s = IdentitySettings.from_yaml()
-    tables = _tables(cleaned_paths, s)
+    tables = {c: load_cleaned(c, cleaned_paths) for c in s.sources}
     base = quality_against_truth(resolve_tables(tables, s), cleaned_paths)["clusters"]["cluster_precision"]
     rng = np.random.default_rng(5)
     dirty, hit = {}, 0

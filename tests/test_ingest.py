@@ -14,7 +14,7 @@ from workbench.mapping import ChannelMapping, MappingError
 
 def mapping(**source) -> ChannelMapping:
     return ChannelMapping.from_dict({
-        "channel": "shop",
+        "channel": "shop", "role": "profile",
         "source": {"pattern": "shop/*.csv", "format": "csv", **source},
         "fields": {
             "member_id": {"column": "会员编号", "type": "identifier", "required": True},
@@ -93,8 +93,8 @@ def test_broken_rows_are_quarantined_with_row_number_and_reason(paths):
 
 def test_empty_file_is_a_clear_error_and_other_channels_still_ingest(paths):
     write(paths, "a.csv", "")
-    other = ChannelMapping.from_dict({"channel": "other", "source": {"pattern": "other/*.csv"},
-                                      "fields": {"x": {"column": "x"}}})
+    other = ChannelMapping.from_dict({"channel": "other", "role": "profile", "source": {"pattern": "other/*.csv"},
+                                      "fields": {"member_id": {"column": "x", "type": "identifier"}}})
     (paths.raw / "other").mkdir()
     (paths.raw / "other" / "o.csv").write_text("x\n1\n")
     with pytest.raises(MappingError, match=r"shop/a.csv: the file is empty — expected a header row"):
@@ -151,8 +151,9 @@ def test_jsonl_with_a_broken_line_quarantines_only_that_line(tmp_path):
     p = get_paths(tmp_path / "data", tmp_path / "reports")
     (p.raw / "ev").mkdir(parents=True)
     (p.raw / "ev" / "e.jsonl").write_text('{"id": "a", "n": 1}\n{"id": "b", "n": \n{"id": "c", "n": 3}\n')
-    m = ChannelMapping.from_dict({"channel": "ev", "source": {"pattern": "ev/*.jsonl", "format": "jsonl"},
-                                  "fields": {"id": {"column": "id", "required": True},
+    m = ChannelMapping.from_dict({"channel": "ev", "role": "profile",
+                                  "source": {"pattern": "ev/*.jsonl", "format": "jsonl"},
+                                  "fields": {"member_id": {"column": "id", "type": "identifier", "required": True},
                                              "n": {"column": "n", "type": "integer"}}})
     r = ingest_all(p, mappings={"ev": m}, progress=False, log=None)
     assert r.summary().loc["ev", "kept"] == 2
@@ -169,8 +170,16 @@ def test_sample_ingests_and_reconciles_against_truth(cleaned_paths, session_raw)
     truth = pd.read_parquet(session_raw / "_truth" / "records.parquet")
     metrics = json.loads((cleaned_paths.metrics / "ingest.json").read_text())
     for channel, c in metrics["channels"].items():
-        assert c["read"] == c["kept"] + c["quarantined"], channel
-        assert c["read"] == (truth["channel"] == channel).sum(), channel
+        assert c["read"] == c["kept"] + c["quarantined"] + c["suppressed"] + c["filtered"], channel
+    # every physical row of every file is counted once: a file read by two mappings too
+    ledger = json.loads(cleaned_paths.ingest_ledger.read_text())["files"]
+    for rel, by in ledger.items():
+        rows = int((truth["source_file"] == rel).sum())
+        assert all(e["read"] == rows for e in by.values()), rel
+        assert sum(e["kept"] + e["quarantined"] + e["suppressed"] for e in by.values()) == rows, rel
+    t = metrics["totals"]
+    assert t["read"] == len(truth) == t["kept"] + t["quarantined"] + t["suppressed"]
+    assert set(ledger["pos_receipts/pos_receipts.csv"]) == {"pos_receipts", "pos_returns"}
     pos_q = load_quarantine("pos_receipts", cleaned_paths)
     assert (pos_q["stage"] == "ingest").sum() == 5  # 3 broken rows + 2 amounts the till could not print
 
@@ -180,7 +189,8 @@ def test_excel_source_is_read_through_its_mapping(tmp_path):
     (p.raw / "xl").mkdir(parents=True)
     pd.DataFrame({"会员编号": ["M1", "M2", None], "金额": ["10", "x", "3"]}).to_excel(
         p.raw / "xl" / "members.xlsx", index=False, sheet_name="导出")
-    m = ChannelMapping.from_dict({"channel": "xl", "source": {"pattern": "xl/*.xlsx", "format": "excel", "sheet": "导出"},
+    m = ChannelMapping.from_dict({"channel": "xl", "role": "profile",
+                                  "source": {"pattern": "xl/*.xlsx", "format": "excel", "sheet": "导出"},
                                   "fields": {"member_id": {"column": "会员编号", "type": "identifier", "required": True},
                                              "amount": {"column": "金额", "type": "amount"}}})
     r = ingest_all(p, mappings={"xl": m}, progress=False, log=None)
@@ -194,8 +204,9 @@ def test_required_value_that_is_a_real_null_is_quarantined(tmp_path):
     p = get_paths(tmp_path / "data", tmp_path / "reports")
     (p.raw / "ev").mkdir(parents=True)
     (p.raw / "ev" / "e.jsonl").write_text('{"id": "a"}\n{"id": null}\n{"other": 1}\n')
-    m = ChannelMapping.from_dict({"channel": "ev", "source": {"pattern": "ev/*.jsonl", "format": "jsonl"},
-                                  "fields": {"id": {"column": "id", "required": True}}})
+    m = ChannelMapping.from_dict({"channel": "ev", "role": "profile",
+                                  "source": {"pattern": "ev/*.jsonl", "format": "jsonl"},
+                                  "fields": {"member_id": {"column": "id", "type": "identifier", "required": True}}})
     r = ingest_all(p, mappings={"ev": m}, progress=False, log=None)
     assert (r.summary().loc["ev", "kept"], r.summary().loc["ev", "quarantined"]) == (1, 2)
     assert load_quarantine("ev", p)["reason"].str.contains("required value missing").all()

@@ -9,7 +9,8 @@ import yaml
 
 from workbench.mapping import ChannelMapping, MappingError, load_mapping, load_mappings
 
-BASE = {"channel": "c", "source": {"pattern": "c/*.csv"}, "fields": {"x": {"column": "X"}}}
+BASE = {"channel": "c", "role": "profile", "source": {"pattern": "c/*.csv"},
+        "fields": {"x": {"column": "X"}, "email": {"column": "E", "type": "email"}}}
 
 
 def with_(**changes):
@@ -24,7 +25,7 @@ def with_(**changes):
 
 
 @pytest.mark.parametrize("d, message", [
-    ({"channel": "c", "fields": {}}, r"missing keys \['source'\]"),
+    ({"channel": "c", "fields": {}}, r"missing keys \['role', 'source'\].*`role` says what the channel is"),
     (with_(fields__x={"column": "X", "type": "telephone"}), r"type must be one of .*Got 'telephone'"),
     (with_(fields__x={"column": "X", "pii": "secret"}), r"pii must be one of \['direct', 'quasi', 'none'\]"),
     (with_(fields__x={"column": "X", "colour": 1}), r"unknown keys \['colour'\]"),
@@ -33,10 +34,15 @@ def with_(**changes):
     (with_(source__encoding="latin-9"), r"encoding must be one of .*Got 'latin-9'"),
     (with_(fields__x={"column": "X", "type": "category"}), r"a category needs `values`"),
     (with_(fields__x={"column": "X", "type": "timestamp", "timezone_field": "tz"}),
-     r"timezone_field names 'tz', which is not a field of this mapping. Fields: \['x'\]"),
+     r"timezone_field names 'tz', which is not a field of this mapping. Fields: \['email', 'x'\]"),
     (with_(fields__x={"column": "X", "type": "timestamp", "unit": "us"}), r"unit must be 's' or 'ms'"),
     (with_(dedupe={"key": ["nope"]}), r"dedupe refers to unknown fields \['nope'\]"),
-    (with_(fields={"x": {"column": "X"}, "y": {"column": "X"}}), r"source columns mapped twice: \['X'\]"),
+    (with_(fields={"x": {"column": "X"}, "y": {"column": "X"}, "email": {"column": "E", "type": "email"}}),
+     r"source columns mapped twice: \['X'\]"),
+    (with_(role="orders"), r"the orders role needs the fields \['ordered_at', 'amount'\]"),
+    (with_(fields={"x": {"column": "X"}}), r"the profile role needs at least one of the fields \['member_id', 'phone', 'email'\]"),
+    (with_(fields__x={"column": "X", "constant": "a"}), r"field 'x': give either `column`.*Got both"),
+    (with_(filter={"field": "x", "values": ["a"]}), r"filter field 'x' must be a category field"),
     (with_(wat=1), r"unknown keys \['wat'\]"),
 ])
 def test_bad_mappings_raise_clear_errors(d, message):

@@ -19,13 +19,13 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import StratifiedKFold
 
-from workbench.clean import load_cleaned
+from workbench.canonical import TIME_COLUMN, load_canonical
 from workbench.config import get_paths
-from workbench.customer360 import DICTIONARY, TIME_COLUMNS
-from workbench.models.classifiers import (CARD_KEYS, backtest, baseline_score, fit_and_evaluate, make_pipeline,
-                                          model_card, save_model, score_customers, write_scores)
+from workbench.customer360 import data_dictionary
+from workbench.models.classifiers import (CARD_KEYS, backtest, baseline_score, fit_and_evaluate, load_scores,
+                                          make_pipeline, model_card, save_model, score_customers, scores_path,
+                                          write_scores)
 from workbench.models.dataset import Dataset, build_features, dataset_from_transactions, make_dataset
-from workbench.transactions import load_transactions
 
 C1, C2 = "2026-02-01", "2026-05-02"  # 90 days apart: churn labels of C1 end where C2 starts
 CDNOW = "tests/data/cdnow/CDNOW_sample.txt"
@@ -33,18 +33,18 @@ CDNOW = "tests/data/cdnow/CDNOW_sample.txt"
 
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
-def tx_all(resolved_paths):
-    return load_transactions(resolved_paths)
+def tx_all(layer):
+    return layer.purchases()
 
 
 @pytest.fixture(scope="module")
-def features(resolved_paths):
-    return {c: build_features(resolved_paths, cutoff=c) for c in (C1, C2)}
+def features(layer):
+    return {c: build_features(layer, cutoff=c) for c in (C1, C2)}
 
 
 @pytest.fixture(scope="module")
-def datasets(resolved_paths, tx_all, features):
-    return {(task, c): make_dataset(resolved_paths, cutoff=c, task=task, transactions=tx_all, features=features[c])
+def datasets(layer, tx_all, features):
+    return {(task, c): make_dataset(layer, cutoff=c, task=task, transactions=tx_all, features=features[c])
             for task in ("churn", "propensity") for c in (C1, C2)}
 
 
@@ -110,19 +110,19 @@ def test_propensity_labels_and_population_by_hand():
     assert ds.X.loc["at_cutoff", "orders"] == 1   # the order at the cutoff is a label, not a feature
 
 
-def test_horizon_past_the_data_end_is_refused(resolved_paths, tx_all):
+def test_horizon_past_the_data_end_is_refused(layer, tx_all):
     _hand("churn", cutoff="2024-03-11", horizon_days=10)   # window ends at the end of the last day: fine
     with pytest.raises(ValueError, match=r"\[2024-03-12, 2024-03-22\) runs past the last transaction date "
                                          r"2024-03-20.*on or before 2024-03-11"):
         _hand("churn", cutoff="2024-03-12", horizon_days=10)
     with pytest.raises(ValueError, match="runs past the last transaction date 2026-10-31"):
-        make_dataset(resolved_paths, cutoff="2026-10-15", task="churn", transactions=tx_all)
+        make_dataset(layer, cutoff="2026-10-15", task="churn", transactions=tx_all)
     with pytest.raises(ValueError, match="'task' parameter must be one of"):
         _hand("upsell")
 
 
 # ----------------------------------------------------------------------------- the customer 360 datasets
-def test_datasets_follow_the_population_and_label_rules(datasets, tx_all):
+def test_datasets_follow_the_population_and_label_rules(datasets, tx_all, profile_360):
     paid = tx_all[tx_all["is_order"]]
     cutoff = pd.Timestamp(C1, tz="UTC")
     churn, prop = datasets["churn", C1], datasets["propensity", C1]
@@ -137,54 +137,54 @@ def test_datasets_follow_the_population_and_label_rules(datasets, tx_all):
     assert enb.sum() > 50 and (prop.X.loc[enb, "orders"] == 0).all()
     for ds in (churn, prop):
         assert ds.X.index.is_monotonic_increasing and ds.X.index.is_unique
-        direct = {c.name for c in DICTIONARY if c.pii in ("direct", "masked")}
+        d = data_dictionary(profile_360)["personal data"]
+        direct = set(d[d.isin(["direct", "masked"])].index)
         assert not direct & set(ds.X.columns) and "birth_date" not in ds.X.columns
+        assert not any(c.startswith("consent_") for c in ds.X.columns)
         assert not any(str(ds.X[c].dtype).startswith("datetime") for c in ds.X.columns)
-        assert set(ds.categorical) == {"gender", "city", "member_level", "favourite_category", "main_purchase_channel"}
+        assert set(ds.categorical) == {"gender", "city", "member_level", "favourite_category", "main_sales_channel"}
+        # the features follow the data: one count per event type and window
+        assert {"live_stream_watched_30d", "email_opened_90d", "has_pos_returns", "peak_days_in_window"} <= set(ds.X)
 
 
-def _perturb_after(paths, cutoff: pd.Timestamp) -> None:
-    """Delete half of every record at or after the cutoff and scramble the other half; change the
-    post-cutoff fields of earlier records (CRM updates, WeChat unsubscriptions); drop the deleted
-    records from the OneID registry."""
-    deleted = []
-    for channel, tcol in TIME_COLUMNS.items():
-        f = paths.cleaned / f"{channel}.parquet"
+def _perturb_after(folder, cutoff: pd.Timestamp) -> None:
+    """In a copy of the canonical layer: delete half of every row dated at or after the cutoff and
+    scramble the other half (values shuffled among them, times moved 3 days); change the later
+    fields of earlier rows (a profile record updated after the cutoff gets another tier; consent
+    events after it flip)."""
+    for table, tcol in TIME_COLUMN.items():
+        f = folder / f"{table}.parquet"
         df = pd.read_parquet(f)
         after = (df[tcol] >= cutoff).fillna(False).to_numpy(bool)
         drop = after & (np.cumsum(after) % 2 == 0)
         keep = after & ~drop
-        deleted += df.loc[drop, "record_id"].tolist()
         rows = np.flatnonzero(keep)
         for col in df.columns:
-            if col not in ("record_id", "_source_file", "_source_row", tcol):
-                df.loc[df.index[rows], col] = df[col].iloc[rows[::-1]].to_numpy()  # values shuffled among them
+            if col not in ("oneid", "record_id", "channel", "order_key", tcol):
+                df.loc[df.index[rows], col] = df[col].iloc[rows[::-1]].to_numpy()
         df.loc[df.index[rows], tcol] = df[tcol].iloc[rows] + pd.Timedelta(days=3)
-        if channel == "crm_members":
+        if table == "profiles":
             later = (df["updated_at"] >= cutoff).fillna(False).to_numpy(bool) & ~after
+            assert later.any()
             df.loc[later, "member_level"] = "diamond"
-            df.loc[later, "consent_email"] = ~df.loc[later, "consent_email"].fillna(False).astype(bool)
-        if channel == "wechat_followers":
-            later = (df["unsubscribed_at"] >= cutoff).fillna(False).to_numpy(bool)
-            df.loc[later, "unsubscribed_at"] = df.loc[later, "unsubscribed_at"] + pd.Timedelta(days=5)
+        if table == "consents":
+            df.loc[keep, "granted"] = ~df.loc[keep, "granted"].fillna(False).astype(bool)
         df[~drop].to_parquet(f, index=False)
-    reg = pd.read_parquet(paths.processed / "oneid_records.parquet")
-    reg[~reg["record_id"].isin(deleted)].to_parquet(paths.processed / "oneid_records.parquet", index=False)
 
 
 def test_no_leakage_features_ignore_everything_after_the_cutoff(resolved_paths, features, datasets, tmp_path):
     root = tmp_path / "copy"
-    shutil.copytree(resolved_paths.cleaned, root / "data" / "interim" / "cleaned")
-    shutil.copytree(resolved_paths.processed, root / "data" / "processed")
+    shutil.copytree(resolved_paths.canonical, root / "data" / "processed" / "canonical")
     paths = get_paths(root / "data", root / "reports")
     cutoff = pd.Timestamp(C1, tz="UTC")
-    n_before = sum(len(pd.read_parquet(paths.cleaned / f"{c}.parquet")) for c in TIME_COLUMNS)
-    _perturb_after(paths, cutoff)
-    assert sum(len(pd.read_parquet(paths.cleaned / f"{c}.parquet")) for c in TIME_COLUMNS) < n_before
-    rebuilt = build_features(paths, cutoff=C1)
+    n_before = len(pd.read_parquet(paths.canonical / "events.parquet"))
+    _perturb_after(paths.canonical, cutoff)
+    assert len(pd.read_parquet(paths.canonical / "events.parquet")) < n_before
+    copy = load_canonical(paths)
+    rebuilt = build_features(copy, cutoff=C1)
     pd.testing.assert_frame_equal(rebuilt, features[C1])
-    # the datasets too (the remaining, scrambled later records still give labels, so the horizon is fine)
-    again = make_dataset(paths, cutoff=C1, task="churn", features=rebuilt)
+    # the datasets too (the remaining, scrambled later orders still give labels, so the horizon is fine)
+    again = make_dataset(copy, cutoff=C1, task="churn", features=rebuilt)
     pd.testing.assert_frame_equal(again.X, datasets["churn", C1].X)
 
 
@@ -231,8 +231,7 @@ def test_rule_baselines(datasets):
     assert baseline_score(churn).equals(churn.X["days_since_last_order"].rename("rule_baseline"))
     prop = datasets["propensity", C1]
     rule = baseline_score(prop)
-    touch = prop.X[["days_since_last_order", "days_since_last_web_visit", "days_since_last_app_visit",
-                    "days_since_last_live_watch"]].min(axis=1)
+    touch = prop.X[["days_since_last_order", "days_since_last_touch"]].min(axis=1)
     assert (rule[touch.notna()] == -touch.dropna()).all()
     assert (rule[touch.isna()] < rule[touch.notna()].min()).all()
 
@@ -281,8 +280,8 @@ def test_pooled_snapshots_and_backtest_on_plain_transactions(cdnow):
                  dataset_builder=lambda c: build(cutoff=c))
 
 
-def test_backtest_on_the_sample_reuses_built_features(resolved_paths, tx_all, features, datasets):
-    bt = backtest(resolved_paths, task="propensity", cutoffs=[C1, C2], transactions=tx_all, features=features)
+def test_backtest_on_the_sample_reuses_built_features(layer, tx_all, features, datasets):
+    bt = backtest(layer, task="propensity", cutoffs=[C1, C2], transactions=tx_all, features=features)
     assert len(bt) == 1
     direct = fit_and_evaluate(datasets["propensity", C1], datasets["propensity", C2], calibrate=False,
                               importance_repeats=0)
@@ -292,7 +291,7 @@ def test_backtest_on_the_sample_reuses_built_features(resolved_paths, tx_all, fe
 
 
 # ----------------------------------------------------------------------------- cards, files, scores
-def test_model_card_and_saved_files_hold_no_raw_pii(churn_result, datasets, resolved_paths, tmp_path):
+def test_model_card_and_saved_files_hold_no_raw_pii(churn_result, datasets, layer, tmp_path):
     card = model_card(churn_result)
     assert set(CARD_KEYS) <= set(card)
     assert card["data_window"]["train_cutoffs"] == [pd.Timestamp(C1, tz="UTC").isoformat()]
@@ -306,12 +305,9 @@ def test_model_card_and_saved_files_hold_no_raw_pii(churn_result, datasets, reso
     X = datasets["churn", C2].X[churn_result.feature_columns].iloc[:5]
     assert joblib.load(files["model"]).predict_proba(X)[:, 1] == pytest.approx(
         churn_result.test_scores["model"].iloc[:5].to_numpy())
-    pii: set[str] = set()
-    for channel, cols in {"crm_members": ["name", "phone", "email"], "service_tickets": ["name", "phone", "email"],
-                          "pos_receipts": ["name", "phone"]}.items():
-        t = load_cleaned(channel, resolved_paths)
-        for c in cols:
-            pii |= {str(v) for v in t[c].dropna().unique() if len(str(v)) >= 2}
+    traits = layer.table("traits")
+    pii = {str(v) for v in traits.loc[traits["trait"].isin(["name", "phone", "email"]), "value"].unique()
+           if len(str(v)) >= 2}
     pii |= {p.removeprefix("+86") for p in pii if p.startswith("+86")}
     assert len(pii) > 1000
     for f in files.values():
@@ -344,17 +340,19 @@ def test_scores_and_deciles_do_not_depend_on_row_order(churn_result, datasets, t
     prop = score_customers(fit_and_evaluate(datasets["propensity", C1], datasets["propensity", C2], calibrate=False,
                                             importance_repeats=0), datasets["propensity", C2])
     paths = get_paths(tmp_path / "data", tmp_path / "reports")
-    out = write_scores(paths, {"churn": s, "propensity": prop})
-    table = pd.read_parquet(out)
-    assert out == paths.processed / "scores.parquet"
-    assert list(table.columns) == ["oneid", "churn_risk", "churn_risk_decile", "purchase_propensity",
+    out = write_scores(paths, "churn", s)
+    assert out == scores_path(paths, "churn") == paths.processed / "scores_churn.parquet"
+    assert list(pd.read_parquet(out).columns) == ["oneid", "churn_risk", "churn_risk_decile"]
+    write_scores(paths, "propensity", prop)   # one file per model: each has one writer
+    table = load_scores(paths)
+    assert list(table.columns) == ["churn_risk", "churn_risk_decile", "purchase_propensity",
                                    "purchase_propensity_decile"]
-    assert table["oneid"].is_unique and table["oneid"].is_monotonic_increasing
+    assert table.index.is_unique and table.index.is_monotonic_increasing
     assert len(table) == len(set(s.index) | set(prop.index))
-    assert table.set_index("oneid").loc[s.index, "churn_risk"].to_numpy() == pytest.approx(s["churn_score"].to_numpy())
+    assert table.loc[s.index, "churn_risk"].to_numpy() == pytest.approx(s["churn_score"].to_numpy())
     assert str(table["churn_risk_decile"].dtype) == "Int64"
-    with pytest.raises(ValueError, match="keys must be tasks"):
-        write_scores(paths, {"upsell": s})
+    with pytest.raises(ValueError, match="'task' parameter must be one of"):
+        write_scores(paths, "upsell", s)
 
 
 def test_too_few_customers_is_a_clear_error():

@@ -318,6 +318,7 @@ class ChannelCleanReport:
     merged: int
     placeholders: dict[str, int]
     seconds: float
+    identical_kept: int = 0  # identical rows of a purchases table without order numbers: kept as purchases
 
     def reconciles(self) -> bool:
         return self.rows_in == self.kept + self.quarantined + self.exact_duplicates + self.merged
@@ -347,8 +348,14 @@ def clean_channel(mapping: ChannelMapping, paths: Paths, cfg: dict) -> tuple[Cha
     df = load_ingested(mapping.channel, paths)
     rows_in = len(df)
     fields = list(mapping.fields)
-    # 1. exact duplicates: the same values in every mapped field (an export overlap)
+    # 1. exact duplicates: the same values in every mapped field (an export overlap) — except in a
+    #    purchases table without order numbers, where two identical rows are two purchases (CDNOW has
+    #    255: the same customer, day, units and amount); they are counted, not dropped
     dup = df.duplicated(subset=fields, keep="first")
+    keyless = mapping.role in ("orders", "returns") and not mapping.key_fields and "return_id" not in mapping.fields
+    identical_kept = int(dup.sum()) if keyless else 0
+    if keyless:
+        dup[:] = False
     n_exact = int(dup.sum())
     df = df[~dup]
     # 2. standardise
@@ -384,7 +391,7 @@ def clean_channel(mapping: ChannelMapping, paths: Paths, cfg: dict) -> tuple[Cha
     for fq in quality:
         fq.placeholders = placeholders.get(fq.field, 0)
     rep = ChannelCleanReport(mapping.channel, rows_in, len(out), int(bad.sum()), n_exact, merged,
-                             placeholders, round(time.perf_counter() - t0, 3))
+                             placeholders, round(time.perf_counter() - t0, 3), identical_kept)
     if not rep.reconciles():
         raise AssertionError(f"clean counts do not reconcile for {mapping.channel}: {rep}")
     return rep, quality

@@ -403,12 +403,20 @@ def _read_csv_records(path: Path, m: ChannelMapping, shapes: frozenset[str] = fr
 
 
 def _read_jsonl(path: Path, m: ChannelMapping) -> RawRead:
+    import pyarrow as pa
     import pyarrow.json as pjson
 
     if path.stat().st_size == 0:
         raise MappingError(f"{path}: the file is empty — expected JSON lines with the keys {sorted(m.columns)}.")
     try:
-        df = pjson.read_json(path).to_pandas()
+        table = pjson.read_json(path)
+        # pyarrow turns ISO-looking text into timestamps, dropping the zone ("…+08:00" becomes naive UTC,
+        # which the clean stage would then read as local time): read such columns again as the text they are
+        stamped = [f.name for f in table.schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)]
+        if stamped:
+            table = pjson.read_json(path, parse_options=pjson.ParseOptions(
+                explicit_schema=pa.schema([(c, pa.string()) for c in stamped]), unexpected_field_behavior="infer"))
+        df = table.to_pandas()
         df = df.astype({c: "string" for c in df.columns if df[c].dtype == object})
         df["_source_row"] = np.arange(1, len(df) + 1)
         return RawRead(df, _bad([]), len(df))

@@ -288,7 +288,7 @@ class ChannelMapping:
             if spec.type not in canon.types:
                 raise MappingError(f"{where}, field '{name}': the {self.role} role reads '{name}' as "
                                    f"{canon.meaning}; its type must be one of {list(canon.types)}. "
-                                   f"Got {spec.type!r} instead.")
+                                   f"Got {spec.type!r} instead (name the field otherwise if it is something else).")
             codes = set(spec.values or {}) | ({spec.constant} if spec.constant is not None else set())
             if canon.codes is not None and codes - set(canon.codes):
                 raise MappingError(f"{where}, field '{name}': codes must be among {list(canon.codes)} (map your "
@@ -348,11 +348,6 @@ class ChannelMapping:
             if bad or not self.filter.values:
                 raise MappingError(f"{where}: filter values must be codes of '{self.filter.field}' "
                                    f"({sorted(f.values or {})}). Got {self.filter.values!r} instead.")
-        for name, spec in self.fields.items():
-            if name in TRAITS and name not in ROLES[self.role].fields and spec.type not in TRAITS[name].types:
-                raise MappingError(f"{where}, field '{name}': '{name}' is a person trait "
-                                   f"({TRAITS[name].meaning}); its type must be one of {list(TRAITS[name].types)}. "
-                                   f"Got {spec.type!r} instead (name the field otherwise if it is something else).")
 
     @property
     def consent_purposes(self) -> list[str]:

@@ -997,7 +997,7 @@ def category_codes(s: pd.Series, values: dict[str, list[str]]) -> pd.Series:
 
 
 def typed_values(values: pd.Series, identifier: str, pattern: str | None = None) -> pd.Series:
-    """Values that qualify as ``identifier`` — normalised (E.164 phones, lower-case e-mails,
+    r"""Values that qualify as ``identifier`` — normalised (E.164 phones, lower-case e-mails,
     trimmed ids matching ``pattern``) — and NA elsewhere. The identity stage and the erasure
     suppression list type values the same way with it.
 

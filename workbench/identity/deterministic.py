@@ -43,6 +43,7 @@ def value_hash(values: pd.Series) -> pd.Series:
     the first 16 hex digits of the SHA-256 of the value's UTF-8 text, computed by DuckDB once
     per distinct value.
 
+    >>> import hashlib
     >>> vals = ["+8613800138000", "ck_1", "ck_1"]
     >>> value_hash(pd.Series(vals)).tolist() == [hashlib.sha256(v.encode()).hexdigest()[:16] for v in vals]
     True
