@@ -5,7 +5,8 @@ brand's data: a brand with only orders gets an orders-only profile; a brand with
 channel gets live-stream columns. Blocks, each present when its input exists:
 
 - **always**: ``n_records``, ``first_seen`` / ``last_seen``, ``channels``, ``n_channels``,
-  ``n_identifiers``, ``is_known`` (a member, or a phone or e-mail anywhere);
+  ``n_identifiers``, ``is_known`` (a member, or a member / customer number — an identifier of
+  kind ``unique`` — a phone or an e-mail anywhere);
 - **profile** (a profile mapping): ``is_member``, ``member_id``, ``member_level`` (the latest
   profile record *updated* before as_of — a snapshot field), ``member_since``;
 - **traits** (any mapping with person traits): ``name``, ``gender``, ``birth_date``, ``age``,
@@ -375,8 +376,11 @@ def build_customer_360(layer: CanonicalLayer | Paths | None = None, *, as_of: An
     for c in ("phone", "email"):
         if c in p.data:
             known |= p.data[c].notna().to_numpy(bool)
-    p.add("is_known", pd.Series(known, index=index), "A member, or has a phone or e-mail (not only cookies or "
-          "devices)", "identity (all channels)")
+    unique = layer.config.identity.names_of_kind("unique")   # member or customer numbers, on any record
+    idents = layer.table("identifiers", as_of=cutoff, columns=["oneid", "identifier"])
+    known |= index.isin(idents.loc[idents["identifier"].isin(unique).to_numpy(bool), "oneid"].unique())
+    p.add("is_known", pd.Series(known, index=index), "A member, or has a member / customer number, a phone or an "
+          "e-mail (not only cookies or devices)", "identity (all channels)")
     profile = p.frame()
     profile.attrs = {"as_of": ref.isoformat(), "as_of_given": cutoff is not None,
                      "currency": layer.base_currency, "demographics_rule": demographics_rule,

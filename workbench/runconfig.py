@@ -105,7 +105,8 @@ class AnalysisSettings:
 
     - ``peak_days``: the brand's big sales days as month-day (the sample's: 6.18 and
       Double 11); a model feature and a report fact.
-    - ``local_timezone``: the zone calendar days are counted in (peak days, sessions by day).
+    - ``local_timezone``: the zone calendar days are counted in (peak days, CLV periods); None:
+      the time zone of the brand's orders mappings (else of its first mapping).
     - ``problem_ticket_categories``: service-ticket category codes that signal a problem.
     - ``session_gap_minutes``: a gap longer than this starts a new digital session.
 
@@ -116,7 +117,7 @@ class AnalysisSettings:
     """
 
     peak_days: list[str] = field(default_factory=list)
-    local_timezone: str = "Asia/Shanghai"
+    local_timezone: str | None = None
     problem_ticket_categories: list[str] = field(default_factory=list)
     session_gap_minutes: int = 30
 
@@ -143,7 +144,8 @@ class AnalysisSettings:
             raise ValueError(f"The 'peak_days' setting must list month-days such as '11-11'. "
                              f"Got {self.peak_days!r} instead.")
         try:
-            ZoneInfo(str(self.local_timezone))
+            if self.local_timezone is not None:
+                ZoneInfo(str(self.local_timezone))
         except Exception:
             raise ValueError(f"The 'local_timezone' setting must be an IANA zone such as 'Asia/Shanghai'. "
                              f"Got {self.local_timezone!r} instead.") from None
@@ -238,6 +240,16 @@ class RunConfig:
     @property
     def base_currency(self) -> str:
         return str(self.cleaning.get("base_currency", "CNY"))
+
+    @property
+    def local_timezone(self) -> str:
+        """The zone calendar days are counted in: the analysis settings', else the time zone of the
+        orders mappings (the most common), else of the first mapping."""
+        if self.analysis.local_timezone:
+            return self.analysis.local_timezone
+        zones = [m.timezone for m in self.mappings.values() if m.role == "orders"] or \
+            [m.timezone for m in self.mappings.values()]
+        return max(dict.fromkeys(zones), key=zones.count) if zones else "UTC"
 
     def roles(self) -> dict[str, str]:
         """channel -> role."""

@@ -55,9 +55,12 @@ def oneid_truth(paths: Paths | None = None, registry: pd.DataFrame | None = None
     counts = counts.sort_values(["oneid", "n", "person_id"], ascending=[True, False, True])
     top = counts.drop_duplicates("oneid").set_index("oneid")
     top["purity"] = top["n"] / counts.groupby("oneid")["n"].sum()
-    persons = pd.read_parquet(paths.truth / "persons.parquet", columns=["person_id", "type"])
-    out = top.drop(columns="n").join(persons.set_index("person_id"), on="person_id")
-    return out
+    pf = paths.truth / "persons.parquet"
+    out = top.drop(columns="n")
+    if pf.exists() and "type" in pd.read_parquet(pf).columns:   # hidden behaviour types, when the data has them
+        persons = pd.read_parquet(pf, columns=["person_id", "type"]).astype({"person_id": out["person_id"].dtype})
+        return out.join(persons.set_index("person_id"), on="person_id")
+    return out.assign(type=pd.NA)
 
 
 def sample_info(paths: Paths | None = None) -> dict:

@@ -231,6 +231,11 @@ class CanonicalLayer:
     def base_currency(self) -> str:
         return self.config.base_currency
 
+    @property
+    def local_timezone(self) -> str:
+        """The zone calendar days are counted in (see :attr:`RunConfig.local_timezone`)."""
+        return self.config.local_timezone
+
     def has(self, role: str) -> bool:
         """Whether any mapping of ``role`` fed the layer (and left rows)."""
         table = {"profile": "profiles", "orders": "orders", "returns": "refunds", "events": "events",

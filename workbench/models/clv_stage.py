@@ -50,15 +50,19 @@ def run_clv(paths: Paths | None = None, *, as_of: Any = None, holdout_days: int 
             discount_rate: float = 0.01, penalizer: float = 0.0) -> CLVRun:
     """Validate BG/NBD × Gamma-Gamma on a holdout, fit on all purchases before ``as_of`` (default:
     the end of the data) and write the CLV per customer. A purchase is an order with a positive net
-    amount (as in RFM). Raises ``ValueError`` when the data has no orders or no repeat buyers."""
+    amount (as in RFM); periods are days of the brand's local calendar (``local_timezone``).
+    Raises ``ValueError`` when the data has no orders or no repeat buyers."""
     paths = (paths or get_paths()).ensure()
     layer = load_canonical(paths)
     if not layer.has("orders"):
         raise ValueError("CLV needs orders, and the canonical layer has none (no mapping with the orders role).")
-    end = to_utc(as_of) or layer.data_end
+    end_utc = to_utc(as_of) or layer.data_end
+    tx = layer.purchases(as_of=end_utc)
+    # periods are the brand's calendar days: times in its local zone, the end at a local midnight
+    tz = layer.local_timezone
+    purchases = tx[tx["net"] > 0].assign(ordered_at=lambda d: d["ordered_at"].dt.tz_convert(tz).dt.tz_localize(None))
+    end = end_utc.tz_convert(tz).tz_localize(None).ceil("D")
     cal_end = end - pd.Timedelta(days=holdout_days)
-    tx = layer.purchases(as_of=end)
-    purchases = tx[tx["net"] > 0]
     cols = dict(customer_id_col="oneid", datetime_col="ordered_at", monetary_value_col="net", freq="D")
     last = end - pd.Timedelta(microseconds=1)  # everything strictly before as_of
     ch = C.calibration_and_holdout_data(purchases, **cols, calibration_period_end=cal_end, observation_period_end=last)
@@ -95,7 +99,8 @@ def run_clv(paths: Paths | None = None, *, as_of: Any = None, holdout_days: int 
                                              freq="D"),
     })
     clv.index.name = "oneid"
-    clv.attrs = {"as_of": end.isoformat(), "months": clv_months, "currency": layer.base_currency}
+    clv.attrs = {"as_of": end_utc.isoformat(), "local_end": end.isoformat(), "timezone": tz, "months": clv_months,
+                 "currency": layer.base_currency}
     clv.to_parquet(paths.processed / CLV_FILE)
     return CLVRun(end, cal_end, purchases, ch, bgf_cal, holdout, spend, summary, bgf, ggf, float(corr), clv,
                   layer.base_currency)

@@ -441,7 +441,7 @@ def build_features(layer: Any = None, *, cutoff: Any) -> pd.DataFrame:
         counts = [c for c in rfm.columns if c.startswith(("orders", "revenue", "purchase_days"))]
         f[counts] = f[counts].fillna(0.0)
         if analysis.peak_days:
-            local = paid["ordered_at"].dt.tz_convert(analysis.local_timezone).dt.strftime("%m-%d")
+            local = paid["ordered_at"].dt.tz_convert(layer.local_timezone).dt.strftime("%m-%d")
             f["peak_day_order_share"] = (local.isin(analysis.peak_days).groupby(paid["oneid"]).mean()
                                          .reindex(f.index).astype(float))
         for c in by_sales_channel:
@@ -468,7 +468,7 @@ def build_features(layer: Any = None, *, cutoff: Any) -> pd.DataFrame:
     f = pd.concat([f[numeric].astype("float64"), f[categorical]], axis=1).sort_index(kind="stable")
     f.index.name = "oneid"
     f.attrs = {"cutoff": cutoff.isoformat(), "categorical": categorical,
-               "peak_days": list(analysis.peak_days), "timezone": analysis.local_timezone}
+               "peak_days": list(analysis.peak_days), "timezone": layer.local_timezone}
     return f
 
 

@@ -65,7 +65,7 @@ def run_task(paths: Paths | None = None, *, task: str, train_cutoffs: list[Any] 
     if derived:
         d_train, d_test = derive_cutoffs(layer, horizon_days=horizon_days, n_train=n_train_cutoffs,
                                          step_days=cutoff_step_days, peak_days=layer.analysis.peak_days,
-                                         timezone=layer.analysis.local_timezone)
+                                         timezone=layer.local_timezone)
         train_cutoffs = train_cutoffs if train_cutoffs is not None else d_train
         test_cutoff = test_cutoff if test_cutoff is not None else d_test
     t: dict[str, float] = {}
