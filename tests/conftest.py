@@ -60,3 +60,82 @@ def profile_360(layer):
     from workbench.customer360 import build_customer_360
 
     return build_customer_360(layer)
+
+
+class PipelineRun:
+    """A finished ``workbench run``: its data paths, run folder and manifest (as the CLI left them)."""
+
+    def __init__(self, paths, run_dir: Path):
+        import json
+        from types import SimpleNamespace
+
+        self.paths, self.run_dir = paths, run_dir
+        self.manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+        self.status = self.manifest["status"]
+        self.index_path = run_dir / "index.html"
+        self.notebooks = [SimpleNamespace(name=nb["name"], status=nb["status"],
+                                          html_path=run_dir / nb["html"] if nb.get("html") else None)
+                          for nb in self.manifest["notebooks"]]
+
+
+_RUNS: dict = {}
+
+
+def _start_pipeline_runs(root: Path) -> None:
+    """Start every notebook through ``workbench run`` (the CLI, as the README shows it) on three
+    data folders, each in its own process: the session's sample with the package's settings, and
+    the two brands of tests/brands with their own mappings and identity settings and no other
+    parameter. They start as soon as the tests are collected and run beside the unit tests, which
+    leave the second core idle: ``make test`` stays within its time on two cores."""
+    import subprocess
+    import sys
+
+    from tests.brands import (BOUTIQUE_IDENTITY, BOUTIQUE_MAPPINGS, CDNOW_IDENTITY, CDNOW_MAPPINGS, write_boutique,
+                              write_cdnow)
+
+    session_raw = Path(os.environ["WORKBENCH_DATA_DIR"]) / "raw"
+    brands = {
+        "sample": (lambda raw: shutil.copytree(session_raw, raw, dirs_exist_ok=True), []),
+        "cdnow": (write_cdnow, ["-p", f"mappings_dir={CDNOW_MAPPINGS}", "-p", f"identity_settings={CDNOW_IDENTITY}"]),
+        "lotus": (lambda raw: write_boutique(raw, persons=800, seed=11),
+                  ["-p", f"mappings_dir={BOUTIQUE_MAPPINGS}", "-p", f"identity_settings={BOUTIQUE_IDENTITY}"]),
+    }
+    for name, (write, params) in brands.items():
+        folder = root / f"run-{name}"
+        paths = get_paths(folder / "data", folder / "reports")
+        write(paths.raw)
+        cmd = [sys.executable, "-m", "workbench.cli", "run", "--data-dir", str(paths.data), "--reports-dir",
+               str(paths.reports), "--run-id", name, "--quiet", *params]
+        log = open(folder / "run.log", "w", encoding="utf-8")
+        env = {**os.environ, "MPLBACKEND": "agg", "WORKBENCH_WORKERS": "1"}
+        _RUNS[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        cwd=Path(__file__).resolve().parents[1]), paths, folder, log)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    if any("pipeline_runs" in getattr(item, "fixturenames", ()) for item in items) and not _RUNS:
+        root = Path(os.environ["WORKBENCH_TEST_SESSION_DIR"]) / "pipeline-runs"
+        root.mkdir(parents=True, exist_ok=True)
+        _start_pipeline_runs(root)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    for proc, _paths, _folder, log in _RUNS.values():  # never leave a run behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def pipeline_runs(tmp_path_factory):
+    """The three pipeline runs started after collection (see :func:`_start_pipeline_runs`), waited for."""
+    if not _RUNS:   # the fixture was asked for outside a normal collection
+        _start_pipeline_runs(tmp_path_factory.mktemp("pipeline-runs"))
+    out = {}
+    for name, (proc, paths, folder, log) in _RUNS.items():
+        code = proc.wait(timeout=1500)
+        log.flush()
+        assert code == 0, f"workbench run of {name} failed:\n" + (folder / "run.log").read_text(encoding="utf-8")[-3000:]
+        out[name] = PipelineRun(paths, paths.reports / name)
+    return out

@@ -15,19 +15,13 @@ and no other parameter (tests/brands).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.brands import (BOUTIQUE_IDENTITY, BOUTIQUE_MAPPINGS, CDNOW_IDENTITY, CDNOW_MAPPINGS, USD_TO_CNY,
-                          raw_revenue, write_boutique, write_cdnow)
+from tests.brands import USD_TO_CNY, raw_revenue
 from workbench.canonical import load_canonical
-from workbench.config import get_paths
 from workbench.models.clv import BetaGeoFitter, calibration_and_holdout_data
 
 NOTEBOOKS = ["01_ingest", "02_clean", "03_id_matching", "04_customer_360", "05_rfm", "06_kmeans", "07_churn",
@@ -35,51 +29,14 @@ NOTEBOOKS = ["01_ingest", "02_clean", "03_id_matching", "04_customer_360", "05_r
 ABSENT = "Not available for this data"
 
 
-class Run:
-    """A finished ``workbench run`` of one brand: its data paths, run folder and manifest."""
-
-    def __init__(self, paths, run_dir: Path):
-        self.paths, self.run_dir = paths, run_dir
-        self.manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-        self.status = self.manifest["status"]
-        self.notebooks = self.manifest["notebooks"]
+@pytest.fixture(scope="module")
+def cdnow(pipeline_runs):
+    return pipeline_runs["cdnow"].paths, pipeline_runs["cdnow"]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Both brands, each through the CLI exactly as the README shows it
-    (``workbench run --data-dir … -p mappings_dir=… -p identity_settings=…``), the two runs side by
-    side in their own processes (one per core)."""
-    brands = {"cdnow": (write_cdnow, CDNOW_MAPPINGS, CDNOW_IDENTITY),
-              "lotus": (lambda raw: write_boutique(raw, persons=800, seed=11), BOUTIQUE_MAPPINGS, BOUTIQUE_IDENTITY)}
-    procs, out = {}, {}
-    for name, (write, mappings, identity) in brands.items():
-        root = tmp_path_factory.mktemp(name)
-        paths = get_paths(root / "data", root / "reports")
-        write(paths.raw)
-        cmd = [sys.executable, "-m", "workbench.cli", "run", "--data-dir", str(paths.data), "--reports-dir",
-               str(paths.reports), "--run-id", name, "--quiet", "-p", f"mappings_dir={mappings}",
-               "-p", f"identity_settings={identity}"]
-        log = open(root / "run.log", "w", encoding="utf-8")
-        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ,
-                                                                                       "MPLBACKEND": "agg"}),
-                       paths, root, log)
-    for name, (proc, paths, root, log) in procs.items():
-        code = proc.wait(timeout=900)
-        log.close()
-        assert code == 0, f"workbench run of {name} failed:\n" + (root / "run.log").read_text(encoding="utf-8")[-3000:]
-        out[name] = Run(paths, paths.reports / name)
-    return out
-
-
-@pytest.fixture(scope="module")
-def cdnow(runs):
-    return runs["cdnow"].paths, runs["cdnow"]
-
-
-@pytest.fixture(scope="module")
-def lotus(runs):
-    return runs["lotus"].paths, runs["lotus"]
+def lotus(pipeline_runs):
+    return pipeline_runs["lotus"].paths, pipeline_runs["lotus"]
 
 
 def _html(result, stem: str) -> str:
@@ -99,8 +56,8 @@ def _person_of_oneid(paths) -> pd.Series:
 def test_cdnow_every_notebook_runs_and_absent_sections_say_so(cdnow):
     paths, result = cdnow
     assert result.status == "ok"
-    assert [nb["name"].removesuffix(".ipynb") for nb in result.notebooks] == NOTEBOOKS
-    assert all(nb["status"] == "ok" and (result.run_dir / nb["html"]).exists() for nb in result.notebooks)
+    assert [nb.name.removesuffix(".ipynb") for nb in result.notebooks] == NOTEBOOKS
+    assert all(nb.status == "ok" and nb.html_path.exists() for nb in result.notebooks)
     for f in ("customer_360.parquet", "rfm_segments.parquet", "clusters.parquet", "scores_churn.parquet",
               "scores_propensity.parquet", "clv.parquet"):
         assert (paths.processed / f).exists(), f
@@ -176,7 +133,7 @@ def test_cdnow_models_train_on_cutoffs_derived_from_the_data(cdnow):
 # ----------------------------------------------------------------------------- Lotus Tea House
 def test_lotus_every_notebook_runs(lotus):
     paths, result = lotus
-    assert result.status == "ok" and all(nb["status"] == "ok" for nb in result.notebooks)
+    assert result.status == "ok" and all(nb.status == "ok" for nb in result.notebooks)
     channels = json.loads((paths.canonical / "manifest.json").read_text(encoding="utf-8"))["roles"]
     assert channels["orders"] and channels["returns"] and channels["events"] and channels["profile"]
     from workbench.mapping import load_mappings

@@ -7,23 +7,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 
 import pandas as pd
 import pytest
 
-from workbench.config import get_paths
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(session_raw, tmp_path_factory):
-    from workbench.runner import run_pipeline
-
-    root = tmp_path_factory.mktemp("run")
-    shutil.copytree(session_raw, root / "data" / "raw")
-    paths = get_paths(root / "data", root / "reports")
-    result = run_pipeline(paths=paths, progress=False, log=None, run_id="test-run")
-    return paths, result
+def pipeline_run(pipeline_runs):
+    run = pipeline_runs["sample"]
+    return run.paths, run
 
 
 def test_every_notebook_ran_and_the_index_puts_the_segment_report_first(pipeline_run):

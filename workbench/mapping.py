@@ -4,9 +4,9 @@ A mapping is a YAML file (one per channel, in ``workbench/channels/`` or a folde
 pass) that says what the channel *is* (its role, see :mod:`workbench.roles`), where the
 files are, how to read them, and what each column means::
 
-    channel: pos_receipts
+    channel: till_sales
     role: orders                     # profile | orders | returns | events | consents
-    source: {pattern: "pos_receipts/*.csv", format: csv, encoding: utf-8}
+    source: {pattern: "till/*.csv", format: csv, encoding: utf-8}
     timezone: Asia/Shanghai          # for naive timestamps unless a field says otherwise
     currency: CNY
     filter: {field: txn_type, values: [sale]}   # the file also holds returns: another mapping reads those

@@ -73,19 +73,22 @@ def consistency_report(paths: Paths | None = None, config: dict | None = None) -
 
 
 def stage_counts(paths: Paths | None = None) -> pd.DataFrame:
-    """Per channel: rows read by ingest, quarantined at ingest and clean, duplicates, merged, kept."""
+    """Per channel: rows read by ingest, left to another mapping of the same file (``filtered``),
+    suppressed, quarantined at ingest and clean, duplicates, merged, kept; ``reconciles`` when
+    read = filtered + suppressed + quarantined + duplicates + merged + kept."""
     paths = paths or get_paths()
     ing = json.loads((paths.metrics / "ingest.json").read_text(encoding="utf-8"))["channels"]
     cl = json.loads((paths.metrics / "clean.json").read_text(encoding="utf-8"))["channels"]
     rows = []
     for ch in ing:
         c = cl.get(ch, {})
-        rows.append({"channel": ch, "read": ing[ch]["read"], "quarantined_ingest": ing[ch]["quarantined"],
+        rows.append({"channel": ch, "read": ing[ch]["read"], "filtered": ing[ch].get("filtered", 0),
+                     "suppressed": ing[ch].get("suppressed", 0), "quarantined_ingest": ing[ch]["quarantined"],
                      "quarantined_clean": c.get("quarantined", 0), "exact_duplicates": c.get("exact_duplicates", 0),
                      "merged": c.get("merged", 0), "kept": c.get("kept", 0)})
     df = pd.DataFrame(rows).set_index("channel")
-    df["reconciles"] = df["read"] == df[["quarantined_ingest", "quarantined_clean", "exact_duplicates",
-                                          "merged", "kept"]].sum(axis=1)
+    df["reconciles"] = df["read"] == df[["filtered", "suppressed", "quarantined_ingest", "quarantined_clean",
+                                          "exact_duplicates", "merged", "kept"]].sum(axis=1)
     return df
 
 
@@ -100,13 +103,15 @@ def plot_stage_counts(counts: pd.DataFrame):
     left.set_xlabel("rows read (log scale)")
     left.set_ylabel("channel")
     left.set_title("Rows read")
-    parts = ["merged", "exact_duplicates", "quarantined_ingest", "quarantined_clean"]
+    parts = [c for c in ["merged", "exact_duplicates", "suppressed", "quarantined_ingest", "quarantined_clean"]
+             if c in counts.columns]
     counts[parts].plot.barh(stacked=True, ax=right, width=0.7,
-                            color=["#8172B3", "#CCB974", "#C44E52", "#DD8452"])
+                            color=["#8172B3", "#CCB974", "#937860", "#C44E52", "#DD8452"][:len(parts)])
     right.set_xlabel("rows")
     right.set_title("Rows not kept, by reason")
     right.legend(title="reason", fontsize=8, loc="lower right")
-    fig.suptitle("Every row read is kept, merged, a duplicate, or quarantined")
+    fig.suptitle("Every row read is kept, merged, a duplicate, suppressed or quarantined "
+                 "(or kept by the other mapping of its file)")
     fig.tight_layout()
     return fig
 

@@ -220,7 +220,7 @@ class RunConfig:
 
     >>> cfg = RunConfig.load()                     # doctest: +SKIP
     >>> cfg.base_currency, sorted(cfg.mappings)[:2]  # doctest: +SKIP
-    ('CNY', ['app_events', 'crm_members'])
+    ('CNY', ['app_log', 'members'])
     """
 
     paths: Paths

@@ -21,8 +21,8 @@ def record_key(record_ids: pd.Series) -> pd.Series:
     """The ``<file>:<row>`` part of record ids ``<channel>:<file>:<row>``: which physical row of
     which raw file a record is, whatever mapping read it (truth is kept per raw row).
 
-    >>> record_key(pd.Series(["pos_returns:pos_receipts/pos.csv:17"])).tolist()
-    ['pos_receipts/pos.csv:17']
+    >>> record_key(pd.Series(["till_returns:till/till.csv:17"])).tolist()
+    ['till/till.csv:17']
     """
     return record_ids.astype("string").str.split(":", n=1).str[1]
 

@@ -1,4 +1,5 @@
-"""``make bench``: time sample generation, ingestion and cleaning at several sizes.
+"""``make bench``: time sample generation, ingestion, cleaning, OneID, the canonical layer and the
+customer 360 profile at several sizes.
 
 Each stage runs in a fresh process (peak memory = that process's maximum resident set,
 including its worker processes). Results go to ``reports/benchmarks/<name>.json`` and a
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from workbench.config import get_paths
 
-STAGES = ("sample", "ingest", "clean")
+STAGES = ("sample", "ingest", "clean", "identity", "canonical", "customer_360")
 
 
 def run_stage(stage: str, data: Path, persons: int) -> dict:

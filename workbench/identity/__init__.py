@@ -253,8 +253,8 @@ def resolve_records(df: pd.DataFrame, *, identifiers: dict[str, str | list[str]]
     """Resolve one table you bring, with columns named your way.
 
     ``identifiers`` maps your columns to identifier names of the settings (``member_id``,
-    ``phone``, ``email``, ``unionid``, ``openid``, ``device_id``, ``cookie_id``, ...; a list
-    means the column may hold any of them). ``attributes`` maps columns to fuzzy attributes
+    ``phone``, ``email`` and whatever else they list, e.g. a WeChat unionid or a device id; a
+    list means the column may hold any of them). ``attributes`` maps columns to fuzzy attributes
     (``name``, ``phone_tail``, ``address_key``, ``city``, ``birth_date``); name columns should
     hold a matching key (see :func:`workbench.normalise.normalise_names`).
     """

@@ -6,7 +6,7 @@ on a suppression list that the ingest stage consults (:func:`suppressed_rows`).
 
 **Who is the person.** The OneIDs whose cleaned records carry the normalised phone or
 e-mail (normalised as the clean stage does, in every channel's phone/e-mail/identifier
-fields: a phone typed as a web ``login_id`` counts), or the given OneID; then every record
+fields: a phone typed into a site's login field counts), or the given OneID; then every record
 of those OneIDs in the registry (``processed/oneid_records.parquet``). Placeholder and
 blocked values (``13800000000``) never identify anyone.
 

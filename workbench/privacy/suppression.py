@@ -4,8 +4,8 @@
 keyed hashes (:func:`identifier_hash`, HMAC with the local key); the ingest stage asks
 :func:`suppressed_rows` about every row it reads, so a restored backup cannot bring the
 person back. Values are normalised with the normalisers the clean stage uses and typed as the
-identity stage types them, so ``138-0013-8000`` typed into a web ``login_id`` is the same
-phone as ``+86 138 0013 8000`` in the CRM.
+identity stage types them, so ``138-0013-8000`` typed into a site's login field is the same
+phone as ``+86 138 0013 8000`` in the member table.
 
 This module sits low in the package: it needs the mappings, the normalisers, the key and
 the recorded run settings, and no stage.
@@ -323,9 +323,9 @@ def suppress(paths: Paths | None, values: Mapping[str, Iterable[str]], *, key: b
              cleaning_config: dict | str | None = None) -> int:
     """Put identifier values on the suppression list without erasing anything; returns how many.
 
-    ``values`` maps a kind (``phone``, ``email``, ``member_id``, ``unionid``, ``openid``,
-    ``buyer_nick``, ``viewer_id``, ``device_id``, ``cookie_id``) to raw values; phones and
-    e-mails are normalised (E.164, lower-case) and other values trimmed before hashing.
+    ``values`` maps a kind (``phone``, ``email``, or an identifier of the identity settings such
+    as ``member_id``) to raw values; phones and e-mails are normalised (E.164, lower-case) and
+    other values trimmed before hashing.
 
     >>> import tempfile
     >>> paths = get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())
@@ -382,7 +382,7 @@ def suppressed_rows(df: pd.DataFrame, mapping: ChannelMapping, paths: Paths | No
 
     ``df`` holds one channel's canonical fields with raw values (as ingest reads them,
     before validation); values are normalised as the clean stage normalises them, typed as
-    the identity stage types them (a phone typed into ``login_id`` is a phone) and hashed
+    the identity stage types them (a phone typed into a login field is a phone) and hashed
     with :func:`identifier_hash`. Without a suppression list nothing is suppressed (and no
     key is needed).
 
