@@ -464,3 +464,38 @@ def test_big_file_drafts_in_seconds(tmp_path):
     took = time.perf_counter() - t0
     assert d.rows_sampled == 50_000 and d.role == "orders"
     assert took < 10, took  # about 1 s on an idle machine
+
+
+# ----------------------------------------------------------------------------- the two test brands
+@pytest.mark.parametrize("brand", ["cdnow", "lotus"])
+def test_brand_files_draft_and_ingest_after_at_most_the_role_and_identity_columns(brand, tmp_path):
+    """Every raw file of the two brands unlike the sample (tests/brands): the draft ingests the file
+    once at most its role and the identifier / key types of its identity columns are set as the
+    brand's own mapping has them."""
+    from tests.brands import BOUTIQUE_MAPPINGS, CDNOW_MAPPINGS, write_boutique, write_cdnow
+
+    raw = tmp_path / "data" / "raw"
+    if brand == "cdnow":
+        write_cdnow(raw)
+        folder = CDNOW_MAPPINGS
+    else:
+        write_boutique(raw, persons=200, seed=4)
+        folder = BOUTIQUE_MAPPINGS
+    truth = {f.relative_to(raw).as_posix(): m for m in load_mappings(folder).values() for f in m.files(raw)}
+    assert truth
+    fixed_roles, fixed_ids = [], []
+    for rel, true in truth.items():
+        f = raw / rel
+        d = draft_mapping(f, raw_dir=raw)
+        if d.role != true.role:
+            fixed_roles.append(rel)
+            d = draft_mapping(f, raw_dir=raw, role=true.role)
+        mapping = d.mapping
+        ids = {s.column: s.type for s in true.fields.values() if s.type in ("identifier", "key") and s.column}
+        for field in mapping["fields"].values():
+            if field.get("column") in ids and field["type"] in ("identifier", "key") and field["type"] != ids[field["column"]]:
+                field["type"] = ids[field["column"]]   # the identity columns, as the brand declares them
+                fixed_ids.append(f"{rel} {field['column']}")
+        rep = _ingest(tmp_path / "ingest", f, mapping, rel.replace("/", "_"))
+        assert rep.kept >= 0.95 * rep.read, (rel, rep)
+    assert len(fixed_roles) <= 1, fixed_roles

@@ -368,6 +368,8 @@ def header_concepts(header: str) -> dict[str, float]:
     ('order_time', 'phone')
     >>> list(header_concepts("OrderID"))[0], list(header_concepts("会员卡号"))[0]
     ('order_ref', 'member')
+    >>> list(header_concepts("Order Total"))[0], list(header_concepts("Order Date"))[0]
+    ('amount', 'order_time')
     """
     toks, low = _header_tokens(header)
     scores: dict[str, float] = {}
@@ -381,6 +383,7 @@ def header_concepts(header: str) -> dict[str, float]:
             hit = any(toks[i:i + n] == ptoks for i in range(len(toks) - n + 1)) or (n > 1 and joined in toks)
             if hit:
                 s = 10 * n + (4 if n == len(toks) or (n > 1 and [joined] == toks) else 0)
+                s += 2 if toks[-n:] == ptoks else 0   # English puts the head noun last: "Order Total" is a total
         if s:
             s -= order * 1e-3  # ties: the concept listed first
             scores[concept] = max(scores.get(concept, 0.0), s)
@@ -469,6 +472,8 @@ _TS_FORMATS = (
     "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M",
     "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y.%m.%d %H:%M:%S", "%Y.%m.%d %H:%M", "%Y%m%d%H%M%S",
     "%Y%m%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %I:%M %p", "%d/%m/%Y %I:%M:%S %p", "%d/%m/%Y %I:%M %p",
+    "%Y-%m-%d %I:%M:%S %p", "%Y-%m-%d %I:%M %p",
     "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M",
     "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日%H:%M:%S", "%Y年%m月%d日%H:%M",
     "%Y年%m月%d日 %H时%M分%S秒", "%Y年%m月%d日 %H时%M分", "%Y年%m月%d日%H时%M分",
@@ -889,7 +894,7 @@ _DIGIT_FORMATS = {"%Y%m%d": r"(?:19|20)[0-9]{6}", "%Y%m%d%H%M%S": r"(?:19|20)[0-
 
 _DIRECTIVES = {"%Y": "[0-9]{4}", "%m": "[0-9]{1,2}", "%d": "[0-9]{1,2}", "%H": "[0-9]{1,2}", "%M": "[0-9]{1,2}",
                "%S": "[0-9]{1,2}", "%f": "[0-9]{1,9}", "%z": "(?:Z|[+-][0-9]{2}:?[0-9]{2})", "%a": "[A-Za-z]{3}",
-               "%b": "[A-Za-z]{3}"}
+               "%b": "[A-Za-z]{3}", "%I": "[0-9]{1,2}", "%p": "(?:[AaPp][Mm])"}
 
 
 @functools.cache
