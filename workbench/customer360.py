@@ -267,21 +267,31 @@ def event_universe(layer: CanonicalLayer) -> pd.DataFrame:
 
 def _events_block(p: _Profile, ev: pd.DataFrame, layer: CanonicalLayer) -> None:
     universe = event_universe(layer)
-    by_type = dict(tuple(ev.groupby("event_type", sort=False)))
-    srcs_of = layer.table("events").groupby("event_type", sort=False)["channel"].agg(lambda c: sorted(set(c)))
+    srcs_of = (layer.table("events", columns=["event_type", "channel"]).drop_duplicates()
+               .groupby("event_type", sort=False)["channel"].agg(lambda c: sorted(set(c))))
+    # one grouped pass per measure over (type, person), instead of a copy of the events per type
+    g = ev.groupby(["event_type", "oneid"], sort=False)
+    sums = g[["quantity", "duration_seconds", "value"]].sum()
+    last = g["event_time"].max()
+    present = set(sums.index.get_level_values(0))
+
+    def per_person(series: pd.Series, t: str) -> pd.Series:
+        return series.xs(t, level="event_type") if t in present else pd.Series(dtype=series.dtype)
+
     for t, flags in universe.iterrows():
-        e = by_type.get(t, ev.iloc[0:0])
         slug, srcs = event_slug(t), list(srcs_of.get(t, []))
-        g = e.groupby("oneid", sort=False)
         meaning = EVENT_TYPES[t].meaning if t in EVENT_TYPES else "a custom event type of the brand"
-        p.add(slug, g["quantity"].sum().reindex(p.index, fill_value=0.0), f"'{t}' events ({meaning})", srcs, "events")
+        p.add(slug, per_person(sums["quantity"], t).reindex(p.index, fill_value=0.0), f"'{t}' events ({meaning})",
+              srcs, "events")
         if flags["duration"]:
-            p.add(f"{slug}_minutes", (g["duration_seconds"].sum() / 60.0).reindex(p.index, fill_value=0.0),
+            p.add(f"{slug}_minutes", (per_person(sums["duration_seconds"], t) / 60.0).reindex(p.index, fill_value=0.0),
                   f"Total duration of '{t}'", srcs, "minutes")
         if flags["value"]:
-            p.add(f"{slug}_value", g["value"].sum().reindex(p.index, fill_value=0.0), f"Money of '{t}'", srcs,
-                  layer.base_currency)
-        p.add(f"last_{slug}_at", g["event_time"].max(), f"Latest '{t}'", srcs, "UTC timestamp")
+            p.add(f"{slug}_value", per_person(sums["value"], t).reindex(p.index, fill_value=0.0), f"Money of '{t}'",
+                  srcs, layer.base_currency)
+        p.add(f"last_{slug}_at", per_person(last, t).astype(ev["event_time"].dtype), f"Latest '{t}'", srcs,
+              "UTC timestamp")
+    del g, sums, last
     digital = ev[ev["family"].isin(SESSION_FAMILIES).to_numpy(bool)]
     if any(EVENT_TYPES[t].family in SESSION_FAMILIES for t in universe.index if t in EVENT_TYPES):
         gap = pd.Timedelta(minutes=layer.analysis.session_gap_minutes)
@@ -313,7 +323,7 @@ def _events_block(p: _Profile, ev: pd.DataFrame, layer: CanonicalLayer) -> None:
         p.add("wechat_following", following.reindex(p.index, fill_value=False).astype(bool),
               "Follows the WeChat account at the as-of date (latest follow later than any unfollow)", _channels(w))
     if "Service Ticket Opened" in universe.index:
-        s = by_type.get("Service Ticket Opened", ev.iloc[0:0])
+        s = ev[(ev["event_type"] == "Service Ticket Opened").to_numpy(bool)]
         srcs = list(srcs_of.get("Service Ticket Opened", []))
         problems = layer.analysis.problem_ticket_categories
         if problems and universe.loc["Service Ticket Opened", "category"]:

@@ -128,22 +128,25 @@ def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, 
         return df
 
     build = build_tables(load, config.mappings)
-    tables = {t: build.table(t) for t in TABLES if t != "identifiers"}
     idents = [p for p in ident_parts if len(p)]
-    tables["identifiers"] = pd.concat(idents, ignore_index=True) if idents else empty("identifiers")
-    missing = sorted(set(registry["record_id"]) - set(tables["records"]["record_id"]))
-    if len(tables["records"]) != len(registry) or missing:
-        raise ValueError(f"The canonical records ({len(tables['records']):,}) do not match the OneID registry "
-                         f"({len(registry):,}); e.g. missing {missing[:3]}. Rerun the identity stage.")
-    for name, df in tables.items():
-        validate_table(df, name)
+    ident_parts.clear()
+    build.parts["identifiers"] = [pd.concat(idents, ignore_index=True)] if idents else []
+    del idents
     out = paths.canonical
     tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for name, df in tables.items():
+    facts: dict[str, Any] = {}
+    for name in TABLES:  # one table at a time: built, checked, written, released
+        df = build.table(name)
+        build.parts.pop(name, None)
+        if name == "records":
+            _check_records(df, registry)
+        validate_table(df, name)
         df.to_parquet(tmp / f"{name}.parquet", index=False)
-    manifest = _manifest(tables, build, config, registry)
+        facts[name] = _facts(df, name)
+        del df
+    manifest = _manifest(facts, build, config, registry)
     manifest["seconds"] = round(time.perf_counter() - t0, 3)
     manifest["seconds_per_channel"] = seconds
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str),
@@ -156,7 +159,7 @@ def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, 
     else:
         os.replace(tmp, out)
     metrics = {"stage": "canonical", "seconds": manifest["seconds"],
-               "totals": {"read": int(len(registry)), "kept": int(len(tables["records"])), "quarantined": 0},
+               "totals": {"read": int(len(registry)), "kept": manifest["rows"]["records"], "quarantined": 0},
                "tables": manifest["rows"], "roles": manifest["roles"]}
     paths.metrics.mkdir(parents=True, exist_ok=True)
     (paths.metrics / "canonical.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
@@ -166,31 +169,61 @@ def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, 
     return CanonicalLayer(paths)
 
 
-def _window(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    times = [tables[t][c] for t, c in (("orders", "ordered_at"), ("events", "event_time"), ("refunds", "refunded_at"),
-                                       ("records", "at")) if len(tables[t])]
-    allt = pd.concat(times, ignore_index=True).dropna() if times else pd.Series([], dtype="datetime64[us, UTC]")
-    paid = tables["orders"].loc[tables["orders"]["is_order"].to_numpy(bool), "ordered_at"].dropna()
-    iso = lambda v: None if pd.isna(v) else pd.Timestamp(v).isoformat()  # noqa: E731
-    return {"first": iso(allt.min()) if len(allt) else None, "last": iso(allt.max()) if len(allt) else None,
-            "first_order": iso(paid.min()) if len(paid) else None, "last_order": iso(paid.max()) if len(paid) else None}
+def _check_records(records: pd.DataFrame, registry: pd.DataFrame) -> None:
+    """The canonical records are exactly the registry's (compared as 64-bit hashes of the record ids:
+    a set of strings would cost several times the table's memory)."""
+    a = np.sort(pd.util.hash_array(records["record_id"].to_numpy(dtype=object)))
+    b = np.sort(pd.util.hash_array(registry["record_id"].to_numpy(dtype=object)))
+    if len(a) != len(b) or not np.array_equal(a, b):
+        missing = registry.loc[~registry["record_id"].isin(records["record_id"]).to_numpy(bool), "record_id"]
+        raise ValueError(f"The canonical records ({len(records):,}) do not match the OneID registry "
+                         f"({len(registry):,}); e.g. missing {missing.head(3).tolist()}. Rerun the identity stage.")
 
 
-def _manifest(tables: dict[str, pd.DataFrame], build, config: RunConfig, registry: pd.DataFrame) -> dict[str, Any]:
-    ev = tables["events"]
+_WINDOW_TIMES = {"orders": "ordered_at", "events": "event_time", "refunds": "refunded_at", "records": "at"}
+
+
+def _facts(df: pd.DataFrame, name: str) -> dict[str, Any]:
+    """What the manifest needs of one table, so the table itself can be released once written."""
+    f: dict[str, Any] = {"rows": int(len(df))}
+    col = _WINDOW_TIMES.get(name)
+    if col is not None and len(df):
+        f["first"], f["last"] = df[col].min(), df[col].max()
+    if name == "orders":
+        paid = df.loc[df["is_order"].to_numpy(bool), "ordered_at"].dropna()
+        f["first_order"], f["last_order"] = (paid.min(), paid.max()) if len(paid) else (None, None)
+    elif name == "events":
+        f["event_types"] = {str(k): int(v) for k, v in df["event_type"].value_counts().sort_index().items()}
+    elif name == "consents":
+        f["purposes"] = sorted(df["purpose"].dropna().unique().tolist())
+    elif name == "refunds":
+        f["matched"] = int(df["matched"].sum())
+    return f
+
+
+def _window(facts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    iso = lambda v: None if v is None or pd.isna(v) else pd.Timestamp(v).isoformat()  # noqa: E731
+    firsts = [f["first"] for t, f in facts.items() if t in _WINDOW_TIMES and not pd.isna(f.get("first"))]
+    lasts = [f["last"] for t, f in facts.items() if t in _WINDOW_TIMES and not pd.isna(f.get("last"))]
+    o = facts["orders"]
+    return {"first": iso(min(firsts)) if firsts else None, "last": iso(max(lasts)) if lasts else None,
+            "first_order": iso(o.get("first_order")), "last_order": iso(o.get("last_order"))}
+
+
+def _manifest(facts: dict[str, dict[str, Any]], build, config: RunConfig, registry: pd.DataFrame) -> dict[str, Any]:
     return {
         "built_utc": pd.Timestamp.now(tz="UTC").floor("s").isoformat(),
         "settings": config.to_dict(),
         "roles": {r: [c for c, m in config.mappings.items() if m.role == r]
                   for r in ("profile", "orders", "returns", "events", "consents")},
-        "rows": {t: int(len(df)) for t, df in tables.items()},
+        "rows": {t: f["rows"] for t, f in facts.items()},
         "rows_per_channel": build.counts,
         "oneids": int(registry["oneid"].nunique()),
-        "event_types": {str(k): int(v) for k, v in ev["event_type"].value_counts().sort_index().items()},
-        "consent_purposes": sorted(tables["consents"]["purpose"].dropna().unique().tolist()),
-        "refunds": {"matched": int(tables["refunds"]["matched"].sum()),
-                    "unmatched": int((~tables["refunds"]["matched"]).sum())},
-        "window": _window(tables),
+        "event_types": facts["events"].get("event_types", {}),
+        "consent_purposes": facts["consents"].get("purposes", []),
+        "refunds": {"matched": facts["refunds"].get("matched", 0),
+                    "unmatched": facts["refunds"]["rows"] - facts["refunds"].get("matched", 0)},
+        "window": _window(facts),
     }
 
 

@@ -74,7 +74,12 @@ class CanonicalBuild:
 
     def table(self, table: str) -> pd.DataFrame:
         parts = self.parts.get(table)
-        return pd.concat(parts, ignore_index=True) if parts else empty(table)
+        if not parts:
+            return empty(table)
+        if len(parts) > 1:  # keep the concatenation instead of the parts: one copy in memory
+            self.parts[table] = [pd.concat(parts, ignore_index=True)]
+            parts.clear()
+        return self.parts[table][0]
 
     # ------------------------------------------------------------------ per mapping
     def add_channel(self, df: pd.DataFrame, mapping: ChannelMapping) -> None:
