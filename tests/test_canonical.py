@@ -195,3 +195,13 @@ def test_orders_only_brand_gets_an_orders_only_profile(tmp_path):
     c1 = profile.set_index("oneid").loc[layer.table("records").set_index("record_id").loc[
         "till_sales:till/till.csv:1", "oneid"]]
     assert (c1["orders"], c1["net_revenue"], c1["refunded_orders"]) == (1, 70.0, 1)
+
+
+def test_records_must_match_the_registry():
+    """A registry record the canonical records lack (the cleaned data changed after identity) is refused."""
+    from workbench.canonical import _check_records
+
+    reg = pd.DataFrame({"record_id": ["a:f:1", "a:f:2", "b:f:1"], "channel": ["a", "a", "b"], "oneid": ["x", "x", "y"]})
+    _check_records(reg[["record_id", "channel"]], reg)
+    with pytest.raises(ValueError, match=r"do not match the OneID registry \(3\); e.g. missing \['a:f:2'\]"):
+        _check_records(reg.iloc[[0, 2]][["record_id", "channel"]], reg)
