@@ -300,3 +300,36 @@ def test_persons_per_value_matches_the_plain_count_on_random_graphs(seed):
     plain = {v: k for v, k in _persons_per_value_by_hand(edges, kept, labels).items() if k > 1}
     assert len(plain) > 10  # the random graph has values that join several persons
     assert fast[fast > 1].to_dict() == plain
+
+
+def test_a_pattern_is_optional_and_values_that_fail_one_are_counted():
+    """Issue 13: the sample's `^M\\d{8}$` silently ignored every other id format."""
+    rows = [{"member": "M1"}, {"member": "VIP-7"}, {"member": "VIP-7"}, {"member": "12345"}]
+    with_pattern = resolve(rows)
+    assert with_pattern.unmatched == {"table": {"member": 3}}   # counted per table and column, not dropped silently
+    assert {"r1", "r2"} not in groups(with_pattern)
+    no_pattern = resolve(rows, settings(identifiers=[{"name": "member_id", "kind": "unique"}]))
+    assert {"r1", "r2"} in groups(no_pattern)          # 'VIP-7' is an id now
+    assert not any(n for cols in no_pattern.unmatched.values() for n in cols.values())
+
+
+def test_a_source_spec_naming_a_missing_column_lists_the_table_columns():
+    df = table([{"member": "M1", "phone": "13800138001"}])
+    spec = SourceSpec(identifiers={"member_no": "member_id"})
+    with pytest.raises(KeyError, match=r"the columns \['member_no'\] named in the identity settings are not in the "
+                                       r"cleaned table. Its columns: \['member', 'phone', 'record_id'\]"):
+        resolve_tables({"shop": df}, settings(), sources={"shop": spec})
+
+
+def test_a_mapped_channel_without_a_source_spec_gets_a_spec_to_paste():
+    from workbench.identity import check_sources
+    from workbench.mapping import ChannelMapping
+
+    m = ChannelMapping.from_dict({"channel": "shop", "role": "orders", "source": {"pattern": "shop/*.csv"},
+                                  "fields": {"member_id": {"column": "会员", "type": "identifier"},
+                                             "mobile": {"column": "手机", "type": "phone"},
+                                             "ordered_at": {"column": "时间", "type": "timestamp", "required": True},
+                                             "amount": {"column": "金额", "type": "amount", "required": True}}})
+    with pytest.raises(SettingsError, match=r"(?s)No identity source spec for the mapped channel\(s\) \['shop'\].*"
+                                            r"sources:\n  shop:\n    identifiers: \{member_id: member_id, mobile: phone\}"):
+        check_sources(settings(), {"shop": m})
