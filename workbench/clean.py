@@ -41,7 +41,7 @@ import pandas as pd
 
 from . import normalise as nz
 from .config import Paths, get_paths
-from .ingest import _write_quarantine, load_ingested, run_per_channel
+from .ingest import load_ingested, run_per_channel, write_quarantine
 from .normalise import arrow_strings, is_missing, normalise_text
 from .mapping import ChannelMapping, MappingError
 from .runconfig import record, resolve_cleaning, resolve_mappings
@@ -371,7 +371,7 @@ def clean_channel(mapping: ChannelMapping, paths: Paths, cfg: dict) -> tuple[Cha
         "record": df.loc[bad, fields].to_json(orient="records", lines=True, force_ascii=False).splitlines()
         if bad.any() else [],
     })
-    _write_quarantine(paths, mapping.channel, "clean", None, q)
+    write_quarantine(paths, mapping.channel, "clean", None, q)
     out = out[~bad]
     # 4. placeholders, then near duplicates through the mapping's dedupe rule
     placeholders = flag_identity_placeholders(out, mapping, cfg)

@@ -69,7 +69,8 @@ class RawRead:
     total: int
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (hex), read in 1 MiB chunks: the ledger's checksum."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -694,7 +695,7 @@ def _output_path(paths: Paths, channel: str, rel: str) -> Path:
     return paths.ingested / channel / f"{stem}.parquet"
 
 
-def _write_quarantine(paths: Paths, channel: str, stage: str, replace_files: set[str] | None,
+def write_quarantine(paths: Paths, channel: str, stage: str, replace_files: set[str] | None,
                       rows: pd.DataFrame) -> None:
     """Replace ``stage``'s rows for ``replace_files`` (None = all of that stage) with ``rows``."""
     q = paths.quarantine / f"{channel}.parquet"
@@ -772,7 +773,7 @@ def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths, digest: str |
     out.parent.mkdir(parents=True, exist_ok=True)
     kept = _finalise(kept, mapping)
     kept.to_parquet(out, index=False)
-    rep = FileReport(mapping.channel, rel, digest or _sha256(path), "ingested", read=raw.total, kept=len(kept),
+    rep = FileReport(mapping.channel, rel, digest or file_sha256(path), "ingested", read=raw.total, kept=len(kept),
                      quarantined=len(quarantined), suppressed=int(sup.sum() + osup.sum() + bsup.sum()),
                      filtered=filtered + (len(raw.bad_rows) if claims is not None and not claims.first else 0),
                      seconds=round(time.perf_counter() - t0, 3))
@@ -796,7 +797,7 @@ def _ingest_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool,
         rel = f.relative_to(paths.raw).as_posix()
         seen.add(rel)
         entry = ledger.get(rel, {}).get(m.channel)
-        digest = _sha256(f)
+        digest = file_sha256(f)
         if entry and not force and entry["sha256"] == digest and _output_path(paths, m.channel, rel).exists():
             reports.append(FileReport(**{"filtered": 0, **entry, "status": "unchanged"}))
             continue
@@ -816,7 +817,7 @@ def _ingest_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool,
         updates[rel] = None
     if changed_files or gone:
         qs = pd.concat(q_parts, ignore_index=True) if q_parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
-        _write_quarantine(paths, m.channel, "ingest", changed_files | gone, qs)
+        write_quarantine(paths, m.channel, "ingest", changed_files | gone, qs)
     return reports, updates, errors
 
 

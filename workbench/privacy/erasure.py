@@ -853,7 +853,7 @@ def forget(paths: Paths | None = None, *, phone: str | None = None, email: str |
 
 def _forget(paths: Paths, *, phone, email, oneid, dry_run: bool, log, mappings, settings, cfg,
             max_oneids: int) -> ErasureReport:
-    from ..ingest import _sha256, load_ledger, save_ledger
+    from ..ingest import file_sha256, load_ledger, save_ledger
 
     emit = log or (lambda _msg: None)
     person = locate_person(paths, phone=phone, email=email, oneid=oneid, mappings=mappings, settings=settings, cfg=cfg,
@@ -907,7 +907,7 @@ def _forget(paths: Paths, *, phone, email, oneid, dry_run: bool, log, mappings, 
             if not channels:
                 raise RuntimeError(f"Erasure stopped before changing anything: no channel mapping reads raw/{rel}.")
             by_channel = ledger.get(rel) or {}
-            digest = _sha256(src)
+            digest = file_sha256(src)
             unknown = [c for c in channels if c not in by_channel]
             stale = sorted(c for c, e in by_channel.items() if e.get("sha256") != digest)
             if not by_channel:
@@ -925,7 +925,7 @@ def _forget(paths: Paths, *, phone, email, oneid, dry_run: bool, log, mappings, 
             dst = tmp_dir / f"{len(staged)}{src.suffix}"
             _rewrite_raw(src, dst, mappings[channels[0]], rows, rel)  # the mappings of a file share its format
             staged[rel] = dst
-        new_ledger = _ledger_after(ledger, plan, {rel: _sha256(dst) for rel, dst in staged.items()})
+        new_ledger = _ledger_after(ledger, plan, {rel: file_sha256(dst) for rel, dst in staged.items()})
         # 2. the suppression list first: whatever happens next, the person stays out of later ingests
         add_suppression(paths, person.keys, key)
         # 3. raw files and the ingest ledger (new checksums and counts: the next ingest skips them)
