@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -35,6 +36,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..config import Paths, get_paths
 from ..mapping import ChannelMapping
@@ -91,14 +94,18 @@ def _identifier_rows(df: pd.DataFrame, mapping: ChannelMapping, config: RunConfi
     spec = config.identity.sources.get(mapping.channel)
     if spec is None:
         return empty("identifiers")
-    ids, _, _ = observe(df, spec, config.identity, table=mapping.channel)
+    # only the identifiers: the fuzzy attributes observe() also derives are not needed here
+    ids, _, _ = observe(df, dataclasses.replace(spec, attributes={}), config.identity, table=mapping.channel)
     if not len(ids):
         return empty("identifiers")
     rec = ids["rec"].to_numpy()
-    key = ids["identifier"].astype(str).to_numpy().astype(object) + "\x1f" + ids["value"].astype(str).to_numpy()
-    return pd.DataFrame({"oneid": df["oneid"].to_numpy()[rec], "identifier": ids["identifier"].astype("string"),
-                         "value_hash": pd.util.hash_array(key.astype(object)).astype("uint64"),
-                         "at": at.to_numpy()[rec]})
+    ident = ids["identifier"].astype("string")
+    # the hash of "<identifier>\x1f<value>", joined and hashed as Arrow strings (same hash as Python strings)
+    a, v = pa.array(ident.array), pa.array(ids["value"].astype("string").array)
+    key = pc.binary_join_element_wise(a, v.cast(a.type), pa.scalar("\x1f", a.type))
+    return pd.DataFrame({"oneid": df["oneid"].array.take(rec), "identifier": ident,
+                         "value_hash": pd.util.hash_array(pd.array(key, dtype="string")).astype("uint64"),
+                         "at": at.array.take(rec)})
 
 
 def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, log=print) -> "CanonicalLayer":
