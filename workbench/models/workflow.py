@@ -1,6 +1,7 @@
 """One model task end to end, as notebooks 07 (churn) and 08 (propensity) run it.
 
-Datasets at every cutoff are built once (features are the expensive part) and reused by the
+Features at every cutoff come from the :class:`~workbench.models.feature_store.FeatureStore`
+(built once per input fingerprint and shared by both tasks and by reruns) and are reused by the
 time-split evaluation, the rolling-origin backtest and the scoring of today's customers.
 Cutoffs left as ``None`` are derived from the data (:func:`~workbench.models.dataset.derive_cutoffs`):
 the test cutoff is the end of the last day with an order minus the horizon, training cutoffs
@@ -26,7 +27,8 @@ from ..canonical import load_canonical
 from ..config import Paths, get_paths
 from ..timeutil import day_after, to_utc
 from .classifiers import ModelResult, backtest, fit_and_evaluate, save_model, score_customers, write_scores
-from .dataset import Dataset, build_features, derive_cutoffs, make_dataset
+from .dataset import Dataset, derive_cutoffs, make_dataset
+from .feature_store import FeatureStore
 
 
 @dataclass
@@ -42,6 +44,7 @@ class TaskRun:
     files: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
     cutoffs_derived: bool = False
+    feature_store: dict[str, Any] = field(default_factory=dict)
 
 
 def _key(cutoff: Any) -> str:
@@ -73,10 +76,8 @@ def run_task(paths: Paths | None = None, *, task: str, train_cutoffs: list[Any] 
     tx = layer.purchases()
     score_at = to_utc(score_as_of) or day_after(tx["ordered_at"].max())
     cutoffs = sorted({_key(c) for c in [*train_cutoffs, test_cutoff, *(backtest_cutoffs or [])]} | {_key(score_at)})
-    features: dict[str, pd.DataFrame] = {}
-    for i, c in enumerate(cutoffs, start=1):
-        say(f"[{i}/{len(cutoffs)}] features at {c} ...")
-        features[c] = build_features(layer, cutoff=c)
+    store = FeatureStore(layer)
+    features = store.features(cutoffs, progress=say)
     t["features"] = time.perf_counter() - t0
 
     def dataset(c: Any, label: bool = True) -> Dataset:
@@ -94,7 +95,7 @@ def run_task(paths: Paths | None = None, *, task: str, train_cutoffs: list[Any] 
     say(f"backtest over {len(bt_cutoffs) - 1} splits ...")
     bt = backtest(layer, task=task, cutoffs=bt_cutoffs, horizon_days=horizon_days, lookback_days=lookback_days,
                   kind=kind, random_state=random_state, expanding=True, transactions=tx,
-                  features={c: features[c] for c in bt_cutoffs}, **params)
+                  features={c: features[c] for c in bt_cutoffs}, fitted=[result], **params)
     t["backtest"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -102,4 +103,5 @@ def run_task(paths: Paths | None = None, *, task: str, train_cutoffs: list[Any] 
     scores = score_customers(result, dataset(score_at, label=False))
     files["scores"] = write_scores(paths, task, scores)
     t["save_and_score"] = time.perf_counter() - t0
-    return TaskRun(task, result, train, test, bt, scores, files, {k: round(v, 1) for k, v in t.items()}, derived)
+    return TaskRun(task, result, train, test, bt, scores, files, {k: round(v, 1) for k, v in t.items()}, derived,
+                   {**store.stats, "waited": round(store.stats["waited"], 1), "key": store.key})

@@ -1,0 +1,142 @@
+"""Model features per cutoff, computed once and shared: the churn and propensity notebooks (and
+reruns) read the same snapshot instead of rebuilding the profile at every cutoff.
+
+The store is a cache, not a table of the pipeline: ``<data>/interim/feature_store/<key>/`` holds
+one Parquet file per cutoff (``2026-06-18.parquet``), where ``<key>`` is a fingerprint of every
+input of :func:`~workbench.models.dataset.build_features` — the canonical layer's files (tables,
+manifest and the settings it records) and the workbench package itself (code and settings).
+Any change to either gives a new key, so a stored snapshot is never stale; deleting the folder
+changes nothing but time. Snapshots of other keys are removed when a new key is written.
+
+Two notebooks may ask for the same cutoff at the same time (the runner runs 07 and 08
+concurrently): each cutoff is built under an exclusive file lock by whichever asks first, written
+to a temporary file and renamed into place, and the other reads it — one writer per file.
+While a cutoff is being built by another process, :meth:`FeatureStore.features` builds the
+cutoffs nobody holds first and comes back to it.
+
+Example:
+    >>> store = FeatureStore(load_canonical())                         # doctest: +SKIP
+    >>> feats = store.features(["2026-03-20", "2026-06-18"])           # doctest: +SKIP
+    >>> feats["2026-06-18"].attrs["cutoff"]                            # doctest: +SKIP
+    '2026-06-18T00:00:00+00:00'
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..config import PACKAGE_DIR
+from ..fingerprint import digest, package_tree_hash, path_content_hash
+from ..timeutil import to_utc
+from .dataset import build_features
+
+__all__ = ["FeatureStore", "cutoff_key"]
+
+#: Folder of the store below the data folder's ``interim``.
+STORE_DIR = "feature_store"
+
+
+def cutoff_key(cutoff: Any) -> str:
+    """The store's name of a cutoff: its UTC date (cutoffs are whole days).
+
+    >>> cutoff_key("2026-06-18"), cutoff_key(pd.Timestamp("2026-06-18", tz="UTC"))
+    ('2026-06-18', '2026-06-18')
+    """
+    c = to_utc(cutoff)
+    if c is None or c != c.normalize():
+        raise ValueError(f"The 'cutoff' parameter must be a date (midnight UTC). Got {cutoff!r} instead.")
+    return c.strftime("%Y-%m-%d")
+
+
+class FeatureStore:
+    """Features of one canonical layer at any cutoff, built once per input fingerprint.
+
+    ``root`` defaults to ``<data>/interim/feature_store``; ``build`` (default
+    :func:`~workbench.models.dataset.build_features`) makes one cutoff's frame.
+    ``stats`` counts cutoffs ``built`` here, ``read`` from disk (built earlier or by another
+    process) and seconds ``waited`` for another process's lock.
+    """
+
+    def __init__(self, layer: Any, *, root: str | os.PathLike | None = None,
+                 build: Callable[..., pd.DataFrame] | None = None) -> None:
+        self.layer = layer
+        self.root = Path(root) if root is not None else layer.paths.interim / STORE_DIR
+        self._build = build or build_features
+        self.key = digest({"canonical": path_content_hash(layer.paths.canonical),
+                           "package": package_tree_hash(PACKAGE_DIR)})[:20]
+        self.folder = self.root / self.key
+        self.stats = {"built": 0, "read": 0, "waited": 0.0}
+
+    def path(self, cutoff: Any) -> Path:
+        """Where the snapshot at ``cutoff`` is (or will be) stored."""
+        return self.folder / f"{cutoff_key(cutoff)}.parquet"
+
+    def features(self, cutoffs: Iterable[Any], *, progress: Callable[[str], None] | None = None
+                 ) -> dict[str, pd.DataFrame]:
+        """``{cutoff_key: features}`` for every cutoff, read when stored, built (and stored) when not."""
+        keys = list(dict.fromkeys(cutoff_key(c) for c in cutoffs))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._prune()
+        out: dict[str, pd.DataFrame] = {}
+        pending = list(keys)
+        blocking = False
+        while pending:
+            held = []
+            for k in pending:
+                frame = self._get(k, blocking=blocking, progress=progress, done=len(out), total=len(keys))
+                if frame is None:
+                    held.append(k)  # another process is building it: do the others first
+                else:
+                    out[k] = frame
+            pending, blocking = held, True
+        return {k: out[k] for k in keys}
+
+    # ------------------------------------------------------------------ internals
+    def _get(self, key: str, *, blocking: bool, progress, done: int, total: int) -> pd.DataFrame | None:
+        target = self.folder / f"{key}.parquet"
+        if target.exists():
+            self.stats["read"] += 1
+            return _read(target)
+        with open(self.folder / f"{key}.lock", "a+") as lock:
+            t0 = time.perf_counter()
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                return None
+            self.stats["waited"] += time.perf_counter() - t0
+            try:
+                if target.exists():  # built by another process while we waited
+                    self.stats["read"] += 1
+                    return _read(target)
+                if progress:
+                    progress(f"[{done + 1}/{total}] features at {key} ...")
+                frame = self._build(self.layer, cutoff=key)
+                tmp = target.with_name(f".{key}.{os.getpid()}.tmp")
+                frame.to_parquet(tmp)
+                os.replace(tmp, target)
+                self.stats["built"] += 1
+                return _read(target)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _prune(self) -> None:
+        """Remove snapshots of other fingerprints (inputs that no longer exist)."""
+        for other in self.root.iterdir():
+            if other.is_dir() and other.name != self.key:
+                shutil.rmtree(other, ignore_errors=True)
+
+
+def _read(path: Path) -> pd.DataFrame:
+    """A stored snapshot exactly as :func:`build_features` returned it (attrs included)."""
+    frame = pd.read_parquet(path)
+    frame.index = frame.index.astype("string")
+    frame.index.name = "oneid"
+    return frame
