@@ -75,9 +75,13 @@ def linked_cleaned(paths: Paths, channel: str, registry: pd.DataFrame, columns: 
     from ..clean import load_cleaned
 
     df = load_cleaned(channel, paths, columns=None if columns is None else ["record_id", *columns])
-    reg = registry.loc[(registry["channel"] == channel).to_numpy(bool), ["record_id", "oneid"]]
-    if len(reg) == len(df) and (reg["record_id"].to_numpy() == df["record_id"].to_numpy()).all():
-        return df.assign(oneid=reg["oneid"].to_numpy())  # the registry keeps cleaned row order: no join
+    pos = np.flatnonzero((registry["channel"] == channel).to_numpy(bool))
+    contiguous = len(pos) and pos[-1] - pos[0] + 1 == len(pos)   # the registry is written channel by channel
+    reg = (registry.iloc[pos[0]:pos[-1] + 1] if contiguous else registry.iloc[pos])[["record_id", "oneid"]]
+    if len(reg) == len(df) and _same_strings(reg["record_id"], df["record_id"]):
+        # the registry keeps cleaned row order: no join
+        oneid = reg["oneid"]
+        return df.assign(oneid=oneid.array if oneid.dtype == _STR else oneid.to_numpy())
     out = df.merge(reg, on="record_id", how="left", validate="one_to_one")
     unresolved = int(out["oneid"].isna().sum())
     if unresolved:
@@ -85,6 +89,20 @@ def linked_cleaned(paths: Paths, channel: str, registry: pd.DataFrame, columns: 
         raise ValueError(f"{unresolved:,} records of '{channel}' have no OneID (e.g. {example}): the cleaned data "
                          "changed after the identity stage ran. Rerun notebook 03_id_matching.")
     return out
+
+
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)   # what pandas infers for an array of Python strings
+
+
+def _same_strings(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two string columns of equal length hold the same values, position by position (no missing)."""
+    try:
+        x, y = pa.array(a.array), pa.array(b.array)
+        if not (x.null_count or y.null_count):
+            return bool(pc.all(pc.equal(x, y.cast(x.type))).as_py())
+    except (pa.ArrowException, TypeError):
+        pass
+    return bool((a.to_numpy() == b.to_numpy()).all())
 
 
 def _identifier_rows(df: pd.DataFrame, mapping: ChannelMapping, config: RunConfig, at: pd.Series) -> pd.DataFrame:

@@ -29,6 +29,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..mapping import ChannelMapping
 from ..roles import CONSENT_EVENTS, EVENT_TYPES, ROLES, TRAITS
@@ -38,7 +40,7 @@ __all__ = ["CanonicalBuild", "build_tables", "record_times"]
 
 
 def _str(s: pd.Series | None, index: pd.Index) -> pd.Series:
-    return (s if s is not None else pd.Series(pd.NA, index=index)).astype("string")
+    return s.astype("string") if s is not None else pd.Series(index=index, dtype="string")
 
 
 def _num(s: pd.Series | None, index: pd.Index, default: float = np.nan) -> pd.Series:
@@ -181,7 +183,7 @@ class CanonicalBuild:
                                      **common)[keep])
         ev = pd.concat(parts, ignore_index=True)
         ev = ev[ev["event_type"].notna().to_numpy(bool)]
-        ev["family"] = ev["event_type"].map({n: t.family for n, t in EVENT_TYPES.items()}).fillna("custom")
+        ev["family"] = _families(ev["event_type"])
         self.add("events", ev, c)
         hit = ev["event_type"].isin(list(CONSENT_EVENTS)).to_numpy(bool)
         if hit.any():
@@ -205,7 +207,7 @@ class CanonicalBuild:
         if not rets:
             return
         orders = self.table("orders")
-        known = set(orders["order_key"].dropna())
+        known = pa.array(pd.array(orders["order_key"].dropna().unique(), dtype="string"))
         sold = orders.set_index("order_key")["sales_channel"]
         usual = orders.groupby("channel")["sales_channel"].agg(lambda s: s.mode().iloc[0] if s.notna().any() else pd.NA)
         order_channels = [c for c, m in self.mappings.items() if m.role == "orders"]
@@ -216,7 +218,7 @@ class CanonicalBuild:
             key = pd.Series(pd.NA, index=r.index, dtype="string")
             for oc in candidates:
                 k = (oc + ":" + r["ref"]).astype("string")
-                hit = k.isin(known).fillna(False).to_numpy(bool) & key.isna().to_numpy(bool)
+                hit = _is_in(k, known) & key.isna().to_numpy(bool)
                 key[hit] = k[hit]
             matched = key.notna().to_numpy(bool)
             # where it was sold: its order's sales channel; else its own, else that of the orders it belongs to
@@ -228,6 +230,21 @@ class CanonicalBuild:
                                               "order_key": key, "refunded_at": r["refunded_at"], "amount": r["amount"],
                                               "matched": matched, "source": "return",
                                               "sales_channel": sales.fillna(channel)}), channel)
+
+
+def _families(event_type: pd.Series) -> pd.Series:
+    """The family of each event type (``custom`` for a type of the brand's own), mapped once per type."""
+    codes, uniques = pd.factorize(event_type)
+    family = np.array([EVENT_TYPES[t].family if t in EVENT_TYPES else "custom" for t in uniques] + ["custom"],
+                      dtype=object)
+    return pd.Series(family[codes], index=event_type.index, dtype="string")
+
+
+def _is_in(values: pd.Series, known: pa.Array) -> np.ndarray:
+    """``values.isin(known).fillna(False)`` for string values and a set of strings without missing ones,
+    computed by Arrow (pandas' isin builds a Python list of the set)."""
+    arr = pa.array(values.astype("string").array)
+    return pc.is_in(arr, value_set=known.cast(arr.type)).to_numpy(zero_copy_only=False).astype(bool)
 
 
 def order_keys(df: pd.DataFrame, mapping: ChannelMapping, *, prefix: bool = True) -> pd.Series:
