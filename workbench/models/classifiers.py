@@ -70,7 +70,9 @@ MIN_PER_CLASS = 20
 #: (depth 3 beat deeper trees on every split of the default sample tried, see the model notes).
 HGB_DEFAULTS: dict[str, Any] = {"learning_rate": 0.1, "max_iter": 100, "max_depth": 3,
                                 "min_samples_leaf": 40, "l2_regularization": 1.0, "early_stopping": False}
-LOGISTIC_DEFAULTS: dict[str, Any] = {"C": 0.5, "max_iter": 2000}
+#: Newton-Cholesky: a handful of exact Newton steps instead of 100-200 L-BFGS iterations on data with far more
+#: rows than columns (same optimum; the baselines' ROC AUC moved by < 0.0002 on the default sample, at half the time).
+LOGISTIC_DEFAULTS: dict[str, Any] = {"C": 0.5, "max_iter": 200, "solver": "newton-cholesky"}
 #: Evaluation splits chosen for the default sample (window 2024-11-01 .. 2026-11-01).
 #: Churn: quarterly snapshots from the first with a full 180-day lookback,
 #: pooled so the model sees the 6.18 and Double-11 seasons, tested on the last 90-day window
