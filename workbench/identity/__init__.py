@@ -32,8 +32,7 @@ import pyarrow as pa
 from ..config import Paths, get_paths
 from ..stage_meter import StageMeter
 from .deterministic import link_deterministic
-from .evaluate import (channel_match_rates, cluster_quality, identifier_recall_ceiling, link_calibration,
-                       pairwise_quality, size_distribution)
+from .evaluate import quality_report, truth_positions
 from .observations import observe, phone_tail
 from .oneid import assign_oneids
 from .probabilistic import component_profiles, link_probabilistic
@@ -59,6 +58,7 @@ class Resolution:
     observations: pd.DataFrame | None = None  # rec, identifier, value (in memory only, for diagnostics)
     peak_mb: dict = field(default_factory=dict)  # largest resident set (MB) during each step
     unmatched: dict = field(default_factory=dict)  # table -> column -> values that fit none of its identifiers
+    quality: dict | None = None  # against the sample's ground truth (set by run_identity; None without truth)
 
     def explain(self, oneid: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         return explain(oneid, self)
@@ -384,7 +384,8 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
     ``oneid_records.parquet`` (record → OneID; also the registry the next run keeps ids
     from), ``identity_links.parquet`` (evidence), ``oneid_history.parquet`` (merges and
     splits, appended), ``identity_over_limit.parquet`` and ``metrics/identity.json``
-    (with the quality against the sample's ground truth, unless ``evaluate`` is False).
+    (with the quality against the sample's ground truth, unless ``evaluate`` is False; also
+    kept on ``res.quality``).
     """
     from ..runconfig import record, resolve_identity, resolve_mappings
 
@@ -427,7 +428,7 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
         "conflicts": int(len(res.conflicts)), "probabilistic": res.probabilistic,
         "history": res.history["why"].value_counts().to_dict() if len(res.history) else {},
     }
-    quality = quality_against_truth(res, paths) if evaluate else None
+    res.quality = quality = quality_against_truth(res, paths) if evaluate else None
     if quality is not None:
         metrics["quality"] = quality
     (paths.metrics / "identity.json").write_text(json.dumps(metrics, indent=2, default=float), encoding="utf-8")
@@ -474,23 +475,25 @@ def explain(oneid: str, source: Resolution | Paths | None = None) -> tuple[pd.Da
 
 
 def quality_against_truth(res: Resolution, paths: Paths) -> dict | None:
-    """Pairwise and cluster quality against the sample's ground truth (None without truth)."""
-    from ..truth import record_key, truth_records
+    """Pairwise and cluster quality against the sample's ground truth (None without truth).
 
-    truth = truth_records(paths)
-    if truth is None:
+    :func:`run_identity` measures it once and keeps it on ``res.quality``."""
+    f = paths.truth / "records.parquet"
+    if not f.exists():
         return None
-    r = res.records.assign(record_key=record_key(res.records["record_id"])).merge(truth, on="record_key", how="left")
+    t = pd.read_parquet(f, columns=["source_file", "source_row", "person_id"])
+    pos = truth_positions(res.records["record_id"], t["source_file"], t["source_row"])
+    if pos is not None:  # matched on integer keys
+        r = res.records.assign(person_id=t["person_id"].array.take(pos, allow_fill=True))
+    else:  # matched on the text of the keys
+        from ..truth import record_key, truth_records
+
+        r = res.records.assign(record_key=record_key(res.records["record_id"])).merge(
+            truth_records(paths), on="record_key", how="left")
+    del t
     if r["person_id"].isna().any():
         raise ValueError(f"{int(r['person_id'].isna().sum())} records have no ground truth.")
-    q = {"pairwise": pairwise_quality(r["oneid"], r["person_id"]),
-         "identifier_recall_ceiling": (identifier_recall_ceiling(res.observations, len(r), r["person_id"])
-                                       if res.observations is not None else None),
-         "clusters": cluster_quality(r["oneid"], r["person_id"]),
-         "match_rate": channel_match_rates(r).round(4).to_dict(orient="index"),
-         "size_distribution": size_distribution(r["oneid"]).to_dict()}
-    if res.scored_pairs is not None and len(res.scored_pairs) and "rec_a" in res.scored_pairs:
-        q["link_calibration"] = link_calibration(res.scored_pairs, r["person_id"]).round(4).to_dict(orient="index")
+    q = quality_report(r, r["person_id"], res.observations, res.scored_pairs)
     sample = paths.truth / "sample.json"
     q["sample_persons"] = json.loads(sample.read_text(encoding="utf-8")).get("persons") if sample.exists() else None
     return q
