@@ -181,3 +181,19 @@ def test_backtest_reuses_a_matching_fit_and_only_that(synthetic):
         classifiers.fit_and_evaluate = original
     pd.testing.assert_frame_equal(reused, plain)
     assert not other.equals(plain)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping features without any observed values")
+def test_median_imputer_equals_scikit_learns(synthetic):
+    from sklearn.impute import SimpleImputer
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(501, 6)) * [1, 10, 100, 1e-3, 1, 1]
+    X[rng.uniform(size=X.shape) < 0.3] = np.nan
+    X[:, 4] = np.nan                                           # an empty column
+    X[::2, 5] = 7.0                                            # ties
+    for keep in (True, False):
+        ours = classifiers.MedianImputer(add_indicator=True, keep_empty_features=keep).fit(X)
+        theirs = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=keep).fit(X)
+        np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
+        np.testing.assert_array_equal(ours.transform(X), theirs.transform(X))
