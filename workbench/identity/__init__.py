@@ -164,24 +164,30 @@ def _table_chunks(tables: Mapping[str, pd.DataFrame], name: str):
 def _observe_tables(tables, sources, settings, record_ids, unmatched=None):
     """Records (record_id, channel), identifier observations, fuzzy attributes, blocked counts;
     ``unmatched`` receives table -> column -> values that fit none of the column's identifiers."""
+    import duckdb
+
     id_parts, attr_parts, rec_parts, names, blocked, id_hashes = [], [], [], [], {}, []
     offset = 0
-    for name, df in ((n, d) for n in tables for d in _table_chunks(tables, n)):
-        counts = {} if unmatched is None else unmatched.setdefault(name, {})
-        ids, attrs, b = observe(df, sources[name], settings, record_offset=offset, table=name, unmatched=counts)
-        rid = (record_ids or {}).get(name)
-        if rid is None:
-            rid = df["record_id"] if "record_id" in df else name + ":" + pd.Series(np.arange(len(df))).astype(str)
-        rid = pd.Series(rid, dtype="str").reset_index(drop=True)  # Arrow strings: takes stay in C++
-        rec_parts.append(rid)
-        id_hashes.append(pd.util.hash_pandas_object(rid, index=False).to_numpy())
-        names.append(name)
-        id_parts.append(ids)
-        has = attrs.notna().any(axis=1).to_numpy()  # only records with fuzzy evidence are kept
-        attr_parts.append(attrs[has].assign(rec=np.flatnonzero(has) + offset))
-        for k, v in b.items():
-            blocked[k] = blocked.get(k, 0) + v
-        offset += len(df)
+    con = duckdb.connect()  # hashes the record ids (one C++ pass; pandas' hash goes through Python objects)
+    try:
+        for name, df in ((n, d) for n in tables for d in _table_chunks(tables, n)):
+            counts = {} if unmatched is None else unmatched.setdefault(name, {})
+            ids, attrs, b = observe(df, sources[name], settings, record_offset=offset, table=name, unmatched=counts)
+            rid = (record_ids or {}).get(name)
+            if rid is None:
+                rid = df["record_id"] if "record_id" in df else name + ":" + pd.Series(np.arange(len(df))).astype(str)
+            rid = pd.Series(rid, dtype="str").reset_index(drop=True)  # Arrow strings: takes stay in C++
+            rec_parts.append(rid)
+            id_hashes.append(_hash_text(con, rid))
+            names.append(name)
+            id_parts.append(ids)
+            has = attrs.notna().any(axis=1).to_numpy()  # only records with fuzzy evidence are kept
+            attr_parts.append(attrs[has].assign(rec=np.flatnonzero(has) + offset))
+            for k, v in b.items():
+                blocked[k] = blocked.get(k, 0) + v
+            offset += len(df)
+    finally:
+        con.close()
     sizes = pd.Series([len(r) for r in rec_parts]).groupby(names, sort=False).sum()
     records = pd.DataFrame({"record_id": pd.concat(rec_parts, ignore_index=True),
                             "channel": pd.Categorical.from_codes(np.repeat(np.arange(len(sizes)), sizes.to_numpy()),
@@ -197,6 +203,17 @@ def _observe_tables(tables, sources, settings, record_ids, unmatched=None):
     attrs = pd.concat(attr_parts, ignore_index=True)
     attrs["rec"] = attrs["rec"].astype(pos_type)
     return records, ids, attrs, blocked
+
+
+def _hash_text(con, values: pd.Series) -> np.ndarray:
+    """A 64-bit hash of each text (DuckDB's ``hash``, in no particular order: only for telling
+    whether the texts repeat)."""
+    arrow_values = pa.array(values.array)
+    con.register("hash_input", pa.table({"v": arrow_values}))
+    try:
+        return con.sql("SELECT hash(v) AS h FROM hash_input").fetchnumpy()["h"]
+    finally:
+        con.unregister("hash_input")
 
 
 def _unique(hashes: list[np.ndarray], values: pd.Series) -> bool:

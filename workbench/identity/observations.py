@@ -20,6 +20,41 @@ from .settings import IdentitySettings, SourceSpec
 ATTRIBUTE_COLUMNS = ("name", "phone_tail", "address_key", "city", "birth_date")
 
 
+def per_distinct(values: pd.Series, fn) -> pd.Series:
+    """``fn`` (an element-wise text function that maps NA to NA) computed once per distinct
+    value and spread back: a phone or an address repeats on every event of its person.
+
+    >>> per_distinct(pd.Series(["北京市", None, "北京市"]), city_key).tolist()
+    ['北京', <NA>, '北京']
+    """
+    codes, uniques = pd.factorize(values)
+    out = fn(pd.Series(uniques, dtype=values.dtype) if len(uniques) else values.iloc[:0])
+    return pd.Series(out.array.take(codes, allow_fill=True), index=values.index, name=out.name)
+
+
+def _casefold_in(values: pd.Series, casefolded: set[str]) -> np.ndarray:
+    """Whether each value's ``str.casefold()`` is in ``casefolded`` (NA: False). ASCII text —
+    nearly all identifiers — is lower-cased by Arrow (for ASCII, casefold is lower); the
+    rest by Python.
+
+    >>> _casefold_in(pd.Series(["Test@Test.com", "STRASSE", "Straße", None], dtype="string"), {"test@test.com", "strasse"}).tolist()
+    [True, True, True, False]
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not casefolded or not len(values):
+        return np.zeros(len(values), bool)
+    arr = pa.array(values.array)
+    ascii_ = pc.fill_null(pc.string_is_ascii(arr), True).to_numpy(zero_copy_only=False)
+    hit = pc.fill_null(pc.is_in(pc.ascii_lower(arr), value_set=pa.array(sorted(casefolded), arr.type)),
+                       False).to_numpy(zero_copy_only=False) & ascii_
+    other = np.flatnonzero(~ascii_)
+    if len(other):
+        hit[other] = values.iloc[other].str.casefold().isin(casefolded).to_numpy(bool)
+    return hit
+
+
 def phone_tail(values: pd.Series) -> pd.Series:
     """Partial phone evidence ``138****8000`` from E.164 numbers or platform-masked phones.
 
@@ -27,7 +62,8 @@ def phone_tail(values: pd.Series) -> pd.Series:
     ['138****8000', '138****8000', '912****4567', <NA>]
     """
     s = values.astype("string")
-    nat = s.str.replace(r"^\+86(?=1)", "", regex=True).str.replace(r"^\+852", "", regex=True)
+    # "^\+861" -> "1" is "^\+86(?=1)" -> "" without the look-ahead Arrow's regex engine lacks
+    nat = s.str.replace(r"^\+861", "1", regex=True).str.replace(r"^\+852", "", regex=True)
     nat = nat.str.replace(r"^\+\d{1,3}", "", regex=True)
     digits_ok = nat.str.fullmatch(r"\d{3}[\d*]*\d{4}").fillna(False)
     return (nat.str[:3] + "****" + nat.str[-4:]).where(digits_ok).astype("string")
@@ -91,7 +127,7 @@ def observe(df: pd.DataFrame, source: SourceSpec, settings: IdentitySettings, *,
             vals = nz.typed_values(remaining, ident, spec.pattern)
             take = vals.notna().to_numpy()
             remaining = remaining.where(~take)  # a value goes to the first identifier it fits
-            is_blocked = take & (flagged | vals.str.casefold().isin(blocked_set).fillna(False).to_numpy())
+            is_blocked = take & (flagged | _casefold_in(vals, blocked_set))
             if is_blocked.any():
                 blocked[ident] = blocked.get(ident, 0) + int(is_blocked.sum())
             keep = take & ~is_blocked
@@ -105,9 +141,9 @@ def observe(df: pd.DataFrame, source: SourceSpec, settings: IdentitySettings, *,
                 "rec": rec[keep],
                 "identifier": pd.Categorical.from_codes(np.full(int(keep.sum()), names.index(ident), dtype=np.int8),
                                                         categories=names),
-                "value": pd.array(v.to_numpy(), dtype="str")}))
+                "value": v.astype("str").array}))
             if ident == "phone":  # a full phone is also partial evidence for fuzzy matching
-                tails = phone_tail(vals.where(keep))
+                tails = per_distinct(vals.where(keep), phone_tail)
                 phone_tails = tails if phone_tails is None else phone_tails.fillna(tails)
         if unmatched is not None:
             left = int(remaining.str.strip().replace("", pd.NA).notna().sum())
@@ -121,11 +157,11 @@ def observe(df: pd.DataFrame, source: SourceSpec, settings: IdentitySettings, *,
     for column, attr in source.attributes.items():
         col = df[column]
         if attr == "phone_tail":
-            val = phone_tail(col)
+            val = per_distinct(col, phone_tail)
         elif attr == "address_key":
-            val = address_key(col)
+            val = per_distinct(col, address_key)
         elif attr == "city":
-            val = city_key(col)
+            val = per_distinct(col, city_key)
         elif attr == "birth_date":
             val = pd.to_datetime(col, errors="coerce").dt.strftime("%Y-%m-%d").astype("string")
         else:
