@@ -23,6 +23,20 @@ def new_oneid(seed_record: str) -> str:
     return "OID-" + hashlib.sha256(seed_record.encode()).hexdigest()[:12]
 
 
+def _positions(previous: pd.Series, current: pd.Series) -> np.ndarray:
+    """Position of each current record id among the previous ones (-1: new). A rerun on the
+    same records lists them in the same order: one comparison of the two columns then
+    replaces the hash lookup of every id."""
+    import pyarrow as pa
+
+    if len(previous) == len(current):
+        a, b = (pa.chunked_array([x]) if isinstance(x, pa.Array) else x
+                for x in (pa.array(previous.array), pa.array(current.array)))
+        if a.type == b.type and a.null_count == 0 and a.equals(b):
+            return np.arange(len(current))
+    return pd.Index(previous).get_indexer(current)
+
+
 def assign_oneids(record_ids: pd.Series, labels: np.ndarray,
                   previous: pd.DataFrame | None = None) -> tuple[pd.Series, pd.DataFrame]:
     """OneID per record (aligned with ``record_ids``) and the id-history rows of this run.
@@ -36,7 +50,7 @@ def assign_oneids(record_ids: pd.Series, labels: np.ndarray,
         return df["cluster"].map(ids).rename("oneid"), pd.DataFrame(columns=["old_oneid", "new_oneid", "why"])
     # previous id per record, as integer codes (codes sort like the ids: ties go to the smallest id)
     old_codes, old_ids = pd.factorize(previous["oneid"], sort=True)
-    pos = pd.Index(previous["record_id"]).get_indexer(df["record_id"])
+    pos = _positions(previous["record_id"], df["record_id"])
     old = np.where(pos >= 0, old_codes[np.maximum(pos, 0)], -1)
     seen = old >= 0
     # how many records of each (cluster, old id)
@@ -49,11 +63,14 @@ def assign_oneids(record_ids: pd.Series, labels: np.ndarray,
     share["owns"] = share["old"].map(owner).to_numpy() == share["cluster"].to_numpy()
     kept = (share[share["owns"]].sort_values(["cluster", "n", "old"], ascending=[True, False, True])
             .drop_duplicates("cluster").set_index("cluster")["old"])
-    ids = seed.map(new_oneid)
+    ids = seed.copy()  # fresh ids for the clusters that keep none (hashing only those)
+    fresh = ~ids.index.isin(kept.index)
+    ids[fresh] = seed[fresh].map(new_oneid)
     ids.loc[kept.index] = np.asarray(old_ids)[kept.to_numpy()]
     # guard: a fresh id must not collide with a surviving one
-    ids = ids.where(~(ids.duplicated(keep=False) & ~ids.index.isin(kept.index)),
-                    seed.map(lambda r: new_oneid(r + "#2")))
+    clash = ids.duplicated(keep=False) & fresh
+    if clash.any():
+        ids[clash] = seed[clash].map(lambda r: new_oneid(r + "#2"))
     old_str = np.asarray(old_ids, dtype=object)[share["old"].to_numpy()]
     new_str = ids.reindex(share["cluster"]).to_numpy(dtype=object)
     moved = old_str != new_str
