@@ -358,36 +358,76 @@ def _layer(layer: Any):
     return layer if isinstance(layer, CanonicalLayer) else load_canonical(layer if isinstance(layer, Paths) else None)
 
 
+def _positions(values: pd.Series, index: pd.Index) -> np.ndarray:
+    """Position of each value in ``index`` (-1 when absent or missing), looking up each distinct value once."""
+    codes, uniques = pd.factorize(values)
+    pos = index.get_indexer(pd.Index(np.asarray(uniques, dtype=object)))
+    return np.where(codes >= 0, np.append(pos, -1)[codes], -1)
+
+
+def _sum_by(key: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Per integer ``key`` in ``range(size)``: the sum of ``values`` (pandas' NaN-skipping,
+    compensated sum, in row order; 0 where a key has no rows)."""
+    if not len(key):
+        return np.zeros(size)
+    sums = pd.Series(values, copy=False).groupby(key, sort=False).sum()
+    out = np.zeros(size)
+    out[sums.index.to_numpy()] = sums.to_numpy(float)
+    return out
+
+
 def _windows(ev: pd.DataFrame, cutoff: pd.Timestamp, ids: pd.Index, problems: list[str],
              universe: pd.DataFrame) -> pd.DataFrame:
     """Recent activity per OneID: per event type of the layer (``universe``) and window,
     quantity-weighted counts (and minutes where the type has durations); active days of digital
-    events; problem tickets and low ratings (≤ 2) of service tickets."""
+    events; problem tickets and low ratings (≤ 2) of service tickets.
+
+    Computed on integer codes of person and event type (one grouped sum per window and measure),
+    not on copies of the events per type."""
     from ..roles import SESSION_FAMILIES, event_slug
 
-    parts: dict[str, pd.Series] = {}
-    tickets = "Service Ticket Opened" in universe.index
+    n, types = len(ids), list(universe.index)
+    person = _positions(ev["oneid"], ids)
+    kind = _positions(ev["event_type"], pd.Index(types, dtype=object))
+    keep = (person >= 0) & (kind >= 0)
+    person, kind = person[keep], kind[keep]
+    at = ev["event_time"].dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()[keep]   # naive UTC datetime64
+    qty = ev["quantity"].to_numpy(float, na_value=np.nan)[keep]
+    dur = ev["duration_seconds"].to_numpy(float, na_value=np.nan)[keep]
+    digital = ev["family"].isin(SESSION_FAMILIES).to_numpy(bool)[keep]
+    svc_kind = types.index("Service Ticket Opened") if "Service Ticket Opened" in types else -1
+    with_category = svc_kind >= 0 and bool(problems) and bool(universe.loc["Service Ticket Opened", "category"])
+    with_rating = svc_kind >= 0 and bool(universe.loc["Service Ticket Opened", "rating"])
+    problem = ev["category"].isin(problems).to_numpy(bool)[keep] if with_category else None
+    low = (ev["rating"].to_numpy(float, na_value=np.nan)[keep] <= 2) if with_rating else None
+    day = at.astype("datetime64[D]").astype(np.int64)
+    parts: dict[str, np.ndarray] = {}
     for w in ACTIVITY_WINDOWS:
-        recent = ev[(ev["event_time"] >= cutoff - pd.Timedelta(days=w)).to_numpy(bool)]
-        by_type = dict(tuple(recent.groupby("event_type", sort=False)))
-        for t, flags in universe.iterrows():
-            e = by_type.get(t, recent.iloc[0:0])
+        recent = at >= np.datetime64((cutoff - pd.Timedelta(days=w)).tz_convert(None))
+        key = kind[recent] * n + person[recent]
+        counts = _sum_by(key, qty[recent], len(types) * n).reshape(len(types), n)
+        minutes = _sum_by(key, dur[recent], len(types) * n).reshape(len(types), n) / 60.0
+        for j, (t, flags) in enumerate(universe.iterrows()):
             slug = event_slug(t)
-            parts[f"{slug}_{w}d"] = e.groupby("oneid", sort=False)["quantity"].sum()
+            parts[f"{slug}_{w}d"] = counts[j]
             if flags["duration"]:
-                parts[f"{slug}_minutes_{w}d"] = e.groupby("oneid", sort=False)["duration_seconds"].sum() / 60.0
-        digital = recent[recent["family"].isin(SESSION_FAMILIES).to_numpy(bool)]
-        parts[f"active_days_{w}d"] = digital["event_time"].dt.floor("D").groupby(digital["oneid"], sort=False).nunique()
-        svc = by_type.get("Service Ticket Opened", recent.iloc[0:0])
-        if tickets and problems and universe.loc["Service Ticket Opened", "category"]:
-            parts[f"problem_tickets_{w}d"] = svc["category"].isin(problems).groupby(svc["oneid"], sort=False).sum()
-        if tickets and universe.loc["Service Ticket Opened", "rating"]:
-            parts[f"low_rating_tickets_{w}d"] = (svc["rating"] <= 2).groupby(svc["oneid"], sort=False).sum()
-    out = pd.DataFrame({k: v.astype(float) for k, v in parts.items()}, index=ids).fillna(0.0)
-    svc = ev[(ev["event_type"] == "Service Ticket Opened").to_numpy(bool)]
-    if tickets and problems and universe.loc["Service Ticket Opened", "category"]:
-        last = svc[svc["category"].isin(problems).to_numpy(bool)].groupby("oneid", sort=False)["event_time"].max()
-        out["days_since_last_problem_ticket"] = _days_before(cutoff, last).reindex(ids)
+                parts[f"{slug}_minutes_{w}d"] = minutes[j]
+        d = recent & digital
+        pairs = np.unique(person[d].astype(np.int64) * (day.max(initial=0) + 1) + day[d]) if d.any() else np.array([], np.int64)
+        parts[f"active_days_{w}d"] = np.bincount(pairs // (day.max(initial=0) + 1), minlength=n).astype(float)
+        svc = recent & (kind == svc_kind)
+        if with_category:
+            parts[f"problem_tickets_{w}d"] = np.bincount(person[svc & problem], minlength=n).astype(float)
+        if with_rating:
+            parts[f"low_rating_tickets_{w}d"] = np.bincount(person[svc & low], minlength=n).astype(float)
+    out = pd.DataFrame(parts, index=ids)
+    if with_category:
+        hit = (kind == svc_kind) & problem
+        last = np.full(n, np.datetime64("NaT"), dtype=at.dtype)
+        if hit.any():
+            latest = pd.Series(at[hit], copy=False).groupby(person[hit]).max()
+            last[latest.index.to_numpy()] = latest.to_numpy()
+        out["days_since_last_problem_ticket"] = _days_before(cutoff, pd.Series(last).dt.tz_localize("UTC")).to_numpy()
     return out
 
 
