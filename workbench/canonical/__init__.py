@@ -43,7 +43,7 @@ from ..config import Paths, get_paths
 from ..mapping import ChannelMapping
 from ..runconfig import AnalysisSettings, RunConfig
 from ..timeutil import to_utc
-from .build import build_tables, order_keys, record_times
+from .build import build_tables, order_keys, record_times, string_isin
 from .schema import COLUMNS, TABLES, empty, validate_table
 
 __all__ = ["PURCHASE_COLUMNS", "TABLES", "COLUMNS", "CanonicalLayer", "load_canonical", "run_canonical",
@@ -264,6 +264,8 @@ class CanonicalLayer:
     def __init__(self, paths: Paths):
         self.paths = paths
         self._cache: dict[str, pd.DataFrame] = {}
+        self._derived: dict[Any, Any] = {}   # facts computed from the cached tables (see memo())
+        self._purchases: dict[Any, pd.DataFrame] = {}   # purchases() of the last few as-of dates
 
     @cached_property
     def manifest(self) -> dict[str, Any]:
@@ -333,16 +335,37 @@ class CanonicalLayer:
             self._cache[name] = pd.read_parquet(f)
         df = self._cache[name]
         cutoff = to_utc(as_of)
-        if cutoff is not None:
-            df = df[(df[TIME_COLUMN[name]] < cutoff).fillna(False).to_numpy(bool)]
-        return df if columns is None else df[columns]
+        if cutoff is None:
+            return df if columns is None else df[columns]
+        keep = (df[TIME_COLUMN[name]] < cutoff).fillna(False).to_numpy(bool)
+        if columns is not None:  # only the columns asked for are filtered
+            df = df[columns]
+        return df.copy(deep=False) if keep.all() else df[keep]
 
     def purchases(self, as_of: Any = None) -> pd.DataFrame:
         """Every order before ``as_of`` (all when None), one row per order, refunds before ``as_of``
         netted onto it; refunds whose order is not in the data stay rows of their own (negative
         net, ``is_order`` False), so revenue reconciles to the cent. Columns
-        :data:`PURCHASE_COLUMNS`; amounts in the base currency; sorted by time then key."""
-        return net_purchases(self.table("orders", as_of=as_of), self.table("refunds", as_of=as_of))
+        :data:`PURCHASE_COLUMNS`; amounts in the base currency; sorted by time then key.
+
+        The views of the last few dates are kept (models and segments ask for the same dates again)."""
+        cutoff = to_utc(as_of)
+        if cutoff not in self._purchases:
+            while len(self._purchases) >= _PURCHASES_KEPT:
+                self._purchases.pop(next(iter(self._purchases)))
+            self._purchases[cutoff] = net_purchases(self.table("orders", as_of=cutoff),
+                                                    self.table("refunds", as_of=cutoff))
+        return self._purchases[cutoff].copy(deep=False)   # copy-on-write: a caller's change stays its own
+
+    def memo(self, key: Any, make: Any) -> Any:
+        """``make()``, computed once per layer and ``key`` and kept with the cached tables — for facts
+        derived from whole tables (codes, sort orders) that views at many as-of dates reuse."""
+        if key not in self._derived:
+            self._derived[key] = make()
+        return self._derived[key]
+
+
+_PURCHASES_KEPT = 6
 
 
 def net_purchases(orders: pd.DataFrame, refunds: pd.DataFrame) -> pd.DataFrame:
@@ -357,7 +380,7 @@ def net_purchases(orders: pd.DataFrame, refunds: pd.DataFrame) -> pd.DataFrame:
     >>> net_purchases(o, r)[["oneid", "status", "is_order", "net"]].values.tolist()
     [['a', 'refunded', True, 70.0], ['b', 'return_without_order', False, -5.0]]
     """
-    known = refunds["matched"].to_numpy(bool) & refunds["order_key"].isin(orders["order_key"]).to_numpy(bool)
+    known = refunds["matched"].to_numpy(bool) & string_isin(refunds["order_key"], orders["order_key"])
     on = refunds[known].groupby("order_key", sort=False).agg(refund=("amount", "sum"), refunded_at=("refunded_at", "max"))
     o = orders.join(on, on="order_key")
     refund = o["refund"].fillna(0.0).to_numpy(float)
