@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any
 
@@ -162,15 +163,23 @@ def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     facts: dict[str, Any] = {}
-    for name in TABLES:  # one table at a time: built, checked, written, released
-        df = build.table(name)
-        build.parts.pop(name, None)
-        if name == "records":
-            _check_records(df, registry)
-        validate_table(df, name)
-        df.to_parquet(tmp / f"{name}.parquet", index=False)
-        facts[name] = _facts(df, name)
-        del df
+    tables: dict[str, pd.DataFrame] = {}
+    # one table at a time: built, checked, then written by a second thread (Arrow encodes and
+    # compresses without the GIL) while the next one is checked
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="canonical-writer") as writer:
+        written = []
+        for name in TABLES:
+            df = build.table(name)
+            build.parts.pop(name, None)
+            if name == "records":
+                _check_records(df, registry)
+            validate_table(df, name)
+            written.append(writer.submit(df.to_parquet, tmp / f"{name}.parquet", index=False))
+            facts[name] = _facts(df, name)
+            tables[name] = df
+            del df
+        for w in written:
+            w.result()
     manifest = _manifest(facts, build, config, registry)
     manifest["seconds"] = round(time.perf_counter() - t0, 3)
     manifest["seconds_per_channel"] = seconds
@@ -191,7 +200,9 @@ def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, 
     if log:
         log(f"canonical layer: {len(registry):,} records of {registry['oneid'].nunique():,} OneIDs -> "
             + ", ".join(f"{k} {v:,}" for k, v in manifest["rows"].items()) + f" in {manifest['seconds']:.1f} s")
-    return CanonicalLayer(paths)
+    layer = CanonicalLayer(paths)
+    layer._cache.update(tables)   # the tables just written, equal to reading them back: no second read
+    return layer
 
 
 def _check_records(records: pd.DataFrame, registry: pd.DataFrame) -> None:
