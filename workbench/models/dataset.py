@@ -449,20 +449,20 @@ def build_features(layer: Any = None, *, cutoff: Any) -> pd.DataFrame:
         >>> f.loc[f["engaged_never_bought"] == 1, "orders"].max()   # doctest: +SKIP
         0.0
     """
-    from ..customer360 import build_customer_360, data_dictionary, event_universe
+    from ..customer360 import build_customer_360, event_universe
 
     layer = _layer(layer)
     cutoff = _check_cutoff(cutoff)
     profile = build_customer_360(layer, as_of=cutoff)
-    dictionary = data_dictionary(profile)
-    direct = [c for c in profile.columns if dictionary.loc[c, "personal data"] in ("direct", "masked")]
+    personal = {d["name"]: d["pii"] for d in profile.attrs.get("dictionary") or []}  # the data dictionary's class
+    direct = [c for c in profile.columns if personal[c] in ("direct", "masked")]
     profile = profile.set_index("oneid")
     drop = direct + [c for c in profile.columns if c.startswith("consent_")] + \
         [c for c in ("birth_date", "channels", "top_categories") if c in profile.columns]
     f = profile.drop(columns=drop)
-    listed = profile["channels"].fillna("").str.split(",")
-    f = f.assign(**{f"has_{ch}": listed.apply(lambda cs, ch=ch: ch in cs) for ch in layer.channels})
-    for c in [c for c in f.columns if pd.api.types.is_datetime64_any_dtype(f[c])]:
+    listed = "," + profile["channels"].fillna("").astype(str) + ","   # channel names hold no comma
+    f = f.assign(**{f"has_{ch}": listed.str.contains(f",{ch},", regex=False).astype(bool) for ch in layer.channels})
+    for c in [c for c, dtype in f.dtypes.items() if pd.api.types.is_datetime64_any_dtype(dtype)]:
         name = {"member_since": "member_days"}.get(c) or "days_since_" + c.removesuffix("_at")
         f[name] = _days_before(cutoff, f[c])
         f = f.drop(columns=c)
