@@ -146,14 +146,25 @@ def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, 
     seconds: dict[str, float] = {}
     ident_parts = []
 
-    def load(m: ChannelMapping) -> pd.DataFrame:
+    def read(m: ChannelMapping) -> tuple[pd.DataFrame, pd.DataFrame]:
         t = time.perf_counter()
         df = linked_cleaned(paths, m.channel, registry)
-        ident_parts.append(_identifier_rows(df, m, config, record_times(df, m)))
+        idents = _identifier_rows(df, m, config, record_times(df, m))
         seconds[m.channel] = round(time.perf_counter() - t, 3)
-        return df
+        return df, idents
 
-    build = build_tables(load, config.mappings)
+    # channels are read (and their identifiers observed) by worker threads a little ahead of the
+    # build, which takes them in mapping order: Arrow's reads and string kernels run without the GIL
+    workers = _workers()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="canonical-reader") as readers:
+        ahead = _Ahead(readers, read, list(config.mappings.values()), workers)
+
+        def load(m: ChannelMapping) -> pd.DataFrame:
+            df, idents = ahead.next(m)
+            ident_parts.append(idents)
+            return df
+
+        build = build_tables(load, config.mappings)
     idents = [p for p in ident_parts if len(p)]
     ident_parts.clear()
     build.parts["identifiers"] = [pd.concat(idents, ignore_index=True)] if idents else []
@@ -203,6 +214,32 @@ def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, 
     layer = CanonicalLayer(paths)
     layer._cache.update(tables)   # the tables just written, equal to reading them back: no second read
     return layer
+
+
+def _workers() -> int:
+    """Threads for the per-channel work: ``$WORKBENCH_WORKERS`` or min(2, CPUs), as the other stages."""
+    env = os.environ.get("WORKBENCH_WORKERS")
+    return max(1, int(env)) if env else max(1, min(2, os.cpu_count() or 1))
+
+
+class _Ahead:
+    """``fn(item)`` for ``items``, asked for in their order and computed by ``pool`` up to ``ahead``
+    items beyond the one asked for: at most that many results wait in memory."""
+
+    def __init__(self, pool: ThreadPoolExecutor, fn: Any, items: list[Any], ahead: int):
+        self.pool, self.fn, self.items, self.ahead = pool, fn, items, ahead
+        self.futures: dict[int, Any] = {}
+        self.submitted = self.done = 0
+
+    def next(self, item: Any) -> Any:
+        i = self.done
+        if self.items[i] is not item:
+            raise RuntimeError(f"{item!r} asked for out of order (expected {self.items[i]!r}).")
+        while self.submitted < len(self.items) and self.submitted <= i + self.ahead:
+            self.futures[self.submitted] = self.pool.submit(self.fn, self.items[self.submitted])
+            self.submitted += 1
+        self.done += 1
+        return self.futures.pop(i).result()
 
 
 def _check_records(records: pd.DataFrame, registry: pd.DataFrame) -> None:
