@@ -85,13 +85,28 @@ class Resolution:
         try:
             for lo in range(0, max(len(self.link_positions), 1), rows):
                 part = self.links_of(self.link_positions.iloc[lo:lo + rows])
-                part["how"] = part["how"].astype(str)
+                part["how"] = _category_text(part["how"])
                 table = pa.Table.from_pandas(part, preserve_index=False)
                 writer = writer or pq.ParquetWriter(path, table.schema)
                 writer.write_table(table)
         finally:
             if writer is not None:
                 writer.close()
+
+
+def _category_text(values: pd.Series) -> pd.Series:
+    """``values.astype(str)`` of a categorical column, taken from its categories by Arrow
+    (pandas builds a Python string per row).
+
+    >>> _category_text(pd.Series(pd.Categorical(["b", None, "a", "b"]))).tolist()
+    ['b', nan, 'a', 'b']
+    """
+    import pyarrow.compute as pc
+
+    codes = values.cat.codes.to_numpy()
+    text = pa.array([str(c) for c in values.cat.categories], pa.large_string())
+    taken = pc.take(text, pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.array(taken, dtype="str"), index=values.index, name=values.name)
 
 
 def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySettings | None = None, *,
