@@ -55,7 +55,7 @@ class Resolution:
     probabilistic: dict = field(default_factory=dict)
     scored_pairs: pd.DataFrame | None = None
     seconds: dict = field(default_factory=dict)
-    observations: pd.DataFrame | None = None  # rec, identifier, value (in memory only, for diagnostics)
+    observations: pd.DataFrame | None = None  # rec, identifier, value, vcode (in memory only, for diagnostics)
     peak_mb: dict = field(default_factory=dict)  # largest resident set (MB) during each step
     unmatched: dict = field(default_factory=dict)  # table -> column -> values that fit none of its identifiers
     quality: dict | None = None  # against the sample's ground truth (set by run_identity; None without truth)
@@ -137,7 +137,9 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
         records, ids, attrs, blocked = _observe_tables(tables, sources, settings, record_ids, unmatched)
     with meter("deterministic"):
         det = link_deterministic(len(records), ids, settings)
-        if not keep_observations:
+        if keep_observations:  # with each (identifier, value)'s code, for the recall ceiling
+            ids["vcode"] = det.observation_codes
+        else:
             ids = None
     with meter("probabilistic"):
         anchored = np.zeros(len(records), bool)

@@ -71,6 +71,7 @@ class DeterministicResult:
     conflicts: pd.DataFrame     # component, unique values, identifier dropped, records
     over_limit_values: pd.DataFrame | None = None  # identifier, value (in memory only, never written)
     values: pd.Series | None = None  # the identifier value of each vcode (edges hold integer codes only)
+    observation_codes: np.ndarray | None = None  # the vcode of each observation given (aligned with its rows)
 
     def links(self) -> pd.DataFrame:
         """Evidence: each record linked to the first record that shares the value (a star per value)."""
@@ -212,4 +213,4 @@ def link_deterministic(n_records: int, ids: pd.DataFrame, settings: IdentitySett
     over = (pd.concat(over_values, ignore_index=True) if over_values
             else pd.DataFrame(columns=["identifier", "value"]))
     return DeterministicResult(labels, kept.reset_index(drop=True), over_limit, pd.DataFrame(conflicts), over,
-                               values)
+                               values, vcode)

@@ -146,12 +146,19 @@ def identifier_recall_ceiling(observations: pd.DataFrame, n_records: int, truth:
 
 def _scoped_codes(observations: pd.DataFrame, person: np.ndarray) -> np.ndarray | None:
     """A code per distinct (identifier, value, true person) of the observations, by integer
-    arithmetic (None when a part is missing or the codes would overflow)."""
+    arithmetic (None when a part is missing or the codes would overflow). Observations with a
+    ``vcode`` column (the deterministic stage's code of each (identifier, value)) skip hashing
+    the values again."""
+    who = person[observations["rec"].to_numpy()].astype(np.int64)
+    if not len(who):
+        return np.zeros(0, np.int64)
+    if "vcode" in observations and not (who < 0).any():  # one code per (identifier, value) already
+        vcode = observations["vcode"].to_numpy().astype(np.int64)
+        kw = int(who.max()) + 1
+        if vcode.min() >= 0 and (int(vcode.max()) + 1) * kw < 2**62:
+            return pd.factorize(vcode * kw + who)[0]
     ident = pd.factorize(observations["identifier"])[0].astype(np.int64)
     value = pd.factorize(observations["value"])[0].astype(np.int64)
-    who = person[observations["rec"].to_numpy()].astype(np.int64)
-    if not len(ident):
-        return np.zeros(0, np.int64)
     if (ident < 0).any() or (value < 0).any() or (who < 0).any():
         return None
     ki, kv, kw = int(ident.max()) + 1, int(value.max()) + 1, int(who.max()) + 1
