@@ -75,9 +75,21 @@ def address_key(values: pd.Series) -> pd.Series:
     >>> address_key(pd.Series(["北京市丰台区新华路152号9栋1020室", "丰台区新华路152号9幢1020", "北京"])).tolist()
     ['152-9-1020', '152-9-1020', <NA>]
     """
-    s = values.astype("string").str.normalize("NFKC")
-    nums = s.str.findall(r"\d+")
-    key = nums.map(lambda xs: "-".join(xs) if isinstance(xs, list) and len(xs) >= 2 else None)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    s = values.astype("string")
+    arr = pa.array(s.array)
+    # ASCII and unified CJK ideographs are left alone by NFKC and hold no digits but 0-9:
+    # their key is found by Arrow; other text (full-width digits ...) goes through Python
+    plain = pc.fill_null(pc.match_substring_regex(arr, r"^[\x00-\x7f\x{3400}-\x{4dbf}\x{4e00}-\x{9fff}]*$"),
+                         True).to_numpy(zero_copy_only=False)
+    runs = pc.utf8_trim(pc.replace_substring_regex(arr, "[^0-9]+", "-"), "-")
+    key = pd.Series(pd.array(pc.if_else(pc.match_substring(runs, "-"), runs, pa.scalar(None, runs.type)),
+                             dtype="string"), index=values.index)
+    if not plain.all():
+        other = s[~plain].str.normalize("NFKC").str.findall(r"\d+")
+        key[~plain] = other.map(lambda xs: "-".join(xs) if isinstance(xs, list) and len(xs) >= 2 else None)
     return key.astype("string")
 
 
