@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -429,16 +430,31 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
     mappings = resolve_mappings(paths)
     check_sources(settings, mappings)
     record(paths, "identity", settings.to_dict())
-    registry = paths.processed / "oneid_records.parquet"
+    registry = paths.processed / "oneid_records.parquet"  # the last run's ids
     previous = pd.read_parquet(registry, columns=["record_id", "oneid"]) if registry.exists() else None
     decisions_file = paths.processed / "match_decisions.parquet"
     decisions = pd.read_parquet(decisions_file) if decisions_file.exists() else None
     res = resolve_tables(_ChannelTables(paths, settings, list(mappings)), settings, previous=previous,
                          decisions=decisions, keep_observations=evaluate)
     del previous
+    # the quality against the truth only reads the resolution: it is measured on a second
+    # thread while the files are written (Arrow, NumPy and Parquet work on both release the GIL)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity-quality") as pool:
+        quality_job = pool.submit(quality_against_truth, res, paths) if evaluate else None
+        _write_resolution(res, paths)
+        metrics = _metrics(res, t0)
+        res.quality = quality_job.result() if quality_job is not None else None
+    if res.quality is not None:
+        metrics["quality"] = res.quality
+    (paths.metrics / "identity.json").write_text(json.dumps(metrics, indent=2, default=float), encoding="utf-8")
+    return res
+
+
+def _write_resolution(res: Resolution, paths: Paths) -> None:
+    """The registry, scored pairs, links, over-limit values and the appended id history."""
     meter = StageMeter()
     with meter("write"):
-        res.records.to_parquet(registry, index=False)
+        res.records.to_parquet(paths.processed / "oneid_records.parquet", index=False)
         _scored_pairs(res).to_parquet(paths.processed / "identity_scored_pairs.parquet", index=False)
         res.write_links(paths.processed / "identity_links.parquet")
         res.over_limit.to_parquet(paths.processed / "identity_over_limit.parquet", index=False)
@@ -449,9 +465,13 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
         hist.to_parquet(hist_path, index=False)
     res.seconds.update(meter.seconds)
     res.peak_mb.update(meter.peak_mb)
+
+
+def _metrics(res: Resolution, t0: float) -> dict:
+    """``metrics/identity.json`` without the quality (``t0``: when the stage started)."""
     import pyarrow.compute as pc
 
-    metrics = {
+    return {
         "stage": "identity", "seconds": round(time.perf_counter() - t0, 3), "step_seconds": res.seconds,
         "step_peak_mb": res.peak_mb,
         "channels": {c: {"records": int(n)} for c, n in res.records["channel"].value_counts().sort_index().items()},
@@ -462,11 +482,6 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
         "conflicts": int(len(res.conflicts)), "probabilistic": res.probabilistic,
         "history": res.history["why"].value_counts().to_dict() if len(res.history) else {},
     }
-    res.quality = quality = quality_against_truth(res, paths) if evaluate else None
-    if quality is not None:
-        metrics["quality"] = quality
-    (paths.metrics / "identity.json").write_text(json.dumps(metrics, indent=2, default=float), encoding="utf-8")
-    return res
 
 
 def _scored_pairs(res: Resolution, low: float = 0.5) -> pd.DataFrame:
