@@ -9,9 +9,12 @@ import pandas as pd
 def channel_matrix(profile: pd.DataFrame, order: list[str] | None = None) -> pd.DataFrame:
     """Persons × channels, True where the person was seen in the channel (columns in ``order``,
     e.g. the mappings' order, then any other channel alphabetically)."""
-    chans = profile["channels"].fillna("").str.get_dummies(sep=",").astype(bool)
+    # one row of dummies per distinct set of channels (there are few), then one per person
+    codes, sets = pd.factorize(profile["channels"].fillna(""))
+    dummies = pd.Series(sets).str.get_dummies(sep=",")
+    chans = pd.DataFrame(dummies.to_numpy()[codes], index=profile.index, columns=dummies.columns).astype(bool)
     order = [c for c in (order or []) if c in chans.columns] + sorted(set(chans.columns) - set(order or []))
-    return chans[order].set_index(profile.index) if len(chans) == len(profile) else chans[order]
+    return chans[order]
 
 
 def plot_channel_coverage(profile: pd.DataFrame, order: list[str] | None = None):
