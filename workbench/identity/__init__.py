@@ -142,33 +142,28 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
             ids["vcode"] = det.observation_codes
         else:
             ids = None
-    # the identifier links (evidence) depend on the deterministic stage only: they are made on
-    # a second thread while Splink, whose DuckDB work releases the GIL, scores the profiles
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity-links") as pool:
-        identifier_links = pool.submit(det.links)
-        with meter("probabilistic"):
-            anchored = np.zeros(len(records), bool)
-            strong = det.edges[det.edges["identifier"].isin(settings.names_of_kind("unique", "strong"))]
-            anchored[strong["rec"].to_numpy()] = True
-            # a phone that was blocked or over its person limit is no evidence in part either:
-            # withdraw its tail from the fuzzy attributes
-            bad_phones = det.over_limit_values.loc[det.over_limit_values["identifier"] == "phone", "value"]
-            bad_tails = set(phone_tail(pd.Series(list(bad_phones) + list(settings.blocked_values),
-                                                 dtype="string")).dropna())
-            if bad_tails:
-                attrs.loc[attrs["phone_tail"].isin(bad_tails).fillna(False), "phone_tail"] = pd.NA
-            profiles = component_profiles(det.labels, attrs, anchored)
-            del attrs
-            prob = link_probabilistic(profiles, settings)
-            applied = _apply_decisions(prob, det.labels, records["record_id"], decisions)
-            labels = _join_components(det.labels, prob.merges)
-        with meter("assign"):
-            oneid, history = assign_oneids(records["record_id"], labels, previous)
-            records["oneid"] = oneid.array
-            comp_anchor = pd.Series(anchored).groupby(labels).max()
-            records["anchored"] = comp_anchor.reindex(labels).to_numpy()
-        with meter("evidence"):
-            link_positions = _evidence(len(records), det, prob, identifier_links.result())
+    with meter("probabilistic"):
+        anchored = np.zeros(len(records), bool)
+        strong = det.edges[det.edges["identifier"].isin(settings.names_of_kind("unique", "strong"))]
+        anchored[strong["rec"].to_numpy()] = True
+        # a phone that was blocked or over its person limit is no evidence in part either:
+        # withdraw its tail from the fuzzy attributes
+        bad_phones = det.over_limit_values.loc[det.over_limit_values["identifier"] == "phone", "value"]
+        bad_tails = set(phone_tail(pd.Series(list(bad_phones) + list(settings.blocked_values), dtype="string")).dropna())
+        if bad_tails:
+            attrs.loc[attrs["phone_tail"].isin(bad_tails).fillna(False), "phone_tail"] = pd.NA
+        profiles = component_profiles(det.labels, attrs, anchored)
+        del attrs
+        prob = link_probabilistic(profiles, settings)
+        applied = _apply_decisions(prob, det.labels, records["record_id"], decisions)
+        labels = _join_components(det.labels, prob.merges)
+    with meter("assign"):
+        oneid, history = assign_oneids(records["record_id"], labels, previous)
+        records["oneid"] = oneid.array
+        comp_anchor = pd.Series(anchored).groupby(labels).max()
+        records["anchored"] = comp_anchor.reindex(labels).to_numpy()
+    with meter("evidence"):
+        link_positions = _evidence(len(records), det, prob)
     info = {"prior": prob.prior, "threshold": prob.threshold, "pairs_above_threshold": prob.candidates,
             "merges": int(len(prob.merges)), "components": int(det.labels.max() + 1) if len(det.labels) else 0,
             "unanchored_components": int((~profiles["anchored"]).sum()), **applied}
@@ -260,11 +255,10 @@ def _join_components(labels: np.ndarray, merges: pd.DataFrame) -> np.ndarray:
     return connected_components(graph, directed=False)[1][labels]
 
 
-def _evidence(n_records: int, det, prob, links: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The links by record position: identifier links (a star per value, ``det.links()`` unless
-    given) and probabilistic links; also maps the scored component pairs to one record of each
-    side (in place)."""
-    links = det.links() if links is None else links
+def _evidence(n_records: int, det, prob) -> pd.DataFrame:
+    """The links by record position: identifier links (a star per value) and probabilistic
+    links; also maps the scored component pairs to one record of each side (in place)."""
+    links = det.links()
     links["match_weight"] = np.nan
     links["match_probability"] = np.nan
     first_rec = pd.Series(np.arange(n_records)).groupby(det.labels).min()
