@@ -105,11 +105,6 @@ def schema(table: str, *, unique: bool = True):
 
 def _distinct(values: pd.Series) -> bool:
     """Whether no value repeats (a missing value repeating counts as a repeat, as in pandas)."""
-    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        return pc.count_distinct(pa.array(values.array), mode="all").as_py() == len(values)
     return bool(values.is_unique)
 
 
@@ -117,8 +112,8 @@ def validate_table(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """Validate lazily; raise one error listing every failed check (column, check, examples)."""
     import pandera.errors as pe
 
-    # keys checked by Arrow's hash count first: pandera's check of a million record ids costs ~0.4 s;
-    # only keys that do repeat go to pandera, which reports them
+    # keys checked by pandas' hash table first (~0.2 s for a million record ids, pandera's check
+    # costs twice that); only keys that do repeat go to pandera, which reports them
     keys_unique = all(c in df.columns and _distinct(df[c]) for c in UNIQUE.get(table, []))
     try:
         return schema(table, unique=not keys_unique).validate(df, lazy=True)
