@@ -7,7 +7,7 @@ A notebook's fingerprint (see :func:`notebook_fingerprint`) covers
   content of every file or folder a string parameter names,
 - the kernel name, Python and the versions of the analysis packages,
 - the workbench package: its version and a hash of every file in it (code, settings and
-  channel mappings; a git commit alone misses a dirty tree),
+  channel mappings; a git commit alone misses a dirty tree) but the runner's own modules,
 - its declaration in ``pipeline.yaml``, and
 - the SHA-256 of every file it reads (:mod:`workbench.pipeline` globs).
 
@@ -138,8 +138,11 @@ def _tree_files(root: Path) -> list[Path]:
     return found
 
 
-def path_content_hash(path: Path, cache: ChecksumCache | None = None) -> str | None:
+def path_content_hash(path: Path, cache: ChecksumCache | None = None, *,
+                      exclude: Iterable[str] = ()) -> str | None:
     """Hash of a file's bytes or of every file below a folder (names and bytes); None if absent.
+
+    ``exclude``: relative POSIX paths inside the folder to leave out.
 
     Example:
         >>> path_content_hash(Path("/nonexistent")) is None
@@ -150,7 +153,9 @@ def path_content_hash(path: Path, cache: ChecksumCache | None = None) -> str | N
     if path.is_file():
         return sha(path)
     if path.is_dir():
-        return digest({str(p.relative_to(path).as_posix()): sha(p) for p in _tree_files(path)})
+        skip = set(exclude)
+        files = {p.relative_to(path).as_posix(): p for p in _tree_files(path)}
+        return digest({rel: sha(p) for rel, p in files.items() if rel not in skip})
     return None
 
 
@@ -159,8 +164,10 @@ def _plain_sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def package_tree_hash(package_dir: Path, cache: ChecksumCache | None = None) -> dict[str, str | None]:
-    """``{"version": ..., "tree": sha256}`` of an installed package folder (every file, not only code).
+def package_tree_hash(package_dir: Path, cache: ChecksumCache | None = None, *,
+                      exclude: Iterable[str] = ()) -> dict[str, str | None]:
+    """``{"version": ..., "tree": sha256}`` of an installed package folder (every file, not only code;
+    ``exclude`` lists relative paths left out).
 
     Example:
         >>> from workbench.config import PACKAGE_DIR
@@ -171,7 +178,7 @@ def package_tree_hash(package_dir: Path, cache: ChecksumCache | None = None) -> 
         version: str | None = metadata.version(Path(package_dir).name)
     except metadata.PackageNotFoundError:
         version = None
-    return {"version": version, "tree": path_content_hash(Path(package_dir), cache)}
+    return {"version": version, "tree": path_content_hash(Path(package_dir), cache, exclude=exclude)}
 
 
 def notebook_fingerprint(*, source_sha256: str, parameters: Mapping[str, Any],
