@@ -213,7 +213,7 @@ def test_notebook_failed_message_and_pickling(tmp_path):
 
 @pytest.fixture(scope="module")
 def passing_run(tmp_path_factory):
-    """One successful run of 01_params + 02_plain (two kernel starts)."""
+    """One successful run of 01_params + 02_plain (two kernel starts, in this process: ``jobs=1``)."""
     root = tmp_path_factory.mktemp("runner")
     nb_dir = root / "nbs"
     sources = [_params_notebook(nb_dir), _plain_notebook(nb_dir)]
@@ -232,7 +232,7 @@ def passing_run(tmp_path_factory):
     try:
         result = run_pipeline(paths=paths, notebooks=sources,
                               parameters={"x": 5, "y": "shared", "as_of": "2024-01-31"},
-                              run_id="run-ok", progress=False, log=lines.append)
+                              run_id="run-ok", progress=False, log=lines.append, jobs=1)
     finally:
         logging.getLogger("papermill").removeHandler(handler)
     env_after = {k: os.environ.get(k) for k in env_before}
@@ -363,7 +363,7 @@ def test_failing_notebook_raises_keeps_output_and_skips_rest(passing_run):
     assert not (result.run_dir / "04_after.ipynb").exists()
     assert result.notebooks[0].html_path.is_file()
     assert "boom" in result.notebooks[0].html_path.read_text(encoding="utf-8")
-    assert any(line == "[2/2] 04_after.ipynb ... skipped" for line in lines)
+    assert "[2/2] 04_after.ipynb ... skipped (03_boom.ipynb did not succeed)" in lines
 
     manifest = json.loads(result.manifest_path.read_text())
     assert manifest["status"] == "failed"

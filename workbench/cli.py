@@ -8,11 +8,14 @@
     workbench run --only 01_ingest 02_clean -p force=true          # some notebooks, a parameter
     workbench run --parameters params.yaml --run-id nightly
     workbench run --as-of 2026-06-30 --from 04                     # resume from notebook 04
+    workbench run --jobs 1 --force 05_rfm                          # rerun 05 and what reads it, one at a time
     workbench map exports/members.csv --out my_mappings/01_members.yaml   # draft a mapping from a file
     workbench stage rfm -p as_of=2026-06-01                        # one stage without notebooks
 
 ``workbench run`` exits non-zero when a notebook fails, naming the notebook and the cell;
-the failed executed notebook stays in the run folder.
+the failed executed notebook stays in the run folder. It reuses every notebook whose
+inputs did not change since an earlier successful run (``--force`` runs them anyway)
+and runs independent notebooks at the same time (``--jobs``).
 """
 
 from __future__ import annotations
@@ -80,14 +83,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         params["as_of"] = _parse_value(args.as_of)
     if args.only and args.start_from:
         raise SystemExit("workbench run: use --only or --from, not both.")
+    force = True if args.force == [] else (args.force or False)
     try:
         result = run_pipeline(paths=paths, notebooks=args.only or None, parameters=params,
                               run_id=args.run_id, kernel_name=args.kernel, html=not args.no_html,
-                              progress=not args.quiet, start_from=args.start_from)
+                              progress=not args.quiet, start_from=args.start_from, jobs=args.jobs, force=force)
     except NotebookFailed as exc:
         print(f"workbench run: FAILED — {exc}", file=sys.stderr)
         return 1
-    except (RunLocked, ValueError) as exc:
+    except (RunLocked, ValueError, FileNotFoundError) as exc:
         print(f"workbench run: {exc}", file=sys.stderr)
         return 2
     print(f"run {result.run_id}: {result.status}; report: {result.index_path}")
@@ -228,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
     r.add_argument("--no-html", action="store_true", help="skip the HTML export")
     r.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+    r.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="run at most N independent notebooks at once (default: the number of CPUs); "
+                        "with 1 they run one after the other with a per-cell progress bar")
+    r.add_argument("--force", nargs="*", default=None, metavar="NOTEBOOK",
+                   help="rerun instead of reusing earlier results: every notebook (no name), or the named ones "
+                        "(e.g. 05_rfm) and the notebooks that read their outputs. Not the same as -p force=true, "
+                        "which makes notebook 01 re-read raw files it has ingested before")
     r.set_defaults(func=cmd_run)
 
     k = sub.add_parser("key", help="create (first time) and show the local pseudonymisation key")

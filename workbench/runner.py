@@ -4,29 +4,40 @@
 :func:`run_pipeline`. One run writes one folder ``reports/<run_id>/`` holding
 
 - ``NN_name.ipynb``  the executed notebook (papermill), also when it failed
-- ``NN_name.html``   a code-free HTML report of it (nbconvert, in-process)
-- ``manifest.json``  parameters, timings, package versions, git commit, stage metrics
+- ``NN_name.html``   a code-free HTML report of it (nbconvert)
+- ``manifest.json``  parameters, timings, package versions, git commit, stage metrics,
+                     and per notebook its fingerprint, inputs and outputs with checksums
 - ``index.html``     a self-contained overview page linking everything
 
 and, after a successful run only, points ``reports/latest`` at the run folder.
 
+The graph: ``notebooks/pipeline.yaml`` declares what each notebook reads and writes
+(:mod:`workbench.pipeline`); notebooks that do not depend on each other run at the same
+time (``jobs``, default: the CPUs), each in a worker process of its own; the manifest and
+index list them in pipeline order. Incremental: a notebook whose fingerprint
+(:mod:`workbench.fingerprint`) matches an earlier successful run is reused — its
+executed notebook, HTML and run-folder outputs are copied — unless ``force`` says
+otherwise; a notebook that runs makes the notebooks reading its outputs run too.
+
 The kernels see the runner's data area: ``WORKBENCH_DATA_DIR``,
-``WORKBENCH_REPORTS_DIR`` and ``WORKBENCH_RUN_DIR`` are set in ``os.environ``
-for the duration of the run (kernels inherit the environment) and restored
-afterwards. Because of that, do not run two pipelines in threads of one
-process at the same time; separate processes are fine.
+``WORKBENCH_REPORTS_DIR`` and ``WORKBENCH_RUN_DIR`` are set in the environment of the
+process that starts the kernel (a worker, or this process with ``jobs=1``) for the
+duration of one notebook and restored afterwards. Because of that, do not run two
+pipelines in threads of one process at the same time; separate processes are fine.
 
 Example:
     >>> from workbench.runner import run_pipeline          # doctest: +SKIP
     >>> result = run_pipeline(parameters={"as_of": "2024-06-30"})  # doctest: +SKIP
-    [1/5] 01_ingest.ipynb ...
-    [1/5] 01_ingest.ipynb ... ok in 4.2 s
+    workbench run 20240701T020000Z: 11 notebook(s), up to 2 at once -> reports/20240701T020000Z
+    [1/11] 01_ingest.ipynb ... reused from run 20240630T020000Z
+    [4/11] 04_customer_360.ipynb ... (parameters changed: as_of)
+    [4/11] 04_customer_360.ipynb ... ok in 24.2 s
     ...
     >>> result.status, result.index_path.name               # doctest: +SKIP
     ('ok', 'index.html')
 
 papermill and nbconvert are imported lazily (each costs ~3 s to import here), so
-importing this module is cheap.
+importing this module is cheap, and a run that reuses every notebook imports neither.
 """
 
 from __future__ import annotations
@@ -36,10 +47,12 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -48,7 +61,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from workbench.config import Paths, get_paths, project_root
+from workbench.config import PACKAGE_DIR, Paths, get_paths, project_root
+from workbench.fingerprint import (CHECKSUM_CACHE_NAME, ChecksumCache, notebook_fingerprint, package_tree_hash,
+                                   path_content_hash)
+from workbench.pipeline import NotebookSpec, Pipeline, glob_matches, iter_matching_files, load_pipeline
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbconvert import HTMLExporter
@@ -58,6 +74,7 @@ __all__ = [
     "NotebookResult",
     "RunResult",
     "collect_stages",
+    "default_jobs",
     "discover_notebooks",
     "export_html",
     "filter_parameters",
@@ -88,6 +105,11 @@ ENV_DATA_DIR = "WORKBENCH_DATA_DIR"
 ENV_REPORTS_DIR = "WORKBENCH_REPORTS_DIR"
 ENV_RUN_DIR = "WORKBENCH_RUN_DIR"
 
+#: Modules that schedule notebooks but never run inside one: left out of the package's hash in
+#: fingerprints, so a change to the runner does not make every notebook run again.
+RUNNER_MODULES = ("runner.py", "cli.py", "pipeline.py")
+#: Path segments of files being written atomically (``.x.json.123.tmp``, ``canonical.123.tmp/``).
+_TRANSIENT = re.compile(r"(^|/)[^/]*\.tmp(/|$)")
 _TRACEBACK_TAIL = 4000  # characters of traceback kept in the manifest
 _ANSI = re.compile("\x1b\\[(K|.*?m)")
 
@@ -99,9 +121,10 @@ _ANSI = re.compile("\x1b\\[(K|.*?m)")
 class NotebookResult:
     """What happened to one notebook of a run.
 
-    ``status`` is ``"ok"``, ``"failed"`` or ``"skipped"``. ``output_path`` is where the
-    executed notebook is (or would have been, for skipped ones); ``html_path`` is
-    ``None`` when no HTML was written. ``parameters`` are the values papermill injected.
+    ``status`` is ``"ok"``, ``"failed"``, ``"reused"`` (copied from run ``reused_from``,
+    whose inputs were the same) or ``"skipped"``. ``output_path`` is where the executed
+    notebook is (or would have been, for skipped ones); ``html_path`` is ``None`` when no
+    HTML was written. ``parameters`` are the values papermill injected (or would have).
 
     Example:
         >>> r = NotebookResult("01_a.ipynb", "ok", 1.5, Path("r/01_a.ipynb"), None, None)
@@ -116,6 +139,7 @@ class NotebookResult:
     html_path: Path | None
     error: str | None
     parameters: dict[str, Any] = field(default_factory=dict)
+    reused_from: str | None = None
 
 
 @dataclass
@@ -343,19 +367,6 @@ def collect_stages(metrics_dir: Path) -> dict[str, Any]:
     return stages
 
 
-def _metrics_snapshot(metrics_dir: Path) -> dict[str, tuple[int, int]]:
-    if not metrics_dir.is_dir():
-        return {}
-    snap = {}
-    for p in metrics_dir.glob("*.json"):
-        try:
-            st = p.stat()
-        except OSError:
-            continue
-        snap[p.stem] = (st.st_mtime_ns, st.st_size)
-    return snap
-
-
 # --------------------------------------------------------------------------- HTML
 
 
@@ -410,7 +421,7 @@ th{background:#f6f8fa;font-weight:600}td.num,th.num{text-align:right;font-varian
 table.meta th{width:12em;background:none}
 .badge{display:inline-block;padding:.05em .55em;border-radius:1em;font-size:.85em;font-weight:600}
 .ok{background:#dafbe1;color:#116329}.failed{background:#ffebe9;color:#a40e26}
-.skipped,.running{background:#eaeef2;color:#57606a}
+.skipped,.running,.interrupted{background:#eaeef2;color:#57606a}.reused{background:#ddf4ff;color:#0550ae}
 .failure{border:2px solid #cf222e;background:#fff5f5;border-radius:6px;padding:.8em 1em;margin:1em 0}
 .failure h2{margin:0 0 .4em;color:#a40e26}
 pre{white-space:pre-wrap;font-size:.85em;background:#f6f8fa;padding:.6em;border-radius:4px;overflow:auto}
@@ -526,7 +537,12 @@ def render_index(manifest: Mapping[str, Any]) -> str:
     if (Path(manifest.get("run_dir") or ".") / "audiences").is_dir():
         out.append('<p>Audience exports (hashed contacts, consent honoured): <a href="audiences/">audiences/</a>'
                    ' · <a href="audiences/summary.json">summary.json</a></p>')
+    reused = [nb for nb in manifest.get("notebooks") or [] if nb.get("status") == "reused"]
     out.append("<h2>Notebooks</h2>")
+    if reused:
+        out.append(f'<p class="muted">{len(reused)} of {len(manifest.get("notebooks") or [])} notebooks were reused '
+                   "from earlier runs (same notebook, parameters, package and input checksums); their reports "
+                   "are copies.</p>")
     out.append('<table><thead><tr><th class="num">#</th><th>Notebook</th><th>Status</th>'
                '<th class="num">Seconds</th><th>Report</th><th>Executed notebook</th></tr></thead><tbody>')
     listed = sorted(manifest.get("notebooks") or [], key=lambda nb: "segment_report" not in str(nb.get("name")))
@@ -537,10 +553,18 @@ def render_index(manifest: Mapping[str, Any]) -> str:
         ipynb = f'<a href="{_href(nb["output"])}">.ipynb</a>' if nb.get("output") else '<span class="muted">–</span>'
         err = nb.get("error")
         detail = f'<div class="muted">{_e(err.get("ename"))}: {_e(err.get("evalue"))}</div>' if err else ""
+        if st == "reused":
+            ran = nb.get("original_seconds")
+            ran = f", where it ran in {ran:.1f} s" if isinstance(ran, (int, float)) else ""
+            detail += (f'<div class="muted">reused from run {_e(nb.get("reused_from"))}'
+                       f'{_e(ran)}: nothing it reads changed</div>')
+        elif st == "ok" and nb.get("reason") and nb.get("declared", True):
+            detail += f'<div class="muted">ran: {_e(nb["reason"])}</div>'
+        shown = isinstance(seconds, (int, float)) and st not in ("skipped", "reused")
         out.append(
             f'<tr><td class="num">{i}</td><td>{_e(nb.get("name"))}{detail}</td>'
             f'<td><span class="badge {_e(st)}">{_e(st)}</span></td>'
-            f'<td class="num">{_e(f"{seconds:.1f}") if isinstance(seconds, (int, float)) and st != "skipped" else ""}</td>'
+            f'<td class="num">{_e(f"{seconds:.1f}") if shown else ""}</td>'
             f"<td>{report}</td><td>{ipynb}</td></tr>")
     out.append("</tbody></table>")
 
@@ -729,20 +753,249 @@ def _execute(source: Path, output: Path, params: Mapping[str, Any], kernel_name:
     return None
 
 
+# --------------------------------------------------------------------------- executing one notebook
+
+
+@dataclass
+class _Job:
+    """What a worker needs to execute one notebook (picklable: it crosses to worker processes)."""
+
+    source: Path
+    output: Path
+    html_path: Path | None
+    params: dict[str, Any]
+    kernel_name: str
+    progress: bool
+    env: dict[str, str]
+
+
+@dataclass
+class _JobOutcome:
+    failure: _Failure | None
+    seconds: float
+    html_path: Path | None
+    html_error: str | None
+
+
+_EXPORTER: "HTMLExporter | None" = None  # one per process (worker or the runner itself)
+
+
+def _run_job(job: _Job) -> _JobOutcome:
+    """Execute one notebook and export its HTML, in the runner's process or in a worker.
+
+    The kernel's environment (data, reports and run folders) is set in this process's
+    ``os.environ`` for the duration and restored: a worker runs one notebook at a time.
+    """
+    global _EXPORTER
+    t0 = time.perf_counter()
+    with _kernel_environment(job.env):
+        failure = _execute(job.source, job.output, job.params, job.kernel_name, job.progress)
+    seconds = time.perf_counter() - t0
+    html_path: Path | None = None
+    html_error: str | None = None
+    if job.html_path is not None and job.output.exists():
+        try:
+            if _EXPORTER is None:
+                _EXPORTER = _html_exporter()
+            html_path = export_html(job.output, job.html_path, title=job.source.stem, exporter=_EXPORTER)
+        except Exception as exc:  # noqa: BLE001 - a report problem must not hide the run
+            html_error = f"{type(exc).__name__}: {exc}"
+    return _JobOutcome(failure, seconds, html_path, html_error)
+
+
+class _InlineExecutor:
+    """Runs jobs in the runner's own process, one at a time (``jobs=1``), with per-cell progress."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001 - reported like a worker's exception
+            future.set_exception(exc)
+        return future
+
+    def shutdown(self, *, abort: bool = False) -> None:
+        return None
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended while it ran a notebook (killed, out of memory ...)."""
+
+
+_WORKER_KEY_ENV = "WORKBENCH_RUNNER_WORKER_KEY"
+
+
+class _WorkerPool:
+    """Up to ``size`` worker interpreters, each running one notebook at a time.
+
+    papermill changes the process's working directory for each notebook and kernels inherit
+    the process's environment: both are per-process state, so notebooks that run at the same
+    time need processes, not threads (papermill issue #473). The workers are plain
+    ``python -c`` processes talking to the runner over a ``multiprocessing.connection``
+    (not a multiprocessing pool, whose ``spawn`` start would import the caller's ``__main__``
+    again, running a scheduler's script without a main guard twice). All workers start at
+    once and import papermill and nbconvert (~5 s) while the first notebooks run, so they
+    are ready when the graph fans out; each is reused for later notebooks.
+    """
+
+    def __init__(self, size: int) -> None:
+        from multiprocessing.connection import Listener
+
+        self.size = size
+        self._key = os.urandom(32)
+        self._listener = Listener(authkey=self._key)
+        self._all: list[tuple[subprocess.Popen, Any]] = []
+        self._idle: list[tuple[subprocess.Popen, Any]] = []
+        self._spawn(size)
+
+    def _spawn(self, n: int) -> None:
+        env = {**os.environ, _WORKER_KEY_ENV: self._key.hex()}
+        code = "from workbench.runner import _worker_main; _worker_main()"
+        procs = [subprocess.Popen([sys.executable, "-c", code, repr(self._listener.address)], env=env,
+                                  stdin=subprocess.DEVNULL) for _ in range(n)]
+        conns = {}
+        for _ in procs:  # the workers connect in any order: each says its pid first
+            conn = self._listener.accept()
+            conns[conn.recv()] = conn
+        workers = [(p, conns[p.pid]) for p in procs]
+        self._all += workers
+        self._idle = list(reversed(workers)) + self._idle
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        import threading
+
+        if not self._idle:  # a worker died: replace it
+            self._spawn(1)
+        worker = self._idle.pop()
+        future: Future = Future()
+        proc, conn = worker
+        conn.send((fn, args))
+
+        def collect() -> None:
+            try:
+                kind, value = conn.recv()
+            except (EOFError, OSError):
+                proc.wait()
+                future.set_exception(WorkerDied(f"the worker process ended with exit code {proc.returncode}"))
+                return
+            self._idle.append(worker)
+            if kind == "ok":
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+        threading.Thread(target=collect, name="workbench-runner-collect", daemon=True).start()
+        return future
+
+    def shutdown(self, *, abort: bool = False) -> None:
+        """Stop the workers; ``abort`` interrupts the notebooks still running (papermill then shuts
+        their kernels down) instead of letting them finish."""
+        import signal
+
+        for worker in self._all:
+            proc, conn = worker
+            if abort and worker not in self._idle and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        for proc, conn in self._all:
+            try:
+                proc.wait(timeout=15 if abort else 60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            conn.close()
+        self._listener.close()
+
+
+def _worker_main() -> None:
+    """A worker's loop: run the jobs the runner sends until it sends ``None``."""
+    import ast
+    from multiprocessing.connection import Client
+
+    key = bytes.fromhex(os.environ.pop(_WORKER_KEY_ENV))
+    conn = Client(ast.literal_eval(sys.argv[1]), authkey=key)
+    conn.send(os.getpid())
+    import nbconvert  # noqa: F401 - imported once here, while the runner waits for the first result
+    import papermill  # noqa: F401
+
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        fn, args = message
+        try:
+            reply = ("ok", fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - everything goes back to the runner
+            reply = ("error", exc if _picklable(exc) else RuntimeError(f"{type(exc).__name__}: {exc}"))
+        conn.send(reply)
+        if isinstance(reply[1], KeyboardInterrupt):
+            return
+
+
+def _picklable(value: Any) -> bool:
+    import pickle
+
+    try:
+        pickle.dumps(value)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
 # --------------------------------------------------------------------------- the runner
+
+
+def default_jobs() -> int:
+    """Notebooks run at once by default: the CPUs this process may use.
+
+    Example:
+        >>> default_jobs() >= 1
+        True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _check_jobs(jobs: Any) -> int:
+    if jobs is None:
+        return default_jobs()
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"The 'jobs' parameter must be a positive integer. Got {jobs!r} instead.")
+    return jobs
 
 
 def run_pipeline(*, paths: Paths | None = None, notebooks: Sequence[str | Path] | None = None,
                  parameters: Mapping[str, Any] | None = None, run_id: str | None = None,
                  kernel_name: str = "python3", progress: bool = True, html: bool = True,
-                 log: Callable[[str], None] | None = print, start_from: str | None = None) -> RunResult:
+                 log: Callable[[str], None] | None = print, start_from: str | None = None,
+                 jobs: int | None = None, force: bool | Sequence[str] = False) -> RunResult:
     """Execute the pipeline notebooks headless into ``paths.reports / run_id``.
 
-    - ``notebooks``: names or paths, run in the given order (a bare name is looked up in
-      ``paths.notebooks``; ``.ipynb`` may be omitted). Default: :func:`discover_notebooks`.
+    - ``notebooks``: names or paths (a bare name is looked up in ``paths.notebooks``;
+      ``.ipynb`` may be omitted). Default: :func:`discover_notebooks`. They run in
+      pipeline (file-name) order, as the graph of ``pipeline.yaml`` allows (see
+      :mod:`workbench.pipeline`).
     - ``parameters``: one shared dict; each notebook receives only the names its
       ``parameters`` cell declares (see :func:`filter_parameters`).
-    - ``start_from``: skip the notebooks before this one (resume a failed run).
+    - ``start_from``: leave out the notebooks before this one.
+    - ``jobs``: at most this many notebooks at once (default :func:`default_jobs`);
+      independent notebooks run in worker processes. With ``jobs=1`` they run one after
+      the other in this process, with papermill's per-cell progress bar.
+    - Incremental: a declared notebook whose fingerprint (:mod:`workbench.fingerprint`)
+      equals that of an earlier successful run in ``paths.reports``, whose recorded
+      outputs are unchanged in the data folder and whose executed notebook (and HTML)
+      are still there, is **reused**: its files are copied into this run's folder and
+      it is marked ``reused`` with ``reused_from``. A notebook that runs makes every
+      notebook reading its outputs run too. ``force=True`` runs everything;
+      ``force=["05_rfm"]`` runs those notebooks and their dependants.
     - The run holds a lock on the data folder (:mod:`workbench.lock`): a second run on the
       same data refuses to start with a message naming the holder.
     - ``run_id``: default is the UTC start time ``YYYYmmddTHHMMSSZ``; ``-2``, ``-3`` ...
@@ -751,23 +1004,29 @@ def run_pipeline(*, paths: Paths | None = None, notebooks: Sequence[str | Path] 
       ``WORKBENCH_RUN_DIR`` (the run folder); the caller's environment is restored after.
 
     On a notebook error the executed notebook (with papermill's error banner) and its
-    HTML are kept, later notebooks are marked ``"skipped"``, ``manifest.json`` and
-    ``index.html`` are written, ``reports/latest`` is left alone and
-    :class:`NotebookFailed` is raised (its ``run_result`` holds the :class:`RunResult`).
+    HTML are kept, notebooks depending on it are marked ``"skipped"`` (independent ones
+    still run), ``manifest.json`` and ``index.html`` are written, ``reports/latest`` is
+    left alone and :class:`NotebookFailed` is raised for the first failed notebook (its
+    ``run_result`` holds the :class:`RunResult`).
 
     Example:
         >>> result = run_pipeline(notebooks=["01_ingest", "02_clean"],
         ...                       parameters={"as_of": "2024-06-30"}, progress=False)  # doctest: +SKIP
         >>> [(n.name, n.status) for n in result.notebooks]  # doctest: +SKIP
-        [('01_ingest.ipynb', 'ok'), ('02_clean.ipynb', 'ok')]
+        [('01_ingest.ipynb', 'ok'), ('02_clean.ipynb', 'reused')]
     """
+    jobs = _check_jobs(jobs)
+    if not isinstance(force, (bool, list, tuple)):
+        raise ValueError(f"The 'force' parameter must be True, False or a list of notebook names. "
+                         f"Got {force!r} instead.")
     emit = log or (lambda _msg: None)
     paths = paths or get_paths()
     from .lock import data_lock
 
     with data_lock(paths.data, owner=f"workbench run {run_id or ''}".strip(), log=emit):
         return _run_locked(paths=paths, notebooks=notebooks, parameters=parameters, run_id=run_id,
-                           kernel_name=kernel_name, progress=progress, html=html, emit=emit, start_from=start_from)
+                           kernel_name=kernel_name, progress=progress, html=html, emit=emit,
+                           start_from=start_from, jobs=jobs, force=force)
 
 
 def _start_from(sources: list[Path], start_from: str) -> list[Path]:
@@ -778,18 +1037,185 @@ def _start_from(sources: list[Path], start_from: str) -> list[Path]:
     raise ValueError(f"The 'from' notebook must be one of {[s.stem for s in sources]}. Got {start_from!r} instead.")
 
 
+def _load_graph(sources: list[Path]) -> Pipeline:
+    """The declarations of the folder holding the notebooks (none when they come from several folders)."""
+    folders = {src.parent for src in sources}
+    stems = [src.stem for src in sources]
+    if len(folders) != 1:
+        return Pipeline.from_mapping(None, stems)
+    folder = folders.pop()
+    names = sorted({p.stem for p in discover_notebooks(folder)} | set(stems))
+    return load_pipeline(folder, names)
+
+
+def _forced(force: bool | Sequence[str], sources: list[Path], graph: Pipeline) -> set[str]:
+    """Stems to run whatever their fingerprint: all, none, or the named ones and their dependants."""
+    stems = [s.stem for s in sources]
+    if force is True:
+        return set(stems)
+    if not force:
+        return set()
+    out: set[str] = set()
+    for item in force:
+        name = Path(str(item)).name.removesuffix(".ipynb")
+        hit = next((s for s in stems if name in (s, s.split("_", 1)[0])), None)
+        if hit is None:
+            raise ValueError(f"The 'force' notebooks must be among the notebooks of this run ({', '.join(stems)}). "
+                             f"Got {str(item)!r} instead.")
+        out |= {hit} | (graph.dependants(hit) & set(stems))
+    return out
+
+
+def _declared_parameters_cached(notebook: Path, cache: ChecksumCache) -> dict[str, Any]:
+    """The notebook's ``parameters`` cell as papermill reads it, remembered by the notebook's checksum
+    (papermill costs seconds to import: a run that reuses everything need not import it)."""
+    return cache.memo(f"parameters:{cache.sha256(notebook)}",
+                      lambda: json.loads(json.dumps(_declared_parameters(notebook), default=str)))
+
+
+def _parameter_files(params: Mapping[str, Any], notebook_dir: Path, cache: ChecksumCache) -> dict[str, str]:
+    """Content hashes of the files or folders that string parameters name (relative to the kernel's cwd)."""
+    out: dict[str, str] = {}
+    for key, value in sorted(params.items()):
+        if not isinstance(value, str) or not value or "\n" in value or len(value) > 1024:
+            continue
+        candidate = Path(value).expanduser()
+        candidate = candidate if candidate.is_absolute() else notebook_dir / candidate
+        try:
+            content = path_content_hash(candidate, cache)
+        except OSError:
+            continue
+        if content is not None:
+            out[key] = content
+    return out
+
+
+@dataclass
+class _Prior:
+    """A notebook's entry in an earlier run's manifest."""
+
+    run_id: str
+    run_dir: Path
+    entry: dict[str, Any]
+    environment: dict[str, Any]
+
+
+class _EarlierRuns:
+    """Manifests of earlier runs in the reports folder, newest first (read once, lazily)."""
+
+    LIMIT = 200
+
+    def __init__(self, reports: Path, current: str) -> None:
+        self.reports, self.current = reports, current
+        self._runs: list[tuple[str, Path, dict[str, Any]]] | None = None
+
+    def _load(self) -> list[tuple[str, Path, dict[str, Any]]]:
+        if self._runs is None:
+            found = []
+            try:
+                dirs = [d for d in self.reports.iterdir() if d.name != self.current and not d.is_symlink()
+                        and (d / "manifest.json").is_file()]
+            except OSError:
+                dirs = []
+            dirs.sort(key=lambda d: (d / "manifest.json").stat().st_mtime_ns, reverse=True)
+            for d in dirs[:self.LIMIT]:
+                try:
+                    manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue
+                if isinstance(manifest, dict):
+                    found.append((str(manifest.get("started_utc") or ""), d, manifest))
+            found.sort(key=lambda t: t[0], reverse=True)
+            self._runs = found
+        return self._runs
+
+    def successes(self, name: str) -> Iterator[_Prior]:
+        """Entries of ``name`` that ran or were reused successfully, newest first."""
+        for _started, run_dir, manifest in self._load():
+            for entry in manifest.get("notebooks") or []:
+                if entry.get("name") == name and entry.get("status") in ("ok", "reused") and entry.get("fingerprint"):
+                    yield _Prior(str(manifest.get("run_id") or run_dir.name), run_dir, entry,
+                                 manifest.get("fingerprint_environment") or {})
+
+
+def _why_rerun(inputs: Mapping[str, Any], environment: Mapping[str, Any], last: _Prior | None) -> str:
+    """A short reason why a notebook's fingerprint differs from its last successful run."""
+    if last is None:
+        return "no earlier successful run"
+    before = last.entry.get("inputs") or {}
+    if before.get("source") != inputs.get("source"):
+        return "the notebook changed"
+    changed = sorted(k for k in set(before.get("parameters") or {}) | set(inputs.get("parameters") or {})
+                     if (before.get("parameters") or {}).get(k, "<unset>") != (inputs.get("parameters") or {}).get(k, "<unset>"))
+    if changed:
+        return f"parameters changed: {', '.join(changed)}"
+    if before.get("parameter_files") != inputs.get("parameter_files"):
+        return "a file named by a parameter changed"
+    if before.get("declaration") != inputs.get("declaration"):
+        return "its declaration in pipeline.yaml changed"
+    old_env = last.environment
+    if old_env.get("workbench") != environment.get("workbench"):
+        return "the workbench package changed"
+    if old_env != environment:
+        versions = sorted(k for k in set(old_env.get("versions") or {}) | set(environment.get("versions") or {})
+                          if (old_env.get("versions") or {}).get(k) != (environment.get("versions") or {}).get(k))
+        return f"package versions changed: {', '.join(versions)}" if versions else "the Python environment changed"
+    old_reads, new_reads = before.get("reads") or {}, inputs.get("reads") or {}
+    diff = sorted(k for k in set(old_reads) | set(new_reads) if old_reads.get(k) != new_reads.get(k))
+    if diff:
+        more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
+        return f"input changed: {diff[0]}{more}"
+    return "its fingerprint changed"
+
+
+@dataclass
+class _Task:
+    """One notebook of the run and what the runner knows about it."""
+
+    index: int
+    src: Path
+    spec: NotebookSpec
+    deps: list[str]
+    waits: list[str]
+    params: dict[str, Any]
+    declared: dict[str, Any]
+    status: str | None = None           # None: not started; running, ok, failed, reused, skipped
+    fingerprint: str | None = None
+    inputs: dict[str, Any] | None = None
+    decided: bool = False
+    reason: str | None = None
+    prior: _Prior | None = None
+    future: Any = None
+    metrics_before: dict[str, tuple[int, int]] = field(default_factory=dict)
+    data_before: dict[str, tuple[int, int]] = field(default_factory=dict)
+    overlapped: set[str] = field(default_factory=set)   # notebooks running at some time while this one ran
+
+    @property
+    def name(self) -> str:
+        return self.src.stem
+
+
 def _run_locked(*, paths: Paths, notebooks, parameters, run_id, kernel_name, progress, html, emit,
-                start_from) -> RunResult:
+                start_from, jobs: int, force) -> RunResult:
     shared = dict(parameters or {})
     sources = _resolve_notebooks(notebooks, paths.notebooks)
     if start_from is not None:
-        sources = _start_from(sources, str(start_from))
+        sources = _start_from(sorted(sources, key=lambda p: p.name), str(start_from))
+    sources = sorted(sources, key=lambda p: p.name)  # pipeline order
+    graph = _load_graph(sources)
+    forced = _forced(force, sources, graph)
+    cache = ChecksumCache(paths.data / CHECKSUM_CACHE_NAME)
 
-    declared = {src: _declared_parameters(src) for src in sources}
+    declared = {src: _declared_parameters_cached(src, cache) for src in sources}
     received = {src: filter_parameters(shared, declared[src]) for src in sources}
     unused = [k for k in shared if not any(k in received[src] for src in sources)]
     if unused:
         emit(f"note: parameter(s) {', '.join(unused)} not declared by any selected notebook; ignored")
+    reuse = True
+    if any(received[src].get("data_dir") not in (None, str(paths.data)) for src in sources):
+        emit("note: a data_dir parameter points the notebooks at another folder than the runner's: "
+             "nothing is reused in this run")
+        reuse = False
 
     git = git_info(project_root())  # before the run writes anything
     started = _utc_now()
@@ -797,6 +1223,9 @@ def _run_locked(*, paths: Paths, notebooks, parameters, run_id, kernel_name, pro
     run_id, run_dir = _create_run_dir(paths.reports, run_id, started)
     manifest_path = run_dir / "manifest.json"
     index_path = run_dir / "index.html"
+    versions = package_versions()
+    environment = {"kernel_name": kernel_name, "python": platform.python_version(), "versions": versions,
+                   "workbench": package_tree_hash(PACKAGE_DIR, cache, exclude=RUNNER_MODULES)}
 
     manifest: dict[str, Any] = {
         "run_id": run_id,
@@ -806,119 +1235,316 @@ def _run_locked(*, paths: Paths, notebooks, parameters, run_id, kernel_name, pro
         "seconds": None,
         "parameters": shared,
         "kernel_name": kernel_name,
+        "jobs": jobs,
+        "force": sorted(forced),
+        "declarations": str(graph.source) if graph.source is not None else None,
         "notebooks": [],
         "error": None,
-        "versions": package_versions(),
+        "versions": versions,
         "python": platform.python_version(),
         "python_executable": sys.executable,
         "platform": platform.platform(),
         "git": git,
+        "fingerprint_environment": environment,
         "data_dir": str(paths.data),
         "reports_dir": str(paths.reports),
         "run_dir": str(run_dir),
         "stages": collect_stages(paths.metrics),
     }
-
-    def notebook_entry(src: Path, res: NotebookResult, stages_written: list[str],
-                       error: dict[str, Any] | None, html_error: str | None) -> dict[str, Any]:
-        return {
-            "name": res.name,
-            "source": str(src),
-            "status": res.status,
-            "seconds": round(res.seconds, 3),
-            "parameters": res.parameters,
-            "declared_parameters": sorted(declared[src]),
-            "output": res.output_path.name if res.output_path.exists() else None,
-            "html": res.html_path.name if res.html_path is not None else None,
-            "html_error": html_error,
-            "stages_written": stages_written,
-            "error": error,
-        }
-
     _write_json(manifest_path, manifest)
-    emit(f"workbench run {run_id}: {len(sources)} notebook(s) -> {_display_path(run_dir)}")
 
-    exporter = _html_exporter() if html else None
-    results: list[NotebookResult] = []
-    failure: NotebookFailed | None = None
-    total = len(sources)
+    selected = {src.stem for src in sources}
+    tasks = [_Task(i, src, graph.specs[src.stem],
+                   deps=[d for d in graph.depends_on(src.stem) if d in selected],
+                   waits=[w for w in graph.waits_for(src.stem) if w in selected],
+                   params=received[src], declared=declared[src])
+             for i, src in enumerate(sources, start=1)]
+    by_name = {t.name: t for t in tasks}
+    entries: dict[str, dict[str, Any]] = {}
+    results: dict[str, NotebookResult] = {}
+    failures: dict[str, NotebookFailed] = {}
+    earlier = _EarlierRuns(paths.reports, run_id)
+    total = len(tasks)
     env = {ENV_DATA_DIR: str(paths.data), ENV_REPORTS_DIR: str(paths.reports), ENV_RUN_DIR: str(run_dir),
            # figures must land in the report even when the caller's environment says MPLBACKEND=agg
            # (CI, cron): the inline backend embeds them in the executed notebook
            "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    metrics_rel = paths.metrics.relative_to(paths.data).as_posix() if paths.metrics.is_relative_to(paths.data) \
+        else None
+    emit(f"workbench run {run_id}: {total} notebook(s), up to {jobs} at once -> {_display_path(run_dir)}")
 
-    with _kernel_environment(env):
-        for i, src in enumerate(sources, start=1):
-            tag = f"[{i}/{total}] {src.name}"
-            output = run_dir / src.name
-            if failure is not None:
-                res = NotebookResult(src.name, "skipped", 0.0, output, None, None, received[src])
-                results.append(res)
-                manifest["notebooks"].append(notebook_entry(src, res, [], None, None))
-                emit(f"{tag} ... skipped")
-                continue
+    def tag(t: _Task) -> str:
+        return f"[{t.index}/{total}] {t.src.name}"
 
-            emit(f"{tag} ...")
-            before = _metrics_snapshot(paths.metrics)
-            t_nb = time.perf_counter()
-            failed = _execute(src, output, received[src], kernel_name, progress)
-            seconds = time.perf_counter() - t_nb
-            after = _metrics_snapshot(paths.metrics)
-            written = sorted(k for k, v in after.items() if before.get(k) != v)
-
-            html_path: Path | None = None
-            html_error: str | None = None
-            if exporter is not None and output.exists():
+    def metrics_of(t: _Task) -> dict[str, tuple[int, int]]:
+        """mtime and size of the metrics files this notebook may write (only it writes them now)."""
+        if metrics_rel is None:
+            return {}
+        snap = {}
+        for rel in iter_matching_files(paths.data, [f"{metrics_rel}/*.json"]):
+            if any(glob_matches(g, rel) for g in t.spec.writes):
                 try:
-                    html_path = export_html(output, run_dir / f"{src.stem}.html", title=src.stem,
-                                            exporter=exporter)
-                except Exception as exc:  # noqa: BLE001 - a report problem must not hide the run
-                    html_error = f"{type(exc).__name__}: {exc}"
-                    emit(f"{tag} ... HTML export failed ({html_error})")
+                    st = (paths.data / rel).stat()
+                except OSError:
+                    continue
+                snap[Path(rel).stem] = (st.st_mtime_ns, st.st_size)
+        return snap
 
-            error_entry = None
-            if failed is None:
-                res = NotebookResult(src.name, "ok", seconds, output, html_path, None, received[src])
-                emit(f"{tag} ... ok in {seconds:.1f} s")
-            else:
-                failure = NotebookFailed(src.name, failed.cell_index, failed.ename, failed.evalue,
-                                         output, exec_count=failed.exec_count)
-                message = str(failure)
-                res = NotebookResult(src.name, "failed", seconds, output, html_path, message,
-                                     received[src])
-                error_entry = {
-                    "notebook": src.name,
-                    "cell_index": failed.cell_index,
-                    "exec_count": failed.exec_count,
-                    "ename": failed.ename,
-                    "evalue": failed.evalue,
-                    "message": message,
-                    "traceback": failed.traceback,
-                    "output": output.name if output.exists() else None,
-                    "html": html_path.name if html_path is not None else None,
-                }
-                manifest["error"] = error_entry
-                what = f"{failed.ename}: {failed.evalue}" if failed.evalue else failed.ename
-                cell = f", cell {failed.cell_index}" if failed.cell_index is not None else ""
-                emit(f"{tag} ... failed in {seconds:.1f} s ({what}{cell})")
-            results.append(res)
-            manifest["notebooks"].append(notebook_entry(src, res, written, error_entry, html_error))
-            manifest["stages"] = collect_stages(paths.metrics)
-            _write_json(manifest_path, manifest)  # progress for anyone watching the run
+    def data_snapshot() -> dict[str, tuple[int, int]]:
+        snap = {}
+        for rel in iter_matching_files(paths.data, ["**"]):
+            try:
+                st = (paths.data / rel).stat()
+            except OSError:
+                continue
+            snap[rel] = (st.st_mtime_ns, st.st_size)
+        return snap
+
+    def undeclared_writes(t: _Task) -> list[str]:
+        """Files that changed while ``t`` ran and that no notebook running then declares it writes."""
+        if not t.spec.declared:
+            return []
+        after = data_snapshot()
+        allowed = [g for n in t.overlapped | {t.name} for g in by_name[n].spec.writes + by_name[n].spec.caches]
+        changed = {rel for rel in set(t.data_before) | set(after) if t.data_before.get(rel) != after.get(rel)}
+        return sorted(rel for rel in changed if not _TRANSIENT.search(rel)
+                      and not any(glob_matches(g, rel) for g in allowed))
+
+    def publish() -> None:
+        manifest["notebooks"] = [entries[t.name] for t in tasks if t.name in entries]
+        manifest["stages"] = collect_stages(paths.metrics)
+        _write_json(manifest_path, manifest)
+
+    def base_entry(t: _Task) -> dict[str, Any]:
+        return {"name": t.src.name, "source": str(t.src), "parameters": t.params,
+                "declared_parameters": sorted(t.declared), "declared": t.spec.declared,
+                "depends_on": [f"{d}.ipynb" for d in t.deps], "fingerprint": t.fingerprint,
+                "inputs": t.inputs, "reused_from": None, "executed_in": None, "reason": t.reason}
+
+    def decide(t: _Task) -> None:
+        """Fingerprint ``t`` (its inputs are final now) and find an earlier run to reuse."""
+        t.decided = True
+        if t.spec.declared:
+            reads = list(iter_matching_files(paths.data, t.spec.reads, exclude=graph.fingerprint_excludes(t.name)))
+            t.inputs = {"source": cache.sha256(t.src), "parameters": t.params,
+                        "parameter_files": _parameter_files(t.params, t.src.parent, cache),
+                        "declaration": t.spec.to_dict(), "reads": cache.checksums(paths.data, reads)}
+            t.fingerprint = notebook_fingerprint(
+                source_sha256=t.inputs["source"], parameters=t.params, parameter_files=t.inputs["parameter_files"],
+                environment=environment, declaration=t.inputs["declaration"], inputs=t.inputs["reads"])
+        if not t.spec.declared:
+            t.reason = "not declared in pipeline.yaml"
+        elif not reuse:
+            t.reason = "data_dir parameter given"
+        elif t.name in forced:
+            t.reason = "forced"
+        elif any(by_name[d].status == "ok" for d in t.deps):
+            t.reason = f"{next(d for d in t.deps if by_name[d].status == 'ok')} ran again"
+        else:
+            t.prior, t.reason = find_prior(t)
+
+    def find_prior(t: _Task) -> tuple[_Prior | None, str | None]:
+        last = None
+        problem = None
+        for prior in earlier.successes(t.src.name):
+            last = last or prior
+            if prior.entry.get("fingerprint") != t.fingerprint:
+                continue
+            problem = reusable(prior)
+            if problem is None:
+                return prior, None
+            break  # the newest run with this fingerprint decides
+        return None, problem or _why_rerun(t.inputs or {}, environment, last)
+
+    def reusable(prior: _Prior) -> str | None:
+        entry = prior.entry
+        if not entry.get("output") or not (prior.run_dir / entry["output"]).is_file():
+            return f"the executed notebook of run {prior.run_id} is gone"
+        if html and (not entry.get("html") or not (prior.run_dir / entry["html"]).is_file()):
+            return f"run {prior.run_id} has no HTML report of it"
+        for rel in entry.get("run_outputs") or []:
+            if not (prior.run_dir / rel).is_file():
+                return f"{rel} of run {prior.run_id} is gone"
+        for rel, sha in (entry.get("outputs") or {}).items():
+            try:
+                now = cache.sha256(paths.data / rel)
+            except FileNotFoundError:
+                return f"its output {rel} is gone"
+            if now != sha:
+                return f"its output {rel} changed since run {prior.run_id}"
+        return None
+
+    def reuse_prior(t: _Task) -> None:
+        prior, entry = t.prior, dict(t.prior.entry)
+        t0_copy = time.perf_counter()
+        output = run_dir / t.src.name
+        shutil.copyfile(prior.run_dir / entry["output"], output)
+        html_path = None
+        if html and entry.get("html"):
+            html_path = run_dir / f"{t.name}.html"
+            shutil.copyfile(prior.run_dir / entry["html"], html_path)
+        for rel in entry.get("run_outputs") or []:
+            (run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(prior.run_dir / rel, run_dir / rel)
+        seconds = time.perf_counter() - t0_copy
+        t.status = "reused"
+        results[t.name] = NotebookResult(t.src.name, "reused", seconds, output, html_path, None, t.params,
+                                         reused_from=prior.run_id)
+        entries[t.name] = {
+            **base_entry(t), "status": "reused", "seconds": round(seconds, 3), "output": output.name,
+            "html": html_path.name if html_path else None, "html_error": None,
+            "stages_written": entry.get("stages_written") or [], "error": None,
+            "outputs": entry.get("outputs") or {}, "run_outputs": entry.get("run_outputs") or [],
+            "reused_from": prior.run_id, "executed_in": entry.get("executed_in") or prior.run_id,
+            "original_seconds": entry.get("original_seconds", entry.get("seconds")), "reason": None}
+        emit(f"{tag(t)} ... reused from run {prior.run_id}")
+
+    def skip(t: _Task, because: str) -> None:
+        t.status = "skipped"
+        output = run_dir / t.src.name
+        results[t.name] = NotebookResult(t.src.name, "skipped", 0.0, output, None, None, t.params)
+        entries[t.name] = {**base_entry(t), "status": "skipped", "seconds": 0.0, "output": None, "html": None,
+                           "html_error": None, "stages_written": [], "error": None, "outputs": {},
+                           "run_outputs": [], "reason": f"{because} failed or was skipped"}
+        emit(f"{tag(t)} ... skipped ({because}.ipynb did not succeed)")
+
+    def finish(t: _Task, outcome: _JobOutcome) -> None:
+        output = run_dir / t.src.name
+        after = metrics_of(t)
+        written = sorted(k for k, v in after.items() if t.metrics_before.get(k) != v)
+        unlisted = undeclared_writes(t)
+        if unlisted:
+            more = f" and {len(unlisted) - 5} more" if len(unlisted) > 5 else ""
+            emit(f"{tag(t)} ... note: wrote files its declaration in pipeline.yaml does not list: "
+                 f"{', '.join(unlisted[:5])}{more}")
+        if outcome.html_error:
+            emit(f"{tag(t)} ... HTML export failed ({outcome.html_error})")
+        entry = {**base_entry(t), "seconds": round(outcome.seconds, 3),
+                 "output": output.name if output.exists() else None,
+                 "html": outcome.html_path.name if outcome.html_path is not None else None,
+                 "html_error": outcome.html_error, "stages_written": written, "error": None,
+                 "outputs": {}, "run_outputs": [], "executed_in": run_id, "undeclared_writes": unlisted}
+        failed = outcome.failure
+        if failed is None:
+            t.status = "ok"
+            if t.spec.declared:
+                entry["outputs"] = cache.checksums(paths.data, iter_matching_files(
+                    paths.data, t.spec.writes, exclude=graph.later_writes(t.name)))
+                own = {t.src.name, f"{t.name}.html"}
+                entry["run_outputs"] = [rel for rel in iter_matching_files(run_dir, t.spec.run_writes)
+                                        if rel not in own]
+            results[t.name] = NotebookResult(t.src.name, "ok", outcome.seconds, output, outcome.html_path, None,
+                                             t.params)
+            emit(f"{tag(t)} ... ok in {outcome.seconds:.1f} s")
+        else:
+            t.status = "failed"
+            failure = NotebookFailed(t.src.name, failed.cell_index, failed.ename, failed.evalue, output,
+                                     exec_count=failed.exec_count)
+            failures[t.name] = failure
+            message = str(failure)
+            results[t.name] = NotebookResult(t.src.name, "failed", outcome.seconds, output, outcome.html_path,
+                                             message, t.params)
+            entry["error"] = {
+                "notebook": t.src.name, "cell_index": failed.cell_index, "exec_count": failed.exec_count,
+                "ename": failed.ename, "evalue": failed.evalue, "message": message,
+                "traceback": failed.traceback, "output": entry["output"], "html": entry["html"],
+            }
+            if manifest["error"] is None:
+                manifest["error"] = entry["error"]
+            what = f"{failed.ename}: {failed.evalue}" if failed.evalue else failed.ename
+            cell = f", cell {failed.cell_index}" if failed.cell_index is not None else ""
+            emit(f"{tag(t)} ... failed in {outcome.seconds:.1f} s ({what}{cell})")
+        entries[t.name] = {**entry, "status": t.status}
+
+    executor: Any = None
+    running: dict[Any, _Task] = {}
+    aborted: BaseException | None = None
+    try:
+        while True:
+            progressed = True
+            while progressed:  # start, reuse or skip whatever is ready, in pipeline order
+                progressed = False
+                for t in tasks:
+                    if t.status is not None or any(by_name[w].status in (None, "running") for w in t.waits):
+                        continue
+                    bad = next((d for d in t.deps if by_name[d].status in ("failed", "skipped")), None)
+                    if bad is not None:
+                        skip(t, bad)
+                        progressed = True
+                        continue
+                    if not t.decided:
+                        decide(t)
+                    if t.prior is not None:
+                        reuse_prior(t)
+                        publish()
+                        progressed = True
+                        continue
+                    if len(running) >= jobs:
+                        continue
+                    if executor is None:  # no worker for a run that reuses everything
+                        remaining = sum(u.status is None for u in tasks)
+                        executor = _InlineExecutor() if jobs == 1 or remaining == 1 else \
+                            _WorkerPool(min(jobs, remaining))
+                    emit(f"{tag(t)} ..." + (f" ({t.reason})" if t.reason and t.spec.declared else ""))
+                    t.metrics_before = metrics_of(t)
+                    t.data_before = data_snapshot() if t.spec.declared else {}
+                    t.overlapped = {u.name for u in running.values()}
+                    for u in running.values():
+                        u.overlapped.add(t.name)
+                    t.status = "running"
+                    job = _Job(t.src, run_dir / t.src.name, run_dir / f"{t.name}.html" if html else None,
+                               t.params, kernel_name, progress and jobs == 1, env)
+                    future = executor.submit(_run_job, job)
+                    running[future] = t
+                    progressed = True
+                    if future.done():  # the inline executor has finished it already
+                        break
+            if not running:
+                break
+            from concurrent.futures import FIRST_COMPLETED, wait
+
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: running[f].index):
+                t = running.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # noqa: BLE001 - a worker died (killed, out of memory ...)
+                    outcome = _JobOutcome(_Failure(None, None, type(exc).__name__, str(exc), ""), 0.0, None, None)
+                finish(t, outcome)
+            publish()
+    except BaseException as exc:  # Ctrl-C, or a bug: record what is known, stop the workers, re-raise
+        aborted = exc
+        raise
+    finally:
+        if executor is not None:
+            executor.shutdown(abort=aborted is not None)
+        cache.save()
+        if aborted is not None:
+            what = "interrupted" if isinstance(aborted, KeyboardInterrupt) else "failed"
+            manifest.update(status=what, finished_utc=_iso(_utc_now()), seconds=round(time.perf_counter() - t0, 3))
+            if manifest["error"] is None:
+                manifest["error"] = {"message": f"the runner stopped: {type(aborted).__name__}: {aborted}"}
+            publish()
+            _write_text_atomic(index_path, render_index(manifest))
 
     finished = _utc_now()
+    failure = next((failures[t.name] for t in tasks if t.name in failures), None)
     status = "failed" if failure is not None else "ok"
-    manifest.update(status=status, finished_utc=_iso(finished),
-                    seconds=round(time.perf_counter() - t0, 3))
-    _write_json(manifest_path, manifest)
+    if failure is not None:  # the first failure in pipeline order, whichever finished first
+        manifest["error"] = entries[Path(failure.notebook).stem]["error"]
+    manifest.update(status=status, finished_utc=_iso(finished), seconds=round(time.perf_counter() - t0, 3))
+    publish()
     _write_text_atomic(index_path, render_index(manifest))
 
-    result = RunResult(run_id, run_dir, status, results, manifest_path, index_path)
+    ordered = [results[t.name] for t in tasks]
+    result = RunResult(run_id, run_dir, status, ordered, manifest_path, index_path)
+    counts = {s: sum(r.status == s for r in ordered) for s in ("ok", "reused", "failed", "skipped")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     if failure is not None:
-        emit(f"run {run_id} failed after {manifest['seconds']:.1f} s; see {_display_path(index_path)}")
+        emit(f"run {run_id} failed after {manifest['seconds']:.1f} s ({summary}); see {_display_path(index_path)}")
         failure.run_result = result
         raise failure
     latest = _point_latest(paths.reports, run_dir)
-    emit(f"run {run_id} ok in {manifest['seconds']:.1f} s; report {_display_path(index_path)}"
+    emit(f"run {run_id} ok in {manifest['seconds']:.1f} s ({summary}); report {_display_path(index_path)}"
          f" (latest: {_display_path(latest)})")
     return result
