@@ -182,7 +182,9 @@ class CanonicalBuild:
                                      duration_seconds=_num(df[e.duration], idx) if e.duration else np.nan,
                                      **common)[keep])
         ev = pd.concat(parts, ignore_index=True)
-        ev = ev[ev["event_type"].notna().to_numpy(bool)]
+        typed = ev["event_type"].notna().to_numpy(bool)
+        if not typed.all():
+            ev = ev[typed]
         ev["family"] = _families(ev["event_type"])
         self.add("events", ev, c)
         hit = ev["event_type"].isin(list(CONSENT_EVENTS)).to_numpy(bool)
@@ -235,9 +237,10 @@ class CanonicalBuild:
 def _families(event_type: pd.Series) -> pd.Series:
     """The family of each event type (``custom`` for a type of the brand's own), mapped once per type."""
     codes, uniques = pd.factorize(event_type)
-    family = np.array([EVENT_TYPES[t].family if t in EVENT_TYPES else "custom" for t in uniques] + ["custom"],
-                      dtype=object)
-    return pd.Series(family[codes], index=event_type.index, dtype="string")
+    family = pa.array([EVENT_TYPES[t].family if t in EVENT_TYPES else "custom" for t in uniques] + ["custom"],
+                      pa.large_string())
+    codes = np.where(codes < 0, len(uniques), codes)
+    return pd.Series(pd.array(family.take(pa.array(codes)), dtype="string"), index=event_type.index)
 
 
 def string_isin(values: pd.Series, candidates: pd.Series) -> np.ndarray:
