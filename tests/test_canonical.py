@@ -205,3 +205,23 @@ def test_records_must_match_the_registry():
     _check_records(reg[["record_id", "channel"]], reg)
     with pytest.raises(ValueError, match=r"do not match the OneID registry \(3\); e.g. missing \['a:f:2'\]"):
         _check_records(reg.iloc[[0, 2]][["record_id", "channel"]], reg)
+
+
+def test_a_table_that_fails_its_schema_is_reported_check_by_check():
+    """Tables that pass are not handed to pandera; any failure is, and every failed check is named."""
+    from workbench.canonical.schema import conform, validate_table
+
+    orders = conform(pd.DataFrame({"oneid": ["a", "b", "c"], "record_id": ["s:f:1", "s:f:2", "s:f:3"],
+                                   "channel": "s", "order_key": ["s:1", "s:2", "s:3"],
+                                   "ordered_at": pd.to_datetime(["2026-01-01"] * 3, utc=True),
+                                   "is_order": True, "gross": [1.0, 2.0, 3.0], "quantity": 1.0, "lines": 1}), "orders")
+    assert validate_table(orders, "orders") is orders
+    bad = orders.assign(gross=[1.0, -2.0, 3.0], order_key=pd.array(["s:1", "s:1", None], dtype="string"))
+    with pytest.raises(ValueError, match=r"gross: greater_than_or_equal_to\(0\).*order_key: not_nullable"):
+        validate_table(bad, "orders")
+    with pytest.raises(ValueError, match="multiple_fields_uniqueness"):
+        validate_table(orders.assign(order_key=pd.array(["s:1", "s:1", "s:3"], dtype="string")), "orders")
+    with pytest.raises(ValueError, match="does not fit its schema"):
+        validate_table(orders.assign(lines=orders["lines"].astype("float64")), "orders")
+    with pytest.raises(ValueError, match="does not fit its schema"):
+        validate_table(orders.assign(extra=1), "orders")
