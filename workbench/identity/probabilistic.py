@@ -19,6 +19,7 @@ tail, address key, city, birth date) and Splink scores profile pairs:
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass
 
@@ -121,10 +122,43 @@ def _remove_matches_from_u(comparisons, prior: float, *, max_pairs: float) -> No
         other[0].u_probability = max(1.0 - sum(lv.u_probability for lv in agree), floor)
 
 
-def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings) -> ProbabilisticResult:
-    """Score profile pairs with Splink and pick guarded merges."""
+def _splink_predictions(df: pd.DataFrame, present: list[str], rules: list[list[str]], settings: IdentitySettings,
+                        con) -> tuple[pd.DataFrame, float] | None:
+    """Splink's scored pairs of the profiles ``df`` (u by random sampling, the matches taken out
+    of it, m by EM per blocking rule) and the prior, on the DuckDB connection ``con``; None when
+    no pair agrees on the prior's rules."""
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
+    db = DuckDBAPI(connection=con)
+    creator = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=_comparisons(settings, present),
+        blocking_rules_to_generate_predictions=[block_on(*r) for r in rules],
+        retain_matching_columns=False, additional_columns_to_retain=["anchored"],
+    )
+    linker = Linker(db.register(df), creator, log_level=logging.ERROR)
+    for c in present:
+        if settings.attributes[c].term_frequency:
+            linker.table_management.register_term_frequency_lookup(db.register(_pair_excluded_tf(df[c])), c)
+    # the prior from deterministic rules on *this* table (shrinks as the table grows)
+    det_rules = [block_on(*r) for r in rules if len(r) >= 2] or [block_on(*rules[0])]
+    try:
+        linker.training.estimate_probability_two_random_records_match(det_rules, recall=0.8)
+    except (ValueError, ZeroDivisionError):  # no pair agrees on the rules: no fuzzy evidence to weigh
+        return None
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=settings.random_seed)
+    for r in rules:
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*r))
+        except Exception:  # a rule that fixes every comparison cannot train them: skip it
+            continue
+    prior = float(linker._settings_obj._probability_two_random_records_match)
+    _remove_matches_from_u(linker._settings_obj.comparisons, prior, max_pairs=2e6)
+    return linker.inference.predict(threshold_match_weight=-5).as_pandas_dataframe(), prior
+
+
+def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings) -> ProbabilisticResult:
+    """Score profile pairs with Splink and pick guarded merges."""
     empty = pd.DataFrame(columns=["component_a", "component_b", "match_weight", "match_probability"])
     present = [c for c in settings.attributes if c in profiles and profiles[c].notna().sum() > 1]
     rules = [r for r in settings.blocking_rules if all(c in present for c in r)]
@@ -142,33 +176,19 @@ def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings) -> Pr
 
     # one DuckDB thread: its parallel sums made the EM's weights differ in the last bits and the
     # scored pairs come out in another order from run to run; one thread is reproducible to
-    # the byte (and no slower on two cores: the tables are small)
-    db = DuckDBAPI(connection=duckdb.connect(config={"threads": 1}))
-    creator = SettingsCreator(
-        link_type="dedupe_only",
-        comparisons=_comparisons(settings, present),
-        blocking_rules_to_generate_predictions=[block_on(*r) for r in rules],
-        retain_matching_columns=False, additional_columns_to_retain=["anchored"],
-    )
-    linker = Linker(db.register(df), creator, log_level=logging.ERROR)
-    for c in present:
-        if settings.attributes[c].term_frequency:
-            linker.table_management.register_term_frequency_lookup(db.register(_pair_excluded_tf(df[c])), c)
-    # the prior from deterministic rules on *this* table (shrinks as the table grows)
-    det_rules = [block_on(*r) for r in rules if len(r) >= 2] or [block_on(*rules[0])]
+    # the byte (and no slower on two cores: the tables are small). Splink's linker and the
+    # DuckDB tables it registered sit in reference cycles: the connection is closed and they are
+    # collected here, not whenever the collector runs next — in a child of a process that
+    # forked workers meanwhile, freeing them crashed the child.
+    con = duckdb.connect(config={"threads": 1})
     try:
-        linker.training.estimate_probability_two_random_records_match(det_rules, recall=0.8)
-    except (ValueError, ZeroDivisionError):  # no pair agrees on the rules: no fuzzy evidence to weigh
+        predicted = _splink_predictions(df, present, rules, settings, con)
+    finally:
+        con.close()
+        gc.collect()
+    if predicted is None:
         return ProbabilisticResult(empty, 0, float("nan"), settings.match_threshold, empty)
-    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=settings.random_seed)
-    for r in rules:
-        try:
-            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*r))
-        except Exception:  # a rule that fixes every comparison cannot train them: skip it
-            continue
-    prior = float(linker._settings_obj._probability_two_random_records_match)
-    _remove_matches_from_u(linker._settings_obj.comparisons, prior, max_pairs=2e6)
-    pred = linker.inference.predict(threshold_match_weight=-5).as_pandas_dataframe()
+    pred, prior = predicted
     pred = pred.rename(columns={"unique_id_l": "a", "unique_id_r": "b"})
     scored = pred[["a", "b", "match_weight", "match_probability"]].copy()
     above = pred[pred["match_probability"] >= settings.match_threshold]
