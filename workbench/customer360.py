@@ -406,7 +406,19 @@ def _traits_block(p: _Profile, layer: CanonicalLayer, rule: str, cutoff: pd.Time
         p.add(trait, value.astype("string"), f"{TRAITS[trait].meaning.capitalize()} ({how}; raw values stay in "
               "data/)" if pii == "direct" else f"{TRAITS[trait].meaning.capitalize()} ({how})", srcs, "", pii)
         if trait in masks:
-            p.add(f"{trait}_masked", masks[trait](p.data[trait]), f"Display form of {trait}", "derived", "", "masked")
+            masked = _masked(layer.memo(("customer_360", "masked", trait), dict), masks[trait], p.data[trait])
+            p.add(f"{trait}_masked", masked, f"Display form of {trait}", "derived", "", "masked")
+
+
+def _masked(known: dict, mask: Any, values: pd.Series) -> pd.Series:
+    """``mask(values)``, masking each distinct value once per layer (``known`` keeps them): the
+    masks of normalise work value by value, and profiles at other dates mostly repeat the values."""
+    codes, uniques = pd.factorize(values)
+    new = [u for u in uniques if u not in known]
+    done = mask(pd.Series(pd.array(new, dtype=values.dtype)))
+    known.update(zip(new, done.array))
+    out = pd.array([known[u] for u in uniques] + [pd.NA], dtype=done.dtype)   # the last: missing values
+    return pd.Series(out.take(np.where(codes < 0, len(uniques), codes)), index=values.index, name=values.name)
 
 
 def _traits_by_name(layer: CanonicalLayer) -> dict[str, pd.DataFrame]:
