@@ -8,6 +8,15 @@ import numpy as np
 import pandas as pd
 
 
+def _plain_log_ticks(axis) -> None:
+    """Counts on a log axis as plain numbers (1, 10, 1,000): matplotlib's default writes them
+    as powers of ten with its math-text parser, whose first use costs a kernel ~0.1-0.5 s."""
+    import matplotlib.ticker as mticker
+
+    axis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    axis.set_minor_formatter(mticker.NullFormatter())
+
+
 def plot_match_weights(scored: pd.DataFrame, threshold_probability: float, ax=None):
     """Histogram of Splink match weights of every scored pair, with the threshold."""
     import matplotlib.pyplot as plt
@@ -18,6 +27,7 @@ def plot_match_weights(scored: pd.DataFrame, threshold_probability: float, ax=No
     w = math.log2(threshold_probability / (1 - threshold_probability))
     ax.axvline(w, color="#C44E52", linestyle="--", label=f"threshold: P(match) ≥ {threshold_probability:g}")
     ax.set_yscale("log")
+    _plain_log_ticks(ax.yaxis)
     ax.set_xlabel("match weight (log2 Bayes factor incl. prior)")
     ax.set_ylabel("profile pairs (log scale)")
     ax.set_title("Probabilistic stage: scores of candidate pairs")
@@ -37,6 +47,20 @@ def plot_match_rates(rates: pd.DataFrame, ax=None):
     ax.set_ylabel("channel")
     ax.set_title("Match rate per channel")
     ax.legend(["belongs to a known person", "linked to another channel"], loc="lower right", fontsize=8)
+    return ax
+
+
+def plot_oneid_sizes(records: pd.DataFrame, clip: int = 200, ax=None):
+    """Histogram of records per OneID (clipped at ``clip``), OneIDs on a log scale."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(9, 3.5))[1]
+    sizes = records["oneid"].value_counts()
+    sizes.clip(upper=clip).plot.hist(bins=50, log=True, color="#4C72B0", ax=ax)
+    _plain_log_ticks(ax.yaxis)
+    ax.set_xlabel(f"records per OneID (clipped at {clip})")
+    ax.set_ylabel("OneIDs (log scale)")
+    ax.set_title("Size distribution of OneIDs")
     return ax
 
 
