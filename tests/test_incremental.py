@@ -397,7 +397,7 @@ def test_a_parameter_of_05_rfm_reruns_05_and_only_what_reads_its_outputs(sample_
     before = _snapshot(sample_copy.data)
     cache = ChecksumCache(sample_copy.data / ".workbench-checksums.json")
     code = main(["run", "--data-dir", str(sample_copy.data), "--reports-dir", str(sample_copy.reports),
-                 "--run-id", "compare60", "--quiet", "-p", "compare_days=60"])
+                 "--run-id", "compare60", "--quiet", "-p", "compare_days=60", "--jobs", "1"])  # no worker start-up
     assert code == 0, capsys.readouterr()
     manifest = json.loads((sample_copy.reports / "compare60" / "manifest.json").read_text())
     ran = {nb["name"].removesuffix(".ipynb") for nb in manifest["notebooks"] if nb["status"] == "ok"}
