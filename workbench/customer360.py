@@ -155,9 +155,9 @@ def _as_utc(values: np.ndarray) -> pd.arrays.DatetimeArray:
     return pd.array(values.astype("datetime64[us]")).tz_localize("UTC")
 
 
-def _codes(s: pd.Series, *, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, names)``: each value's code (-1 when missing) and the distinct values (object array)."""
-    codes, names = pd.factorize(s, sort=sort)
+    codes, names = pd.factorize(s)
     return codes.astype(np.int64), np.asarray(names, dtype=object)
 
 
@@ -713,7 +713,7 @@ class _Entries(list):
     it (``profile[c]``, ``drop``, ``assign`` ...): a generic deep copy of ~90 entries costs ~0.6 ms
     each time; copying each entry's dict (its values are strings) gives the same copy ~40x faster."""
 
-    def __deepcopy__(self, memo: dict) -> "_Entries":
+    def __deepcopy__(self, memo: dict) -> _Entries:
         return _Entries(dict(e) if type(e) is dict else deepcopy(e, memo) for e in self)
 
     def __reduce__(self):   # pickles as a plain list: a pickled profile needs no workbench to load
