@@ -142,28 +142,33 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
             ids["vcode"] = det.observation_codes
         else:
             ids = None
-    with meter("probabilistic"):
-        anchored = np.zeros(len(records), bool)
-        strong = det.edges[det.edges["identifier"].isin(settings.names_of_kind("unique", "strong"))]
-        anchored[strong["rec"].to_numpy()] = True
-        # a phone that was blocked or over its person limit is no evidence in part either:
-        # withdraw its tail from the fuzzy attributes
-        bad_phones = det.over_limit_values.loc[det.over_limit_values["identifier"] == "phone", "value"]
-        bad_tails = set(phone_tail(pd.Series(list(bad_phones) + list(settings.blocked_values), dtype="string")).dropna())
-        if bad_tails:
-            attrs.loc[attrs["phone_tail"].isin(bad_tails).fillna(False), "phone_tail"] = pd.NA
-        profiles = component_profiles(det.labels, attrs, anchored)
-        del attrs
-        prob = link_probabilistic(profiles, settings)
-        applied = _apply_decisions(prob, det.labels, records["record_id"], decisions)
-        labels = _join_components(det.labels, prob.merges)
-    with meter("assign"):
-        oneid, history = assign_oneids(records["record_id"], labels, previous)
-        records["oneid"] = oneid.array
-        comp_anchor = pd.Series(anchored).groupby(labels).max()
-        records["anchored"] = comp_anchor.reindex(labels).to_numpy()
-    with meter("evidence"):
-        link_positions = _evidence(len(records), det, prob)
+    # the identifier links (evidence) depend on the deterministic stage only: they are made on
+    # a second thread while Splink, whose DuckDB work releases the GIL, scores the profiles
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="identity-links") as pool:
+        identifier_links = pool.submit(det.links)
+        with meter("probabilistic"):
+            anchored = np.zeros(len(records), bool)
+            strong = det.edges[det.edges["identifier"].isin(settings.names_of_kind("unique", "strong"))]
+            anchored[strong["rec"].to_numpy()] = True
+            # a phone that was blocked or over its person limit is no evidence in part either:
+            # withdraw its tail from the fuzzy attributes
+            bad_phones = det.over_limit_values.loc[det.over_limit_values["identifier"] == "phone", "value"]
+            bad_tails = set(phone_tail(pd.Series(list(bad_phones) + list(settings.blocked_values),
+                                                 dtype="string")).dropna())
+            if bad_tails:
+                attrs.loc[attrs["phone_tail"].isin(bad_tails).fillna(False), "phone_tail"] = pd.NA
+            profiles = component_profiles(det.labels, attrs, anchored)
+            del attrs
+            prob = link_probabilistic(profiles, settings)
+            applied = _apply_decisions(prob, det.labels, records["record_id"], decisions)
+            labels = _join_components(det.labels, prob.merges)
+        with meter("assign"):
+            oneid, history = assign_oneids(records["record_id"], labels, previous)
+            records["oneid"] = oneid.array
+            comp_anchor = pd.Series(anchored).groupby(labels).max()
+            records["anchored"] = comp_anchor.reindex(labels).to_numpy()
+        with meter("evidence"):
+            link_positions = _evidence(len(records), det, prob, identifier_links.result())
     info = {"prior": prob.prior, "threshold": prob.threshold, "pairs_above_threshold": prob.candidates,
             "merges": int(len(prob.merges)), "components": int(det.labels.max() + 1) if len(det.labels) else 0,
             "unanchored_components": int((~profiles["anchored"]).sum()), **applied}
@@ -186,24 +191,39 @@ def _observe_tables(tables, sources, settings, record_ids, unmatched=None):
 
     id_parts, attr_parts, rec_parts, names, blocked, id_hashes = [], [], [], [], {}, []
     offset = 0
-    con = duckdb.connect()  # hashes the record ids (one C++ pass; pandas' hash goes through Python objects)
-    try:
-        for name, df in ((n, d) for n in tables for d in _table_chunks(tables, n)):
-            counts = {} if unmatched is None else unmatched.setdefault(name, {})
-            ids, attrs, b = observe(df, sources[name], settings, record_offset=offset, table=name, unmatched=counts)
+
+    def observe_table(name: str) -> list:
+        """Each slice of one table observed (record positions from 0 within the slice)."""
+        counts = {} if unmatched is None else unmatched[name]
+        out = []
+        for df in _table_chunks(tables, name):
+            ids, attrs, b = observe(df, sources[name], settings, table=name, unmatched=counts)
             rid = (record_ids or {}).get(name)
             if rid is None:
                 rid = df["record_id"] if "record_id" in df else name + ":" + pd.Series(np.arange(len(df))).astype(str)
-            rid = pd.Series(rid, dtype="str").reset_index(drop=True)  # Arrow strings: takes stay in C++
-            rec_parts.append(rid)
-            id_hashes.append(_hash_text(con, rid))
-            names.append(name)
-            id_parts.append(ids)
-            has = attrs.notna().any(axis=1).to_numpy()  # only records with fuzzy evidence are kept
-            attr_parts.append(attrs[has].assign(rec=np.flatnonzero(has) + offset))
-            for k, v in b.items():
-                blocked[k] = blocked.get(k, 0) + v
-            offset += len(df)
+            out.append((len(df), ids, attrs, b, pd.Series(rid, dtype="str").reset_index(drop=True)))
+        return out
+
+    if unmatched is not None:
+        for name in tables:
+            unmatched.setdefault(name, {})
+    con = duckdb.connect()  # hashes the record ids (one C++ pass; pandas' hash goes through Python objects)
+    # two tables at a time (much of observing runs in Arrow without the GIL); put together in order
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="identity-observe") as pool:
+            for name, slices in zip(tables, pool.map(observe_table, list(tables))):
+                for n_rows, ids, attrs, b, rid in slices:
+                    ids["rec"] += offset
+                    rec_parts.append(rid)  # Arrow strings: takes stay in C++
+                    id_hashes.append(_hash_text(con, rid))
+                    names.append(name)
+                    id_parts.append(ids)
+                    has = attrs.notna().any(axis=1).to_numpy()  # only records with fuzzy evidence are kept
+                    attr_parts.append(attrs[has].assign(rec=np.flatnonzero(has) + offset))
+                    for k, v in b.items():
+                        blocked[k] = blocked.get(k, 0) + v
+                    offset += n_rows
+                del slices
     finally:
         con.close()
     sizes = pd.Series([len(r) for r in rec_parts]).groupby(names, sort=False).sum()
@@ -255,10 +275,11 @@ def _join_components(labels: np.ndarray, merges: pd.DataFrame) -> np.ndarray:
     return connected_components(graph, directed=False)[1][labels]
 
 
-def _evidence(n_records: int, det, prob) -> pd.DataFrame:
-    """The links by record position: identifier links (a star per value) and probabilistic
-    links; also maps the scored component pairs to one record of each side (in place)."""
-    links = det.links()
+def _evidence(n_records: int, det, prob, links: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The links by record position: identifier links (a star per value, ``det.links()`` unless
+    given) and probabilistic links; also maps the scored component pairs to one record of each
+    side (in place)."""
+    links = det.links() if links is None else links
     links["match_weight"] = np.nan
     links["match_probability"] = np.nan
     first_rec = pd.Series(np.arange(n_records)).groupby(det.labels).min()
