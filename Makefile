@@ -10,7 +10,7 @@ SEED ?= 42
 ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help env sample report test bench lab strip clean-data
+.PHONY: help env lock sample report test bench lab strip clean-data
 
 help:
 	@echo "make report  - create .venv if needed, make the sample data if data/raw is empty, run every notebook into reports/<run_id>/"
@@ -18,14 +18,27 @@ help:
 	@echo "make bench   - benchmarks (sample, ingest, clean; OneID at 20k/200k/1M persons beside plain Splink; RFM; KMeans; models) -> reports/benchmarks/*.json"
 	@echo "make lab     - JupyterLab in the project environment"
 	@echo "make strip   - strip outputs from notebooks/ (keeps cell tags)"
+	@echo "make lock    - re-resolve requirements.lock from pyproject.toml (LOCK_ARGS=--upgrade to move every pin)"
 
-# The environment is made from the project's own files only (pyproject.toml); it is rebuilt
-# when pyproject.toml changes and reused otherwise.
-$(STAMP): pyproject.toml
+# The environment is made from the project's own files only: requirements.lock pins every
+# package (Python 3.11, Linux; written by `make lock` from pyproject.toml), uv installs it
+# exactly (`uv pip sync` also removes what the lock does not list), then workbench itself
+# goes in editable without touching the pins. Rebuilt when the lock or pyproject.toml changes.
+UV_VERSION := 0.13.9
+$(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "installing workbench and its dependencies into $(VENV) (first time: a few minutes) ..."
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2> >(grep -v "is ignored: it is neither" >&2)
+	@echo "installing the locked environment into $(VENV) ..."
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) 2> >(grep -v "is ignored: it is neither" >&2)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip sync --quiet requirements.lock
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip install --quiet --no-deps -e .
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip check --quiet
 	@touch $(STAMP)
+
+# Re-resolve the pins from pyproject.toml (keeps current versions where they still fit;
+# `make lock LOCK_ARGS=--upgrade` moves everything to the newest allowed release).
+lock:
+	@test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11.7 --python-platform linux --quiet -o requirements.lock $(LOCK_ARGS)
 
 env: $(STAMP)
 
@@ -51,7 +64,7 @@ lab: env
 	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 $(ROOT_FLAG) --ServerApp.root_dir=$(CURDIR)
 
 strip: env
-	$(BIN)/nbstripout --keep-output=False notebooks/*.ipynb
+	$(BIN)/nbstripout notebooks/*.ipynb
 
 clean-data:
 	rm -rf data/interim data/processed

@@ -107,8 +107,39 @@ def test_two_processes_build_each_cutoff_once(tmp_path):
     first, second = pd.read_parquet(tmp_path / "0.parquet"), pd.read_parquet(tmp_path / "1.parquet")
     assert len(first) == 4 and len(second) == 4
     store = data / "interim" / "feature_store"
-    assert sorted(p.name for p in next(store.iterdir()).glob("*.parquet")) == sorted(f"{c}.parquet" for c in set(a) | set(b))
+    (folder,) = [p for p in store.iterdir() if p.is_dir()]
+    assert sorted(p.name for p in folder.glob("*.parquet")) == sorted(f"{c}.parquet" for c in set(a) | set(b))
     assert not list(store.rglob("*.tmp"))
+
+
+def _quick_build(layer, *, cutoff):
+    frame = pd.DataFrame({"x": [1.0]}, index=pd.Index(["a"], dtype="string", name="oneid"))
+    frame.attrs = {"cutoff": cutoff}
+    return frame
+
+
+def test_old_snapshots_are_removed_only_when_no_open_store_uses_them(tmp_path):
+    """07 and 08 run at once; if the package changes in between, their keys differ, and neither may
+    delete the folder the other is writing (it did: 'Cannot save file into a non-existent directory')."""
+    layers = []
+    for name in ("old", "new"):
+        data = tmp_path / name
+        (data / "processed" / "canonical").mkdir(parents=True)
+        (data / "processed" / "canonical" / "t.parquet").write_bytes(name.encode())
+        layers.append(SimpleNamespace(paths=get_paths(data, data / "reports")))
+    root = tmp_path / "store"
+    old = FeatureStore(layers[0], root=root, build=_quick_build)
+    old.features(["2026-01-01"])                                   # open: holds its claim
+    new = FeatureStore(layers[1], root=root, build=_quick_build)
+    assert new.key != old.key
+    new.features(["2026-01-01"])
+    assert (root / old.key / "2026-01-01.parquet").exists()        # in use: kept
+    old.features(["2026-02-01"])                                   # and still writable
+    new.close()
+    old.close()
+    FeatureStore(layers[1], root=root, build=_quick_build).features(["2026-01-01"])
+    assert not (root / old.key).exists()                           # nobody uses it: removed
+    assert (root / new.key / "2026-01-01.parquet").exists()
 
 
 # ----------------------------------------------------------------------------- cheaper fitting, same numbers

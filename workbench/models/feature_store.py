@@ -6,7 +6,9 @@ one Parquet file per cutoff (``2026-06-18.parquet``), where ``<key>`` is a finge
 input of :func:`~workbench.models.dataset.build_features` — the canonical layer's files (tables,
 manifest and the settings it records) and the workbench package itself (code and settings).
 Any change to either gives a new key, so a stored snapshot is never stale; deleting the folder
-changes nothing but time. Snapshots of other keys are removed when a new key is written.
+changes nothing but time. Snapshots of other keys are removed when a store is opened, except
+those a live process still uses: every open store holds a shared lock on ``<key>.use`` beside its
+folder, and a folder is removed only under an exclusive lock on its ``.use`` file.
 
 Two notebooks may ask for the same cutoff at the same time (the runner runs 07 and 08
 concurrently): each cutoff is built under an exclusive file lock by whichever asks first, written
@@ -74,6 +76,20 @@ class FeatureStore:
                            "package": package_tree_hash(PACKAGE_DIR)})[:20]
         self.folder = self.root / self.key
         self.stats = {"built": 0, "read": 0, "waited": 0.0}
+        self._in_use: Any = None  # shared lock on <key>.use while this store is open
+
+    def close(self) -> None:
+        """Release this store's claim on its folder (done at exit anyway)."""
+        if self._in_use is not None:
+            self._in_use.close()
+            self._in_use = None
+
+    def _claim(self) -> None:
+        """Hold a shared lock on ``<key>.use`` (other keys' stores then leave the folder alone)."""
+        if self._in_use is None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._in_use = open(self.root / f"{self.key}.use", "a+")
+            fcntl.flock(self._in_use, fcntl.LOCK_SH)
 
     def path(self, cutoff: Any) -> Path:
         """Where the snapshot at ``cutoff`` is (or will be) stored."""
@@ -83,8 +99,9 @@ class FeatureStore:
                  ) -> dict[str, pd.DataFrame]:
         """``{cutoff_key: features}`` for every cutoff, read when stored, built (and stored) when not."""
         keys = list(dict.fromkeys(cutoff_key(c) for c in cutoffs))
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self._claim()
         self._prune()
+        self.folder.mkdir(parents=True, exist_ok=True)
         out: dict[str, pd.DataFrame] = {}
         pending = list(keys)
         blocking = False
@@ -105,6 +122,7 @@ class FeatureStore:
         if target.exists():
             self.stats["read"] += 1
             return _read(target)
+        self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / f"{key}.lock", "a+") as lock:
             t0 = time.perf_counter()
             try:
@@ -120,6 +138,7 @@ class FeatureStore:
                     progress(f"[{done + 1}/{total}] features at {key} ...")
                 frame = self._build(self.layer, cutoff=key)
                 tmp = target.with_name(f".{key}.{os.getpid()}.tmp")
+                target.parent.mkdir(parents=True, exist_ok=True)
                 frame.to_parquet(tmp)
                 os.replace(tmp, target)
                 self.stats["built"] += 1
@@ -128,10 +147,17 @@ class FeatureStore:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _prune(self) -> None:
-        """Remove snapshots of other fingerprints (inputs that no longer exist)."""
-        for other in self.root.iterdir():
-            if other.is_dir() and other.name != self.key:
-                shutil.rmtree(other, ignore_errors=True)
+        """Remove snapshots of other fingerprints that no open store uses (inputs that no longer exist)."""
+        for other in sorted(self.root.iterdir()):
+            if not other.is_dir() or other.name == self.key:
+                continue
+            with open(self.root / f"{other.name}.use", "a+") as use:
+                try:
+                    fcntl.flock(use, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live process reads or writes it
+                shutil.rmtree(other, ignore_errors=True)  # (the empty .use file stays: unlinking it could
+                # let a store that opened it a moment ago lose its claim)
 
 
 def _read(path: Path) -> pd.DataFrame:

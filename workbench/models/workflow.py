@@ -77,7 +77,10 @@ def run_task(paths: Paths | None = None, *, task: str, train_cutoffs: list[Any] 
     score_at = to_utc(score_as_of) or day_after(tx["ordered_at"].max())
     cutoffs = sorted({_key(c) for c in [*train_cutoffs, test_cutoff, *(backtest_cutoffs or [])]} | {_key(score_at)})
     store = FeatureStore(layer)
-    features = store.features(cutoffs, progress=say)
+    try:
+        features = store.features(cutoffs, progress=say)
+    finally:
+        store.close()
     t["features"] = time.perf_counter() - t0
 
     def dataset(c: Any, label: bool = True) -> Dataset:
