@@ -15,7 +15,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 help:
 	@echo "make report  - create .venv if needed, make the sample data if data/raw is empty, run every notebook into reports/<run_id>/"
 	@echo "make test    - unit tests + every notebook under nbval, on a small sample made by the test session"
-	@echo "make bench   - benchmarks (sample, ingest, clean; OneID at 20k/200k/1M persons beside plain Splink; RFM; KMeans; models) -> reports/benchmarks/*.json"
+	@echo "make bench   - benchmarks (sample, ingest, clean; OneID at 20k/200k/1M persons beside plain Splink; RFM; KMeans; models; the whole report cold and rerun, results vs a reference) -> reports/benchmarks/*.json"
 	@echo "make lab     - JupyterLab in the project environment"
 	@echo "make strip   - strip outputs from notebooks/ (keeps cell tags)"
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml (LOCK_ARGS=--upgrade to move every pin)"
@@ -29,7 +29,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing the locked environment into $(VENV) ..."
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) 2> >(grep -v "is ignored: it is neither" >&2)
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip sync --quiet requirements.lock
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip sync --quiet --compile-bytecode requirements.lock
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip install --quiet --no-deps -e .
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip check --quiet
 	@touch $(STAMP)
@@ -59,6 +59,7 @@ bench: env
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.rfm $(RFM_BENCH_ARGS)
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.clusters $(CLUSTERS_BENCH_ARGS)
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.models $(MODELS_BENCH_ARGS)
+	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.pipeline $(PIPELINE_BENCH_ARGS)
 
 lab: env
 	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 $(ROOT_FLAG) --ServerApp.root_dir=$(CURDIR)
