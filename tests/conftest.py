@@ -105,7 +105,9 @@ def _start_pipeline_runs(root: Path) -> None:
         paths = get_paths(folder / "data", folder / "reports")
         write(paths.raw)
         cmd = [sys.executable, "-m", "workbench.cli", "run", "--data-dir", str(paths.data), "--reports-dir",
-               str(paths.reports), "--run-id", name, "--quiet", *params]
+               str(paths.reports), "--run-id", name, "--quiet", "--jobs", "1", *params]
+        # --jobs 1: three runs already share two cores with the unit tests (two notebooks at once
+        # in each would put up to six kernels and three worker start-ups on the machine)
         log = open(folder / "run.log", "w", encoding="utf-8")
         env = {**os.environ, "MPLBACKEND": "agg", "WORKBENCH_WORKERS": "1"}
         _RUNS[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
