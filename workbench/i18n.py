@@ -33,7 +33,7 @@ from typing import Any, Mapping
 import yaml
 
 __all__ = ["LANGUAGES", "DEFAULT_LANGUAGE", "CURRENCY_SYMBOLS", "check_language", "catalogue", "keys", "t",
-           "name", "names", "money", "number", "percent", "cjk_font_path", "use_cjk_font", "CJK_FONT_FAMILY"]
+           "name", "names", "frame", "money", "number", "percent", "cjk_font_path", "use_cjk_font", "CJK_FONT_FAMILY"]
 
 #: The languages every catalogue exists in (the first is the default).
 LANGUAGES: tuple[str, ...] = ("en", "zh")
@@ -138,8 +138,8 @@ def name(value: Any, language: str = DEFAULT_LANGUAGE) -> str:
 
     >>> name("At Risk", "zh"), name("At Risk", "en"), name("My own segment", "zh")
     ('有流失风险', 'At Risk', 'My own segment')
-    >>> name("high-value multichannel, frequent buyers", "zh")
-    '高价值·多渠道、高频购买者'
+    >>> name("high-value multichannel, frequent buyers", "zh"), name("rfm: Champions", "zh")
+    ('高价值·多渠道、高频购买者', 'rfm: 冠军客户')
     """
     text = "" if value is None else str(value)
     if check_language(language) == DEFAULT_LANGUAGE:
@@ -147,7 +147,44 @@ def name(value: Any, language: str = DEFAULT_LANGUAGE) -> str:
     table = _load(language)[1]
     if text in table:
         return table[text]
+    kind = re.fullmatch(r"([a-z_]+): (.+)", text)  # an audience name: "rfm: Champions"
+    if kind:
+        return f"{kind.group(1)}: {name(kind.group(2), language)}"
     return _compose(text, table)
+
+
+def _slug(label: Any) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", str(label).lower()).strip("_")
+
+
+def frame(df: "pd.DataFrame", section: str, language: str = DEFAULT_LANGUAGE, *,
+          names_in: tuple[str, ...] = ()) -> "pd.DataFrame":
+    """A table as ``language`` shows it: column names and the index name through the catalogue
+    keys ``<section>.<slug of the name>`` ("share of persons" → ``groups.share_of_persons``),
+    index labels and the values of the ``names_in`` columns through :func:`name`. A column
+    without a key keeps its name. In English the table is returned unchanged.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"persons": [3], "action": ["keep out of paid campaigns"]},
+    ...                   index=pd.Index(["Dormant"], name="group"))
+    >>> frame(df, "groups", "zh", names_in=("action",)).to_dict("index")
+    {'沉睡客户': {'人数': 3, '建议行动': '不纳入付费投放'}}
+    """
+    if check_language(language) == DEFAULT_LANGUAGE:
+        return df
+    texts = _load(language)[0]
+
+    def label(c: Any) -> Any:
+        return texts.get(f"{section}.{_slug(c)}", c)
+
+    out = df.copy()
+    for c in names_in:
+        if c in out.columns:
+            out[c] = [name(v, language) for v in out[c]]
+    index_name = out.index.name
+    out.index = [name(v, language) for v in out.index]
+    out.index.name = label(index_name) if index_name is not None else None
+    return out.rename(columns=label)
 
 
 def _compose(text: str, table: Mapping[str, str]) -> str:
