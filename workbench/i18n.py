@@ -12,7 +12,8 @@ report, the run index and any notebook that declares it.
 * :func:`money`, :func:`number` and :func:`percent` write numbers as each language's readers
   expect: ``¥1,234.50``; in Chinese, large counts and amounts in 万 / 亿 (``1.2万``).
 * :func:`use_cjk_font` registers the Noto Sans CJK font that the ``noto-cjk-sans-otc`` wheel
-  installs with matplotlib, so figures draw Chinese text instead of empty boxes.
+  installs with matplotlib as the fallback of the sans-serif family, so figures draw Chinese
+  text instead of empty boxes.
 
 Example:
     >>> t("report.title", "zh")
@@ -288,11 +289,12 @@ def cjk_font_path() -> Path:
 
 
 def use_cjk_font() -> str:
-    """Register the packaged CJK font with matplotlib's font manager and put it right after
-    DejaVu Sans in ``font.sans-serif``, so Latin text keeps its look and every Chinese glyph
-    falls back to Noto Sans CJK SC. Returns the family name. Safe to call more than once.
+    """Register the packaged CJK font with matplotlib's font manager and make it the fallback of
+    the sans-serif family (``font.family = ["sans-serif", "Noto Sans CJK SC"]``): Latin text keeps
+    its look (DejaVu Sans), and every glyph it lacks, Chinese above all, comes from Noto Sans CJK
+    SC. Returns the family name. Safe to call more than once.
 
-    >>> import matplotlib; use_cjk_font() in matplotlib.rcParams["font.sans-serif"]
+    >>> import matplotlib; use_cjk_font() in matplotlib.rcParams["font.family"]
     True
     """
     import matplotlib
@@ -301,10 +303,6 @@ def use_cjk_font() -> str:
     path = str(cjk_font_path())
     if not any(f.fname == path for f in font_manager.fontManager.ttflist):
         font_manager.fontManager.addfont(path)
-    families = [CJK_FONT_FAMILY] + [f for f in matplotlib.rcParams["font.sans-serif"] if f != CJK_FONT_FAMILY]
-    if "DejaVu Sans" in families:
-        families.remove("DejaVu Sans")
-    matplotlib.rcParams["font.sans-serif"] = ["DejaVu Sans"] + families
-    matplotlib.rcParams["font.family"] = "sans-serif"
+    matplotlib.rcParams["font.family"] = ["sans-serif", CJK_FONT_FAMILY]
     matplotlib.rcParams["axes.unicode_minus"] = False
     return CJK_FONT_FAMILY
