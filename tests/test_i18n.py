@@ -186,11 +186,26 @@ def test_the_run_index_is_written_in_the_run_language():
     zh = render_index(manifest)
     assert '<html lang="zh-CN">' in zh and "<h2>笔记本</h2>" in zh and "打开客户分群报告" in zh
     assert "沿用运行 a 的结果" in zh and ">成功<" in zh and "Notebooks" not in zh
+    assert "运行原因：参数有变化：language" in zh
     en = render_index({**manifest, "parameters": {}})
     assert '<html lang="en">' in en and "<h2>Notebooks</h2>" in en and "Open the segment report" in en
     assert not CJK.search(en)
     with pytest.raises(ValueError, match="must be one of"):
         render_index({**manifest, "parameters": {"language": "de"}})
+
+
+def test_every_reason_of_the_runner_has_a_template():
+    """Each reason string the runner writes matches a `reason.*` template, so the Chinese index translates it."""
+    from workbench.config import PACKAGE_DIR
+
+    source = (PACKAGE_DIR / "runner.py").read_text(encoding="utf-8")
+    body = source[source.index("def _why_rerun"):source.index("class _Task")]
+    reasons = re.findall(r'return f?"([^"]+)"', body) + re.findall(r't\.reason = f?"([^"]+)"', source)
+    reasons += [r for r in re.findall(r'"reason": f"([^"]+)"', source)]
+    examples = [re.sub(r"\{[^}]*\}", "x", r).replace("x more", "2 more") for r in reasons]
+    assert len(examples) >= 14, examples
+    untranslated = [e for e in examples if i18n.message(e, "reason", "zh") == e]
+    assert untranslated == []
 
 
 def test_a_run_with_an_unknown_language_refuses_to_start(tmp_path, capsys):

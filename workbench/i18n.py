@@ -34,7 +34,7 @@ from typing import Any, Mapping
 import yaml
 
 __all__ = ["LANGUAGES", "DEFAULT_LANGUAGE", "CURRENCY_SYMBOLS", "check_language", "catalogue", "keys", "t",
-           "name", "names", "frame", "money", "number", "percent", "cjk_font_path", "use_cjk_font", "CJK_FONT_FAMILY"]
+           "name", "names", "message", "frame", "money", "number", "percent", "cjk_font_path", "use_cjk_font", "CJK_FONT_FAMILY"]
 
 #: The languages every catalogue exists in (the first is the default).
 LANGUAGES: tuple[str, ...] = ("en", "zh")
@@ -152,6 +152,31 @@ def name(value: Any, language: str = DEFAULT_LANGUAGE) -> str:
     if kind:
         return f"{kind.group(1)}: {name(kind.group(2), language)}"
     return _compose(text, table)
+
+
+def message(text: str, section: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """A sentence made by code from an English template of the catalogue's ``section`` (such as the
+    runner's reasons), in ``language``: the first template of the section that matches the whole
+    sentence is taken, and its ``{fields}`` are carried over. A sentence no template matches is
+    returned unchanged.
+
+    >>> message("parameters changed: language", "reason", "zh"), message("forced", "reason", "zh")
+    ('参数有变化：language', '强制运行')
+    >>> message("something else", "reason", "zh")
+    'something else'
+    """
+    if check_language(language) == DEFAULT_LANGUAGE:
+        return text
+    english, texts = _load(DEFAULT_LANGUAGE)[0], _load(language)[0]
+    for key, template in english.items():
+        if not key.startswith(section + "."):
+            continue
+        pattern = "".join(re.escape(lit) + (f"(?P<{field}>.+?)" if field else "")
+                          for lit, field, _, _ in string.Formatter().parse(template))
+        m = re.fullmatch(pattern, text)
+        if m:
+            return texts[key].format(**m.groupdict())
+    return text
 
 
 def _slug(label: Any) -> str:

@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from workbench.config import PACKAGE_DIR, Paths, get_paths, project_root
-from workbench.i18n import DEFAULT_LANGUAGE, check_language, t
+from workbench.i18n import DEFAULT_LANGUAGE, check_language, message, t
 from workbench.i18n import keys as i18n_keys
 from workbench.fingerprint import (CHECKSUM_CACHE_NAME, ChecksumCache, notebook_fingerprint, package_tree_hash,
                                    path_content_hash)
@@ -585,7 +585,7 @@ def render_index(manifest: Mapping[str, Any]) -> str:
             ran = t("index.reused_ran", lang, seconds=f"{ran:.1f}") if isinstance(ran, (int, float)) else ""
             detail += f'<div class="muted">{tr("reused_from", run=nb.get("reused_from"), ran=ran)}</div>'
         elif st == "ok" and nb.get("reason") and nb.get("declared", True):
-            detail += f'<div class="muted">{tr("ran", reason=nb["reason"])}</div>'
+            detail += f'<div class="muted">{tr("ran", reason=message(nb["reason"], "reason", lang))}</div>'
         shown = isinstance(seconds, (int, float)) and st not in ("skipped", "reused")
         out.append(
             f'<tr><td class="num">{i}</td><td>{_e(nb.get("name"))}{detail}</td>'
