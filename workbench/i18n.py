@@ -33,8 +33,9 @@ from typing import Any, Mapping
 
 import yaml
 
-__all__ = ["LANGUAGES", "DEFAULT_LANGUAGE", "CURRENCY_SYMBOLS", "check_language", "catalogue", "keys", "t",
-           "name", "names", "message", "frame", "money", "number", "percent", "cjk_font_path", "use_cjk_font", "CJK_FONT_FAMILY"]
+__all__ = ["LANGUAGES", "DEFAULT_LANGUAGE", "CURRENCY_SYMBOLS", "CJK_FONT_FAMILY", "check_language", "catalogue",
+           "keys", "placeholders", "t", "name", "names", "message", "frame", "money", "number", "percent",
+           "cjk_font_path", "use_cjk_font"]
 
 #: The languages every catalogue exists in (the first is the default).
 LANGUAGES: tuple[str, ...] = ("en", "zh")
