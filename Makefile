@@ -10,7 +10,7 @@ SEED ?= 42
 ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help env lock sample report test bench lab strip clean-data
+.PHONY: help env lock sample report test bench lab strip clean-data browser
 
 help:
 	@echo "make report  - create .venv if needed, make the sample data if data/raw is empty, run every notebook into reports/<run_id>/"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench   - benchmarks (sample, ingest, clean; OneID at 20k/200k/1M persons beside plain Splink; RFM; KMeans; models; the whole report cold and rerun, results vs a reference) -> reports/benchmarks/*.json"
 	@echo "make lab     - JupyterLab in the project environment"
 	@echo "make strip   - strip outputs from notebooks/ (keeps cell tags)"
+	@echo "make browser - install Debian's chromium and fonts-noto-cjk when missing (the screenshot test of the Chinese report)"
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml (LOCK_ARGS=--upgrade to move every pin)"
 
 # The environment is made from the project's own files only: requirements.lock pins every
@@ -41,6 +42,13 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11.7 --python-platform linux --quiet -o requirements.lock $(LOCK_ARGS)
 
 env: $(STAMP)
+
+# Headless Chromium and a CJK font for page text, from Debian's packages (needs root), for the test that
+# opens the Chinese segment report and the run index and keeps screenshots in the run folder.
+browser:
+	@if command -v chromium >/dev/null && fc-list :lang=zh family 2>/dev/null | grep -q .; then \
+	  echo "chromium and a CJK font are installed"; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fontconfig; fi
 
 sample: env
 	$(BIN)/workbench sample --if-missing --persons $(PERSONS) --seed $(SEED)

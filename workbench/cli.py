@@ -8,6 +8,7 @@
     workbench run --only 01_ingest 02_clean -p force=true          # some notebooks, a parameter
     workbench run --parameters params.yaml --run-id nightly
     workbench run --as-of 2026-06-30 --from 04                     # resume from notebook 04
+    workbench run --language zh                                    # the segment report and the index in Chinese
     workbench run --jobs 1 --force 05_rfm                          # rerun 05 and what reads it, one at a time
     workbench map exports/members.csv --out my_mappings/01_members.yaml   # draft a mapping from a file
     workbench stage rfm -p as_of=2026-06-01                        # one stage without notebooks
@@ -81,6 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     params = _parameters(args)
     if args.as_of:
         params["as_of"] = _parse_value(args.as_of)
+    if args.language:
+        params["language"] = args.language  # checked by run_pipeline, which also writes the index in it
     if args.only and args.start_from:
         raise SystemExit("workbench run: use --only or --from, not both.")
     force = True if args.force == [] else (args.force or False)
@@ -225,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--run-id", default=None, help="name of the run folder (default: UTC timestamp)")
     r.add_argument("--as-of", default=None, metavar="DATE",
                    help="analysis date passed to every notebook that declares `as_of` (default: all data)")
+    r.add_argument("--language", default=None, metavar="en|zh",
+                   help="language of the reports and the run index, passed to every notebook that declares "
+                        "`language` (default: en)")
     r.add_argument("--from", dest="start_from", default=None, metavar="NOTEBOOK",
                    help="resume: run this notebook (e.g. 04 or 04_customer_360) and the ones after it")
     r.add_argument("--data-dir", default=None, help="data folder (default: $WORKBENCH_DATA_DIR or ./data)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .config import Paths, get_paths
+from .i18n import DEFAULT_LANGUAGE, check_language, t, use_cjk_font
 
 
 def setup(data_dir: str | None = None, reports_dir: str | None = None) -> Paths:
@@ -18,10 +19,9 @@ def setup(data_dir: str | None = None, reports_dir: str | None = None) -> Paths:
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="notebook", font_scale=0.95)
-    # CJK glyphs: use a font that has them when the machine has one, else fall back quietly
-    matplotlib.rcParams["font.sans-serif"] = ["Noto Sans CJK SC", "WenQuanYi Zen Hei", "SimHei",
-                                              "DejaVu Sans"]
-    matplotlib.rcParams["axes.unicode_minus"] = False
+    # Chinese glyphs: the Noto Sans CJK font the project's own dependencies install
+    # (noto-cjk-sans-otc), after DejaVu Sans for Latin text: never empty boxes
+    use_cjk_font()
     matplotlib.rcParams["figure.dpi"] = 100
     pd.set_option("display.max_columns", 40)
     pd.set_option("display.width", 160)
@@ -34,7 +34,7 @@ def percent(df: pd.DataFrame, columns: list[str]):
     return df.style.format({c: "{:.1%}" for c in columns}, na_rep="–")
 
 
-def absent(text: str) -> None:
+def absent(text: str, language: str = DEFAULT_LANGUAGE) -> None:
     """Say in the report that a section has nothing to show for this brand's data (and why),
     instead of failing or drawing an empty figure.
 
@@ -42,4 +42,18 @@ def absent(text: str) -> None:
     """
     from IPython.display import Markdown, display
 
-    display(Markdown(f"> **Not available for this data.** {text}"))
+    display(Markdown(f"> **{t('absent.prefix', check_language(language))}** {text}"))
+
+
+def heading(key: str, language: str = DEFAULT_LANGUAGE, *, level: int = 2, intro: str | None = None) -> None:
+    """Show a report heading (and an optional introduction) from the catalogue of
+    :mod:`workbench.i18n`, in the report's language.
+
+    >>> heading("report.rfm", "zh", intro="report.rfm_intro")   # doctest: +SKIP
+    """
+    from IPython.display import Markdown, display
+
+    text = "#" * level + " " + t(key, language)
+    if intro is not None:
+        text += "\n\n" + t(intro, language)
+    display(Markdown(text))

@@ -20,6 +20,9 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
+from . import i18n
+from .i18n import CURRENCY_SYMBOLS, DEFAULT_LANGUAGE
+
 _CSS = """
 <style>
 .wb-cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:12px;margin:8px 0 16px}
@@ -37,37 +40,43 @@ _CSS = """
 """
 
 
-#: How amounts of a currency are written in reports (others: the code before the number).
-CURRENCY_SYMBOLS = {"CNY": "¥", "USD": "$", "HKD": "HK$", "EUR": "€", "GBP": "£", "JPY": "JP¥"}
+__all__ = ["CURRENCY_SYMBOLS", "money", "headline_html", "segment_stats", "cards_html"]
 
 
-def money(value: float, currency: str = "CNY") -> str:
-    """An amount as reports write it.
+def money(value: float, currency: str = "CNY", language: str = DEFAULT_LANGUAGE) -> str:
+    """An amount as reports write it (whole units; in Chinese large amounts in 万 / 亿,
+    see :func:`workbench.i18n.money`).
 
-    >>> money(1234.5), money(99, "USD"), money(7, "SGD")
-    ('¥1,234', '$99', 'SGD 7')
+    >>> money(1234.5), money(99, "USD"), money(7, "SGD"), money(1_234_567, language="zh")
+    ('¥1,234', '$99', 'SGD 7', '¥123.5万')
     """
-    sym = CURRENCY_SYMBOLS.get(currency)
-    return f"{sym}{value:,.0f}" if sym else f"{currency} {value:,.0f}"
+    return i18n.money(value, currency, language)
 
 
-def _fmt(value, kind: str, currency: str = "CNY") -> str:
+def _fmt(value, kind: str, currency: str = "CNY", language: str = DEFAULT_LANGUAGE) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return "–"
     if kind == "int":
-        return f"{int(value):,}"
+        return i18n.number(int(value), language)
     if kind == "pct":
         return f"{value:.1%}"
     if kind in ("money", "cny"):
-        return money(value, currency)
+        return money(value, currency, language)
     if kind == "prob":
         return f"{value:.2f}"
     return html.escape(str(value))
 
 
-def headline_html(numbers: Mapping[str, tuple[object, str]], *, currency: str = "CNY") -> str:
-    """A row of big numbers: ``{label: (value, kind)}`` with kind int / pct / money / text."""
-    items = "".join(f'<div class="wb-num"><div class="n">{_fmt(v, k, currency)}</div>'
+def headline_html(numbers: Mapping[str, tuple[object, str]], *, currency: str = "CNY",
+                  language: str = DEFAULT_LANGUAGE) -> str:
+    """A row of big numbers: ``{label: (value, kind)}`` with kind int / pct / money / text;
+    labels are shown as given, numbers as ``language`` writes them.
+
+    >>> "1.2万" in headline_html({"客户数": (12345, "int")}, language="zh")
+    True
+    """
+    i18n.check_language(language)
+    items = "".join(f'<div class="wb-num"><div class="n">{_fmt(v, k, currency, language)}</div>'
                     f'<div class="l">{html.escape(label)}</div></div>' for label, (v, k) in numbers.items())
     return _CSS + f'<div class="wb-head">{items}</div>'
 
@@ -108,19 +117,33 @@ def segment_stats(profile: pd.DataFrame, segment_col: str, *, order: Iterable[st
 
 
 def cards_html(stats: pd.DataFrame, *, actions: Mapping[str, str] | None = None,
-               colours: Mapping[str, str] | None = None, currency: str = "CNY") -> str:
-    """One card per row of :func:`segment_stats`."""
-    rows = [("customers", "customers", "int"), ("share of customers", "share", "pct"),
-            ("share of revenue", "revenue_share", "pct"), ("average net revenue", "avg_revenue", "money"),
-            ("mean churn risk", "churn_risk", "prob"), ("mean 12-month CLV", "clv_12m", "money"),
-            ("top sales channels", "top_channels", "text"), ("favourite categories", "top_categories", "text")]
+               colours: Mapping[str, str] | None = None, currency: str = "CNY",
+               language: str = DEFAULT_LANGUAGE) -> str:
+    """One card per row of :func:`segment_stats`, in ``language``: labels from the catalogue,
+    segment names and actions through :func:`workbench.i18n.name`.
+
+    >>> s = pd.DataFrame({"customers": [3], "share": [1.0]}, index=["Champions"])
+    >>> page = cards_html(s, actions={"Champions": "Try one low-cost win-back campaign, then stop spending on them."},
+    ...                   language="zh")
+    >>> "冠军客户" in page and "客户占比" in page and "建议行动" in page
+    True
+    """
+    i18n.check_language(language)
+    rows = [("card.customers", "customers", "int"), ("card.share_customers", "share", "pct"),
+            ("card.share_revenue", "revenue_share", "pct"), ("card.avg_revenue", "avg_revenue", "money"),
+            ("card.churn_risk", "churn_risk", "prob"), ("card.clv", "clv_12m", "money"),
+            ("card.top_channels", "top_channels", "text"), ("card.top_categories", "top_categories", "text")]
+    what = html.escape(i18n.t("card.what_to_do", language))
     cards = []
     for name, r in stats.iterrows():
-        body = "".join(f'<tr><td>{label}</td><td class="v">{_fmt(r[col], kind, currency)}</td></tr>'
+        body = "".join(f'<tr><td>{html.escape(i18n.t(label, language))}</td>'
+                       f'<td class="v">{_fmt(r[col], kind, currency, language)}</td></tr>'
                        for label, col, kind in rows if col in stats.columns)
         act = (actions or {}).get(str(name))
         colour = (colours or {}).get(str(name), "#4C72B0")
-        cards.append(f'<div class="wb-card" style="border-top:4px solid {colour}"><h4>{html.escape(str(name))}</h4>'
+        title = html.escape(i18n.name(name, language))
+        cards.append(f'<div class="wb-card" style="border-top:4px solid {colour}"><h4>{title}</h4>'
                      f"<table>{body}</table>"
-                     + (f'<div class="act">What to do: {html.escape(act)}</div>' if act else "") + "</div>")
+                     + (f'<div class="act">{what} {html.escape(i18n.name(act, language))}</div>' if act else "")
+                     + "</div>")
     return _CSS + f'<div class="wb-cards">{"".join(cards)}</div>'

@@ -62,6 +62,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from workbench.config import PACKAGE_DIR, Paths, get_paths, project_root
+from workbench.i18n import DEFAULT_LANGUAGE, check_language, message, t
+from workbench.i18n import keys as i18n_keys
 from workbench.fingerprint import (CHECKSUM_CACHE_NAME, ChecksumCache, notebook_fingerprint, package_tree_hash,
                                    path_content_hash)
 from workbench.pipeline import NotebookSpec, Pipeline, glob_matches, iter_matching_files, load_pipeline
@@ -81,6 +83,7 @@ __all__ = [
     "git_info",
     "package_versions",
     "render_index",
+    "index_language",
     "run_pipeline",
 ]
 
@@ -463,8 +466,20 @@ def _stage_order(manifest: Mapping[str, Any]) -> list[str]:
     return order + sorted(k for k in stages if k not in order)
 
 
+def index_language(manifest: Mapping[str, Any]) -> str:
+    """The language of a run's index: the manifest's ``language``, else the ``language`` parameter
+    of the run, else English.
+
+    >>> index_language({"parameters": {"language": "zh"}}), index_language({})
+    ('zh', 'en')
+    """
+    params = manifest.get("parameters") or {}
+    return check_language(manifest.get("language") or params.get("language") or DEFAULT_LANGUAGE)
+
+
 def render_index(manifest: Mapping[str, Any]) -> str:
-    """The run's ``index.html`` (self-contained, inline CSS) built from its manifest.
+    """The run's ``index.html`` (self-contained, inline CSS) built from its manifest, in the
+    run's language (:func:`index_language`; texts from :mod:`workbench.i18n`).
 
     Everything taken from the manifest is escaped with :func:`html.escape`.
 
@@ -472,59 +487,72 @@ def render_index(manifest: Mapping[str, Any]) -> str:
         >>> page = render_index({"run_id": "r1", "status": "ok", "notebooks": []})
         >>> "<title>workbench run r1</title>" in page
         True
+        >>> "<h2>笔记本</h2>" in render_index({"run_id": "r1", "parameters": {"language": "zh"}})
+        True
     """
+    lang = index_language(manifest)
+
+    def tr(key: str, **values: Any) -> str:
+        return _e(t(f"index.{key}", lang, **values))
+
+    def badge(st: str) -> str:
+        label = t(f"status.{st}", lang) if f"status.{st}" in i18n_keys(lang) else st
+        return f'<span class="badge {_e(st)}">{_e(label)}</span>'
+
     run_id = manifest.get("run_id", "")
     status = str(manifest.get("status", ""))
     params = manifest.get("parameters") or {}
     git = manifest.get("git")
     out: list[str] = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        f'<html lang="{"zh-CN" if lang == "zh" else lang}"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>workbench run {_e(run_id)}</title>",
+        f"<title>{tr('title', run_id=run_id)}</title>",
         f"<style>{_INDEX_CSS}</style></head><body>",
-        f'<h1>workbench run {_e(run_id)} <span class="badge {_e(status)}">{_e(status)}</span></h1>',
+        f"<h1>{tr('title', run_id=run_id)} {badge(status)}</h1>",
     ]
 
     error = manifest.get("error")
     if status == "failed" and error:
-        out.append('<div class="failure" role="alert"><h2>Run failed</h2>')
+        out.append(f'<div class="failure" role="alert"><h2>{tr("run_failed")}</h2>')
         out.append(f"<p>{_e(error.get('message'))}</p>")
         links = []
         if error.get("html"):
-            links.append(f'<a href="{_href(error["html"])}">report</a>')
+            links.append(f'<a href="{_href(error["html"])}">{tr("report")}</a>')
         if error.get("output"):
-            links.append(f'<a href="{_href(error["output"])}">executed notebook</a>')
+            links.append(f'<a href="{_href(error["output"])}">{tr("executed_notebook")}</a>')
         if links:
-            out.append(f"<p>Open the failed notebook: {' · '.join(links)}</p>")
+            out.append(f"<p>{tr('open_failed', links=chr(0)).replace(chr(0), ' · '.join(links))}</p>")
         if error.get("traceback"):
             out.append(f"<pre>{_e(error['traceback'])}</pre>")
         out.append("</div>")
 
     meta: list[tuple[str, str]] = [
-        ("Status", f'<span class="badge {_e(status)}">{_e(status)}</span>'),
-        ("Started (UTC)", _e(manifest.get("started_utc"))),
-        ("Finished (UTC)", _e(manifest.get("finished_utc"))),
-        ("Duration", _e(f"{manifest['seconds']:.1f} s") if isinstance(manifest.get("seconds"), (int, float)) else ""),
+        (t("index.status", lang), badge(status)),
+        (t("index.started", lang), _e(manifest.get("started_utc"))),
+        (t("index.finished", lang), _e(manifest.get("finished_utc"))),
+        (t("index.duration", lang),
+         _e(f"{manifest['seconds']:.1f} s") if isinstance(manifest.get("seconds"), (int, float)) else ""),
     ]
     if git is None:
-        meta.append(("Git commit", '<span class="muted">not a git checkout</span>'))
+        meta.append((t("index.git_commit", lang), f'<span class="muted">{tr("not_git")}</span>'))
     else:
         commit = git.get("commit")
-        text = f"<code>{_e(commit)}</code>" if commit else '<span class="muted">no commit</span>'
+        text = f"<code>{_e(commit)}</code>" if commit else f'<span class="muted">{tr("no_commit")}</span>'
         if git.get("dirty"):
-            text += ' <span class="badge failed">uncommitted changes</span>'
-        meta.append(("Git commit", text))
+            text += f' <span class="badge failed">{tr("uncommitted")}</span>'
+        meta.append((t("index.git_commit", lang), text))
     as_of = {k: v for k, v in params.items() if _is_as_of(k)}
     other = {k: v for k, v in params.items() if not _is_as_of(k)}
-    meta.append(("As of", ", ".join(f"<code>{_e(k)}</code> = {_e(v)}" for k, v in as_of.items())
-                 or '<span class="muted">notebook defaults</span>'))
+    meta.append((t("index.as_of", lang), ", ".join(f"<code>{_e(k)}</code> = {_e(v)}" for k, v in as_of.items())
+                 or f'<span class="muted">{tr("notebook_defaults")}</span>'))
     if other:
-        meta.append(("Parameters", ", ".join(f"<code>{_e(k)}</code> = {_e(json.dumps(v, default=str))}"
-                                             for k, v in other.items())))
-    for label, key in (("Data folder", "data_dir"), ("Kernel", "kernel_name"), ("Python", "python")):
-        if manifest.get(key):
-            meta.append((label, f"<code>{_e(manifest[key])}</code>"))
+        meta.append((t("index.parameters", lang), ", ".join(f"<code>{_e(k)}</code> = {_e(json.dumps(v, default=str))}"
+                                                           for k, v in other.items())))
+    meta.append((t("index.language", lang), _e(t("language_name", lang))))
+    for key, mkey in (("data_folder", "data_dir"), ("kernel", "kernel_name"), ("python", "python")):
+        if manifest.get(mkey):
+            meta.append((t(f"index.{key}", lang), f"<code>{_e(manifest[mkey])}</code>"))
     out.append('<table class="meta">')
     out += [f"<tr><th>{_e(label)}</th><td>{value}</td></tr>" for label, value in meta]
     out.append("</table>")
@@ -532,19 +560,18 @@ def render_index(manifest: Mapping[str, Any]) -> str:
     report = next((nb for nb in manifest.get("notebooks") or [] if "segment_report" in str(nb.get("name"))
                    and nb.get("html")), None)
     if report is not None:
-        out.append(f'<p class="lead"><a href="{_href(report["html"])}"><strong>Open the segment report</strong></a>'
-                   " — headline numbers, segments, models and data quality on one page.</p>")
+        out.append(f'<p class="lead"><a href="{_href(report["html"])}"><strong>{tr("open_segment_report")}</strong></a>'
+                   f'{tr("segment_report_lead")}</p>')
     if (Path(manifest.get("run_dir") or ".") / "audiences").is_dir():
-        out.append('<p>Audience exports (hashed contacts, consent honoured): <a href="audiences/">audiences/</a>'
+        out.append(f'<p>{tr("audiences_line")} <a href="audiences/">audiences/</a>'
                    ' · <a href="audiences/summary.json">summary.json</a></p>')
     reused = [nb for nb in manifest.get("notebooks") or [] if nb.get("status") == "reused"]
-    out.append("<h2>Notebooks</h2>")
+    out.append(f"<h2>{tr('notebooks')}</h2>")
     if reused:
-        out.append(f'<p class="muted">{len(reused)} of {len(manifest.get("notebooks") or [])} notebooks were reused '
-                   "from earlier runs (same notebook, parameters, package and input checksums); their reports "
-                   "are copies.</p>")
-    out.append('<table><thead><tr><th class="num">#</th><th>Notebook</th><th>Status</th>'
-               '<th class="num">Seconds</th><th>Report</th><th>Executed notebook</th></tr></thead><tbody>')
+        out.append(f'<p class="muted">{tr("reused_note", reused=len(reused), total=len(manifest.get("notebooks") or []))}</p>')
+    out.append(f'<table><thead><tr><th class="num">#</th><th>{tr("col_notebook")}</th><th>{tr("col_status")}</th>'
+               f'<th class="num">{tr("col_seconds")}</th><th>{tr("col_report")}</th><th>{tr("col_executed")}</th>'
+               "</tr></thead><tbody>")
     listed = sorted(manifest.get("notebooks") or [], key=lambda nb: "segment_report" not in str(nb.get("name")))
     for i, nb in enumerate(listed, start=1):  # the segment report first, then pipeline order
         st = str(nb.get("status", ""))
@@ -555,15 +582,14 @@ def render_index(manifest: Mapping[str, Any]) -> str:
         detail = f'<div class="muted">{_e(err.get("ename"))}: {_e(err.get("evalue"))}</div>' if err else ""
         if st == "reused":
             ran = nb.get("original_seconds")
-            ran = f", where it ran in {ran:.1f} s" if isinstance(ran, (int, float)) else ""
-            detail += (f'<div class="muted">reused from run {_e(nb.get("reused_from"))}'
-                       f'{_e(ran)}: nothing it reads changed</div>')
+            ran = t("index.reused_ran", lang, seconds=f"{ran:.1f}") if isinstance(ran, (int, float)) else ""
+            detail += f'<div class="muted">{tr("reused_from", run=nb.get("reused_from"), ran=ran)}</div>'
         elif st == "ok" and nb.get("reason") and nb.get("declared", True):
-            detail += f'<div class="muted">ran: {_e(nb["reason"])}</div>'
+            detail += f'<div class="muted">{tr("ran", reason=message(nb["reason"], "reason", lang))}</div>'
         shown = isinstance(seconds, (int, float)) and st not in ("skipped", "reused")
         out.append(
             f'<tr><td class="num">{i}</td><td>{_e(nb.get("name"))}{detail}</td>'
-            f'<td><span class="badge {_e(st)}">{_e(st)}</span></td>'
+            f"<td>{badge(st)}</td>"
             f'<td class="num">{_e(f"{seconds:.1f}") if shown else ""}</td>'
             f"<td>{report}</td><td>{ipynb}</td></tr>")
     out.append("</tbody></table>")
@@ -580,20 +606,21 @@ def render_index(manifest: Mapping[str, Any]) -> str:
             f'<tr><td>{_e(obj.get("stage") or stem)}</td>'
             + "".join(f'<td class="num">{_e(_fmt_num(totals.get(k)))}</td>' for k in ("read", "kept", "quarantined"))
             + f'<td class="num">{_e(_fmt_num(seconds)) if isinstance(seconds, (int, float)) else ""}</td></tr>')
-    out.append("<h2>Row counts per stage</h2>")
+    out.append(f"<h2>{tr('row_counts')}</h2>")
     if rows:
-        out.append('<table><thead><tr><th>Stage</th><th class="num">Read</th><th class="num">Kept</th>'
-                   '<th class="num">Quarantined</th><th class="num">Seconds</th></tr></thead><tbody>')
+        out.append(f'<table><thead><tr><th>{tr("stage")}</th><th class="num">{tr("read")}</th>'
+                   f'<th class="num">{tr("kept")}</th><th class="num">{tr("quarantined")}</th>'
+                   f'<th class="num">{tr("seconds")}</th></tr></thead><tbody>')
         out += rows
         out.append("</tbody></table>")
     else:
-        out.append('<p class="muted">No stage reported row totals.</p>')
+        out.append(f'<p class="muted">{tr("no_totals")}</p>')
 
     versions = manifest.get("versions") or {}
-    out.append('<h2>Details</h2><p><a href="manifest.json">manifest.json</a>'
+    out.append(f'<h2>{tr("details")}</h2><p><a href="manifest.json">manifest.json</a>'
                f' <span class="muted">· {_e(manifest.get("platform"))}</span></p>')
     if versions:
-        out.append("<details><summary>Package versions</summary><table>")
+        out.append(f"<details><summary>{tr('package_versions')}</summary><table>")
         out += [f"<tr><td>{_e(k)}</td><td><code>{_e(v)}</code></td></tr>" for k, v in versions.items()]
         out.append("</table></details>")
     out.append("</body></html>\n")
@@ -1198,6 +1225,8 @@ class _Task:
 def _run_locked(*, paths: Paths, notebooks, parameters, run_id, kernel_name, progress, html, emit,
                 start_from, jobs: int, force) -> RunResult:
     shared = dict(parameters or {})
+    if "language" in shared:  # the notebooks' and the index's language: refuse a wrong one before anything runs
+        check_language(shared["language"])
     sources = _resolve_notebooks(notebooks, paths.notebooks)
     if start_from is not None:
         sources = _start_from(sorted(sources, key=lambda p: p.name), str(start_from))

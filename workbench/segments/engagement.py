@@ -122,33 +122,49 @@ def engagement_value(profile: pd.DataFrame, *, signals: Sequence[str] = DEFAULT_
     return out
 
 
-def group_summary(ev: pd.DataFrame) -> pd.DataFrame:
-    """Per group: persons, share, revenue, revenue share, mean engagement, suggested action."""
+def group_summary(ev: pd.DataFrame, *, language: str = "en") -> pd.DataFrame:
+    """Per group: persons, share, revenue, revenue share, mean engagement, suggested action.
+
+    In ``language="zh"`` the column names, group names and actions are Chinese (the columns in
+    the same order; see :mod:`workbench.i18n`).
+    """
+    from ..i18n import frame
+
     g = ev.groupby("group", observed=False)
     out = pd.DataFrame({"persons": g.size(), "revenue": g["value"].sum(), "mean engagement": g["engagement"].mean()})
     out["share of persons"] = out["persons"] / max(len(ev), 1)
     total = out["revenue"].sum()
     out["share of revenue"] = out["revenue"] / total if total else 0.0
     out["action"] = [ACTIONS[k] for k in out.index]
-    return out[["persons", "share of persons", "revenue", "share of revenue", "mean engagement", "action"]]
+    out = out[["persons", "share of persons", "revenue", "share of revenue", "mean engagement", "action"]]
+    return frame(out, "groups", language, names_in=("action",))
 
 
-def plot_quadrants(ev: pd.DataFrame, *, sample: int = 6000, random_state: int = 0):
-    """Scatter of engagement score against net revenue (log axis), coloured by group, cut lines drawn."""
+def plot_quadrants(ev: pd.DataFrame, *, sample: int = 6000, random_state: int = 0, language: str = "en"):
+    """Scatter of engagement score against net revenue (log axis), coloured by group, cut lines
+    drawn; labels and group names in ``language`` (:mod:`workbench.i18n`)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
+    from ..i18n import check_language, number, t
+    from ..i18n import name as display_name
+
+    lang = check_language(language)
     d = ev if len(ev) <= sample else ev.sample(sample, random_state=random_state)
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    sns.scatterplot(data=d.assign(revenue=d["value"].clip(lower=1.0)), x="engagement", y="revenue", hue="group",
-                    hue_order=list(GROUPS), s=12, alpha=0.6, linewidth=0, ax=ax)
+    shown = d.assign(revenue=d["value"].clip(lower=1.0),
+                     group=d["group"].map(lambda g: display_name(g, lang)))
+    sns.scatterplot(data=shown, x="engagement", y="revenue", hue="group",
+                    hue_order=[display_name(g, lang) for g in GROUPS], s=12, alpha=0.6, linewidth=0, ax=ax)
     ax.set_yscale("log")
     ax.axvline(ev.attrs.get("engagement_cut", np.nan), color="grey", ls="--", lw=1)
     if np.isfinite(ev.attrs.get("value_cut", np.inf)):
         ax.axhline(ev.attrs["value_cut"], color="grey", ls="--", lw=1)
-    ax.set_xlabel(f"engagement score (mean percentile over {', '.join(ev.attrs.get('signals', [])) or 'the signals'}; 0–1)")
-    ax.set_ylabel(f"net revenue ({ev.attrs.get('currency', 'CNY')}, log scale; non-buyers at 1)")
-    ax.set_title(f"Engagement × value ({len(d):,} of {len(ev):,} persons shown)")
-    ax.legend(title="group", bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
+    signals = ", ".join(ev.attrs.get("signals", [])) or t("chart.engagement_signals_default", lang)
+    ax.set_xlabel(t("chart.engagement_x", lang, signals=signals))
+    ax.set_ylabel(t("chart.engagement_y", lang, currency=ev.attrs.get("currency", "CNY")))
+    ax.set_title(t("chart.engagement_title", lang, shown=number(len(d), lang, compact=False),
+                   total=number(len(ev), lang, compact=False)))
+    ax.legend(title=t("chart.engagement_legend", lang), bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig

@@ -673,8 +673,9 @@ def segment_summary(rfm: pd.DataFrame, *, segment_col: str = "segment",
 
 
 def plot_segment_sizes(rfm: pd.DataFrame, *, segment_col: str = "segment",
-                       segment_map: SegmentMap | str | Path | None = None):
-    """Share of customers and share of revenue per segment, side by side (segments best → worst).
+                       segment_map: SegmentMap | str | Path | None = None, language: str = "en"):
+    """Share of customers and share of revenue per segment, side by side (segments best → worst);
+    titles, axis labels and segment names in ``language`` (:mod:`workbench.i18n`).
 
     Example:
         >>> import pandas as pd
@@ -688,12 +689,15 @@ def plot_segment_sizes(rfm: pd.DataFrame, *, segment_col: str = "segment",
     """
     import matplotlib.pyplot as plt
 
+    from ..i18n import check_language, name, number, t
+
+    lang = check_language(language)
     s = segment_summary(rfm, segment_col=segment_col, segment_map=segment_map)
-    labels = [str(i) for i in s.index]
+    labels = [name(i, lang) for i in s.index]
     fig, axes = plt.subplots(1, 2, figsize=(11, 0.42 * len(s) + 1.6), sharey=True)
     y = np.arange(len(s))
-    for ax, col, colour, xlabel in ((axes[0], "customer_share", "#4C72B0", "customers (% of all customers)"),
-                                    (axes[1], "revenue_share", "#55A868", "revenue (% of total net revenue)")):
+    for ax, col, colour, xlabel in ((axes[0], "customer_share", "#4C72B0", t("chart.rfm_customers_x", lang)),
+                                    (axes[1], "revenue_share", "#55A868", t("chart.rfm_revenue_x", lang))):
         values = (s[col].fillna(0) * 100).to_numpy()
         ax.barh(y, values, color=colour)
         for yi, v, c in zip(y, values, s["customers"]):
@@ -704,10 +708,10 @@ def plot_segment_sizes(rfm: pd.DataFrame, *, segment_col: str = "segment",
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(y, labels)
     axes[0].invert_yaxis()
-    axes[0].set_ylabel("segment (best at the top)")
-    axes[0].set_title("Customers per segment")
-    axes[1].set_title("Revenue per segment")
-    fig.suptitle(f"RFM segments: {int(s['customers'].sum()):,} customers")
+    axes[0].set_ylabel(t("chart.rfm_segment_y", lang))
+    axes[0].set_title(t("chart.rfm_customers_title", lang))
+    axes[1].set_title(t("chart.rfm_revenue_title", lang))
+    fig.suptitle(t("chart.rfm_suptitle", lang, n=number(int(s["customers"].sum()), lang, compact=False)))
     fig.tight_layout()
     return fig
 
@@ -830,14 +834,19 @@ class Migration:
         totals = self.matrix.sum(axis=1)
         return self.matrix.div(totals.where(totals > 0), axis=0)
 
-    def plot(self, *, ax=None):
+    def plot(self, *, ax=None, language: str = "en"):
         """Heatmap of the row-normalised shares, annotated with share (%) and count; empty cells
-        are not annotated and empty rows and columns are left out.
+        are not annotated and empty rows and columns are left out. Labels and segment names in
+        ``language`` (:mod:`workbench.i18n`).
 
         Returns the Figure.
         """
         import matplotlib.pyplot as plt
         import seaborn as sns
+
+        from ..i18n import check_language, name, t
+
+        lang = check_language(language)
 
         m = self.matrix
         keep_rows, keep_cols = m.sum(axis=1) > 0, m.sum(axis=0) > 0
@@ -846,14 +855,17 @@ class Migration:
         if ax is None:
             _, ax = plt.subplots(figsize=(0.9 * shares.shape[1] + 4, 0.55 * shares.shape[0] + 2.5))
         text = (shares.map(lambda v: f"{v:.0f}%") + "\n" + counts.map(lambda v: f"n={v:,}")).where(counts > 0, "")
-        sns.heatmap(shares.astype("float64"), annot=text.to_numpy(), fmt="", cmap="Blues", vmin=0, vmax=100,
+        special = {"(new)": t("chart.migration_new", lang), "(gone)": t("chart.migration_gone", lang)}
+        shown = shares.astype("float64").rename(index=lambda v: special.get(str(v)) or name(v, lang),
+                                                columns=lambda v: special.get(str(v)) or name(v, lang))
+        sns.heatmap(shown, annot=text.to_numpy(), fmt="", cmap="Blues", vmin=0, vmax=100,
                     ax=ax, linewidths=0.5, annot_kws={"fontsize": 7},
-                    cbar_kws={"label": "share of the previous segment's customers (%)"})
-        ax.set_xlabel("segment in the current run")
-        ax.set_ylabel("segment in the previous run")
+                    cbar_kws={"label": t("chart.migration_cbar", lang)})
+        ax.set_xlabel(t("chart.migration_x", lang))
+        ax.set_ylabel(t("chart.migration_y", lang))
         d = self.movers["direction"].value_counts()
-        ax.set_title(f"Segment migration: {d.get('up', 0):,} up, {d.get('down', 0):,} down, "
-                     f"{d.get('same', 0):,} same, {d.get('new', 0):,} new, {d.get('gone', 0):,} gone")
+        ax.set_title(t("chart.migration_title", lang, **{k: f"{d.get(k, 0):,}" for k in
+                                                          ("up", "down", "same", "new", "gone")}))
         ax.tick_params(axis="x", labelrotation=45)
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")
