@@ -34,7 +34,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from .audiences import audience_folder, audience_rows, slug
+from .audiences import audience_folder, audience_rows
 from .config import Paths, get_paths
 from .expressions import Expression, parse
 from .expressions import evaluate as evaluate_expression
@@ -185,7 +185,7 @@ def export_campaign(expression: str, *, campaign_id: str, profile: pd.DataFrame,
     sent = rows[rows["oneid"].isin(treated)].reset_index(drop=True)
     folder = Path(folder) if folder is not None else audience_folder(paths)
     folder.mkdir(parents=True, exist_ok=True)
-    out_file = folder / f"{slug(campaign_id)}.csv"
+    out_file = folder / f"{campaign_id}.csv"   # the id is file-name safe (checked above)
     counts = {**counts, "exported": int(len(sent)), "eligible": int(len(assignment)), "treatment": int(len(sent)),
               "control": int((assignment["group"] == "control").sum())}
     record = {"campaign_id": campaign_id, "name": name or campaign_id, "audience": expression,
