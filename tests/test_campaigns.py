@@ -191,3 +191,23 @@ def test_audience_command(tagged_paths, tmp_path, capsys):
     spec.write_text("campaign_id: rebuy-2\naudience: frequent_rebuyer\nhold_out: 0.2\n", encoding="utf-8")
     assert main(["audience", "--campaign-file", str(spec), *d]) == 2
     assert "unknown key 'hold_out'" in capsys.readouterr().err
+
+
+def test_audiences_naming_a_tag_this_data_left_out_say_so():
+    from types import SimpleNamespace
+
+    from workbench.campaigns import audience_members, declared_audiences
+
+    _, frame = _population(50)
+    frame.attrs["tags_left_out"] = {"live_stream_fan": "Live-stream fan (直播粉丝) is not available for this data: "
+                                                       "it reads ['live_stream_watched_minutes'] ..."}
+    with pytest.raises(KeyError) as e:
+        audience_members("vip and live_stream_fan", frame)
+    assert "uses the tag 'live_stream_fan': Live-stream fan (直播粉丝) is not available" in e.value.args[0]
+    members, notes = declared_audiences([SimpleNamespace(name="fans", expression="live_stream_fan and vip"),
+                                         SimpleNamespace(name="vips", expression="vip")], frame,
+                                        left_out=frame.attrs["tags_left_out"])
+    assert list(members) == ["vips"] and len(members["vips"]) == int(frame["vip"].sum())
+    assert "['live_stream_fan']" in notes["fans"]
+    with pytest.raises(KeyError, match="Unknown name 'vipp'"):   # a typo is still an error
+        declared_audiences([SimpleNamespace(name="x", expression="vipp")], frame, left_out=["live_stream_fan"])

@@ -61,7 +61,9 @@ def audience_frame(paths: Paths | None = None) -> pd.DataFrame:
     paths = paths or get_paths()
     frame = tag_inputs(paths)
     if tags_path(paths).exists():
-        tags = load_tag_table(paths).drop(columns="tags")
+        tags = load_tag_table(paths)
+        frame.attrs["tags_left_out"] = json.loads(tags.attrs.get("notes") or "{}")
+        tags = tags.drop(columns="tags")
         frame = frame.join(tags[[c for c in tags.columns if c not in frame.columns]], how="left")
         frame[list(tags.columns)] = frame[list(tags.columns)].fillna(False).astype(bool)
     return frame
@@ -75,7 +77,15 @@ def parse_audience(expression: str, frame: pd.DataFrame) -> Expression:
     ...
     KeyError: "Unknown name 'churn_hgh' in the expression 'vip and not churn_hgh'. Did you mean 'churn_high'?"
     """
-    return parse(expression, names=frame.columns)
+    left_out = frame.attrs.get("tags_left_out") or {}
+    try:
+        return parse(expression, names=frame.columns)
+    except KeyError as e:
+        name = re.search(r"Unknown name '([^']+)'", e.args[0])
+        if name and name.group(1) in left_out:
+            raise KeyError(f"The audience {expression!r} uses the tag {name.group(1)!r}: {left_out[name.group(1)]}") \
+                from None
+        raise
 
 
 def audience_members(expression: str, frame: pd.DataFrame) -> pd.Index:
@@ -87,6 +97,33 @@ def audience_members(expression: str, frame: pd.DataFrame) -> pd.Index:
     """
     hit = evaluate_expression(parse_audience(expression, frame), frame)
     return pd.Index(frame.index[hit.to_numpy(bool)]).sort_values()
+
+
+def declared_audiences(definitions: Iterable[Any], frame: pd.DataFrame, *,
+                       left_out: Iterable[str] = ()) -> tuple[dict[str, pd.Index], dict[str, str]]:
+    """Members of audiences declared in the tags file (objects with ``name`` and ``expression``),
+    and a note for each one that names a tag this data left out (``left_out``: tag ids, e.g. a
+    live-stream tag on a brand without live-stream events) — skipped, not a crash. Any other
+    unknown name is an error.
+
+    >>> from types import SimpleNamespace as A
+    >>> f = pd.DataFrame({"vip": [True, False]}, index=["a", "b"])
+    >>> members, notes = declared_audiences([A(name="v", expression="vip"), A(name="fans", expression="vip and live_fan")],
+    ...                                     f, left_out=["live_fan"])
+    >>> {k: list(v) for k, v in members.items()}, notes["fans"]
+    ({'v': ['a']}, "The audience 'fans' uses the tag(s) ['live_fan'], which this data does not have.")
+    """
+    left_out = set(left_out)
+    members: dict[str, pd.Index] = {}
+    notes: dict[str, str] = {}
+    for a in definitions:
+        expr = parse(a.expression, names=set(frame.columns) | left_out)
+        missing = sorted(expr.names & left_out - set(frame.columns))
+        if missing:
+            notes[a.name] = f"The audience {a.name!r} uses the tag(s) {missing}, which this data does not have."
+            continue
+        members[a.name] = audience_members(a.expression, frame)
+    return members, notes
 
 
 def audience_sha256(expression: str) -> str:
