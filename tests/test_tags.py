@@ -176,6 +176,13 @@ def test_tag_definitions_with_mistakes_fail_with_a_clear_message(tags, message):
     assert message in str(e.value), str(e.value)
 
 
+def test_rules_may_name_per_channel_and_per_purpose_columns_of_any_brand():
+    defs = parse_tags({"tags": [_tag("x", rule="consent_sms and revenue_web > 0 and email_link_clicked >= 1")]})
+    frame = pd.DataFrame({"consent_sms": pd.array([True, None, True], dtype="boolean"), "revenue_web": [1.0, 2, 0],
+                          "email_link_clicked": [1, 1, 1]})
+    assert compute_tags(frame, defs).table["x"].tolist() == [True, False, False]
+
+
 def test_a_rule_comparing_numbers_with_text_fails_when_evaluated():
     defs = parse_tags({"tags": [_tag("x", rule="net_revenue >= 'many'")]})   # a column without a known range
     with pytest.raises(ValueError, match=r"Tag 'x': 'net_revenue' in \"net_revenue >= 'many'\" holds numbers"):

@@ -153,7 +153,8 @@ def parse(text: str, *, names: Collection[str]) -> Expression:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as e:
         raise ExpressionError(f"The expression {text!r} is not valid syntax: {e.msg}.") from None
-    names = set(names)
+    if isinstance(names, (list, tuple, pd.Index)):
+        names = set(names)   # other containers (sets, a vocabulary with patterns) answer `in` themselves
     used: set[str] = set()
     _check(tree, text, names, used)
     return Expression(text=text, tree=tree, names=frozenset(used))
