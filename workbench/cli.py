@@ -348,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("stage", help="run one pipeline stage without notebooks (see workbench.stages)")
     st.add_argument("name", help="ingest, clean, identity, canonical, customer_360, rfm, clusters, engagement, "
-                                 "churn, propensity, clv, consents")
+                                 "churn, propensity, clv, tags, consents")
     st.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a keyword of the stage function")
     st.add_argument("--data-dir", default=None)
     st.add_argument("--reports-dir", default=None)
