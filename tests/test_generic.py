@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from workbench.campaigns import ASSIGNMENT_COLUMNS, CAMPAIGN_FIELDS
 from workbench.mapping import load_mappings
 from workbench.roles import ROLES, TRAITS
 
@@ -25,6 +26,9 @@ INGESTION = ("mapping.py", "ingest.py", "normalise.py", "clean.py", "draft.py", 
 def _sample_names() -> tuple[set[str], set[str]]:
     mappings = load_mappings()   # the package's own mappings are the sample's
     canonical = {f for r in ROLES.values() for f in r.fields} | set(TRAITS)
+    # the workbench's own campaign record (a contract read by the campaign results) is canonical too:
+    # its `campaign_id` is the id of a campaign the workbench exported, not the sample's e-mail column
+    canonical |= set(CAMPAIGN_FIELDS) | set(ASSIGNMENT_COLUMNS)
     columns = {spec.column for m in mappings.values() for spec in m.fields.values() if spec.column}
     # raw column names that mean something only in the sample's files: snake_case or Chinese headers
     specific = {c for c in columns if c not in canonical and ("_" in c or re.search(r"[\u4e00-\u9fff]", c))}

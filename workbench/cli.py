@@ -12,6 +12,9 @@
     workbench run --jobs 1 --force 05_rfm                          # rerun 05 and what reads it, one at a time
     workbench map exports/members.csv --out my_mappings/01_members.yaml   # draft a mapping from a file
     workbench stage rfm -p as_of=2026-06-01                        # one stage without notebooks
+    workbench audience "frequent_rebuyer and not churn_high"       # export an audience (hashed, consent honoured)
+    workbench audience "live_viewer_never_bought" --campaign live-invite-2026-12 --holdout 0.1 --seed 7
+    workbench audience --campaign-file campaign.yaml               # the same, declared in YAML
 
 ``workbench run`` exits non-zero when a notebook fails, naming the notebook and the cell;
 the failed executed notebook stays in the run folder. It reuses every notebook whose
@@ -200,6 +203,68 @@ def cmd_stage(args: argparse.Namespace) -> int:
     return 0
 
 
+CAMPAIGN_FILE_KEYS = ("campaign_id", "name", "audience", "holdout", "seed", "stratify", "channel",
+                      "response_window_days")
+
+
+def cmd_audience(args: argparse.Namespace) -> int:
+    from .audiences import export_audiences
+    from .campaigns import audience_members, export_campaign, audience_frame
+    from .config import get_paths
+    from .customer360 import load_customer_360
+
+    spec: dict[str, Any] = {}
+    if args.campaign_file:
+        loaded = yaml.safe_load(Path(args.campaign_file).read_text(encoding="utf-8")) or {}
+        unknown = [k for k in loaded if k not in CAMPAIGN_FILE_KEYS] if isinstance(loaded, dict) else ["?"]
+        if unknown:
+            print(f"workbench audience: {args.campaign_file} has an unknown key {unknown[0]!r}. Keys: "
+                  f"{list(CAMPAIGN_FILE_KEYS)}.", file=sys.stderr)
+            return 2
+        spec.update(loaded)
+    for key, value in (("audience", args.expression), ("campaign_id", args.campaign), ("name", args.name),
+                       ("holdout", args.holdout), ("seed", args.seed), ("stratify", args.stratify),
+                       ("channel", args.channel), ("response_window_days", args.response_window_days)):
+        if value is not None:
+            spec[key] = value
+    if not spec.get("audience"):
+        print("workbench audience: give an expression, e.g. \"frequent_rebuyer and not churn_high\", or a "
+              "--campaign-file with 'audience'.", file=sys.stderr)
+        return 2
+    paths = get_paths(args.data_dir, args.reports_dir)
+    try:
+        frame = audience_frame(paths)
+        members = audience_members(spec["audience"], frame)
+        if args.count_only:
+            print(f"{len(members):,} persons match {spec['audience']!r}")
+            return 0
+        profile = load_customer_360(paths)
+        out = Path(args.out) if args.out else None
+        if spec.get("campaign_id"):
+            stratify = spec.get("stratify", "segment")
+            record = export_campaign(spec["audience"], campaign_id=spec["campaign_id"], profile=profile, frame=frame,
+                                     name=spec.get("name"), holdout=spec.get("holdout", 0.1),
+                                     seed=spec.get("seed", 0), stratify=None if stratify in ("none", "") else stratify,
+                                     channel=spec.get("channel", "ads"),
+                                     response_window_days=spec.get("response_window_days", 30), paths=paths,
+                                     folder=out)
+            c = record["counts"]
+            print(f"campaign {record['campaign_id']}: {c['members']:,} match, {c['eligible']:,} with consent and a "
+                  f"contact -> {c['treatment']:,} treatment (exported to {record['file']}), {c['control']:,} control "
+                  f"held out; record in {paths.processed / 'campaigns' / record['campaign_id']}")
+        else:
+            name = spec.get("name") or spec["audience"]
+            summary = export_audiences(profile, {name: members}, paths=paths, folder=out)
+            r = summary.iloc[0]
+            print(f"audience {name!r}: {int(r['members']):,} match, {int(r['exported']):,} exported to {r['file']} "
+                  f"(no consent {int(r['excluded_no_consent']):,}, revoked {int(r['excluded_consent_revoked']):,}, "
+                  f"no contact {int(r['excluded_no_contact']):,})")
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as exc:
+        print(f"workbench audience: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_map(args: argparse.Namespace) -> int:
     from .draft import map_command
 
@@ -289,11 +354,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("stage", help="run one pipeline stage without notebooks (see workbench.stages)")
     st.add_argument("name", help="ingest, clean, identity, canonical, customer_360, rfm, clusters, engagement, "
-                                 "churn, propensity, clv, consents")
+                                 "churn, propensity, clv, tags, consents")
     st.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a keyword of the stage function")
     st.add_argument("--data-dir", default=None)
     st.add_argument("--reports-dir", default=None)
     st.set_defaults(func=cmd_stage)
+
+    au = sub.add_parser("audience", help="export an audience given as an expression over tags, segments and scores, "
+                                         "optionally as a campaign with a control group")
+    au.add_argument("expression", nargs="?", default=None,
+                    help='e.g. "frequent_rebuyer and not churn_high" or "segment in [\'Champions\', \'Loyal\']"')
+    au.add_argument("--name", default=None, help="audience / campaign name (default: the expression / the id)")
+    au.add_argument("--campaign", default=None, metavar="ID",
+                    help="export as campaign ID with a control group, recorded in data/processed/campaigns/ID/")
+    au.add_argument("--campaign-file", default=None, metavar="FILE.yaml",
+                    help=f"campaign settings in YAML (keys {', '.join(CAMPAIGN_FILE_KEYS)}); options override them")
+    au.add_argument("--holdout", type=float, default=None, help="control-group share in [0, 0.5) (default 0.1)")
+    au.add_argument("--seed", type=int, default=None, help="seed of the control-group draw (default 0)")
+    au.add_argument("--stratify", default=None, help="segment column to stratify by (default segment; none: no strata)")
+    au.add_argument("--channel", default=None, help="channel the file is sent to (default ads)")
+    au.add_argument("--response-window-days", type=int, default=None, help="days to measure responses (default 30)")
+    au.add_argument("--count-only", action="store_true", help="print how many persons match; write nothing")
+    au.add_argument("--out", default=None, help="folder of the exported CSV (default: reports/interactive/audiences)")
+    au.add_argument("--data-dir", default=None)
+    au.add_argument("--reports-dir", default=None)
+    au.set_defaults(func=cmd_audience)
 
     mp = sub.add_parser("map", help="draft a channel mapping (YAML) from a data file")
     mp.add_argument("file", help="the exported file (CSV, JSON lines, Parquet, Excel)")

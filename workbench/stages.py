@@ -17,6 +17,7 @@ engagement     :func:`workbench.segments.stage.run_engagement` 06_kmeans
 churn          :func:`workbench.models.workflow.run_task`      07_churn
 propensity     :func:`workbench.models.workflow.run_task`      08_propensity
 clv            :func:`workbench.models.clv_stage.run_clv`      09_clv
+tags           :func:`workbench.tags.run_tags`                 10_segment_report
 consents       :func:`workbench.privacy.consent.write_consent_ledger`  (CLI only)
 =============  ==============================================  ==========================
 
@@ -45,6 +46,7 @@ STAGES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "churn": ("workbench.models.workflow", "run_task", {"task": "churn", "horizon_days": 90}),
     "propensity": ("workbench.models.workflow", "run_task", {"task": "propensity", "horizon_days": 30}),
     "clv": ("workbench.models.clv_stage", "run_clv", {}),
+    "tags": ("workbench.tags", "run_tags", {}),
     "consents": ("workbench.privacy.consent", "write_consent_ledger", {}),
 }
 
@@ -63,7 +65,7 @@ def run_stage(name: str, paths: Paths, **params: Any) -> Any:
     >>> run_stage("nowhere", None)
     Traceback (most recent call last):
     ...
-    ValueError: The 'name' parameter must be one of ['canonical', 'churn', 'clean', 'clusters', 'clv', 'consents', 'customer_360', 'engagement', 'identity', 'ingest', 'propensity', 'rfm']. Got 'nowhere' instead.
+    ValueError: The 'name' parameter must be one of ['canonical', 'churn', 'clean', 'clusters', 'clv', 'consents', 'customer_360', 'engagement', 'identity', 'ingest', 'propensity', 'rfm', 'tags']. Got 'nowhere' instead.
     """
     func = stage_function(name)
     return func(paths, **{**STAGES[name][2], **params})
