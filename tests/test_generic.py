@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from workbench.campaigns import ASSIGNMENT_COLUMNS, CAMPAIGN_FIELDS
+from workbench.campaign_export import ASSIGNMENT_COLUMNS, CAMPAIGN_FIELDS
 from workbench.mapping import load_mappings
 from workbench.roles import ROLES, TRAITS
 

@@ -209,7 +209,7 @@ CAMPAIGN_FILE_KEYS = ("campaign_id", "name", "audience", "holdout", "seed", "str
 
 def cmd_audience(args: argparse.Namespace) -> int:
     from .audiences import export_audiences
-    from .campaigns import audience_members, export_campaign, audience_frame
+    from .campaign_export import audience_members, export_campaign, audience_frame
     from .config import get_paths
     from .customer360 import load_customer_360
 

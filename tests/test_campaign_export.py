@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.campaigns import (ASSIGNMENT_COLUMNS, CAMPAIGN_FIELDS, assign_holdout, audience_sha256,
+from workbench.campaign_export import (ASSIGNMENT_COLUMNS, CAMPAIGN_FIELDS, assign_holdout, audience_sha256,
                                  export_campaign, load_campaign)
 from workbench.config import get_paths
 
@@ -196,7 +196,7 @@ def test_audience_command(tagged_paths, tmp_path, capsys):
 def test_audiences_naming_a_tag_this_data_left_out_say_so():
     from types import SimpleNamespace
 
-    from workbench.campaigns import audience_members, declared_audiences
+    from workbench.campaign_export import audience_members, declared_audiences
 
     _, frame = _population(50)
     frame.attrs["tags_left_out"] = {"live_stream_fan": "Live-stream fan (直播粉丝) is not available for this data: "
