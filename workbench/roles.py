@@ -155,6 +155,8 @@ _CAMPAIGN_MEMBERS = {
                             required=True, codes=CAMPAIGN_GROUPS),
     "sent_at": CanonicalField(TIME_TYPES, "when it was sent (for the control group: when it would have been)",
                               required=True),
+    "response_window_days": CanonicalField(NUMBER_TYPES, "days after the send in which a purchase counts as a "
+                                                         "response (missing: the results' default)"),
 }
 
 ROLES: dict[str, RoleSpec] = {

@@ -207,7 +207,8 @@ class CanonicalBuild:
     def _campaign_members(self, df, mapping, base, at) -> None:
         self.add("campaign_members", base.assign(
             campaign_id=_str(df["campaign_id"], df.index), campaign_name=_str(df.get("campaign_name"), df.index),
-            group=_str(df["group"], df.index), sent_at=df["sent_at"]), mapping.channel)
+            group=_str(df["group"], df.index), sent_at=df["sent_at"],
+            response_window_days=_num(df.get("response_window_days"), df.index)), mapping.channel)
 
     # ------------------------------------------------------------------ after every mapping
     def finish(self) -> None:

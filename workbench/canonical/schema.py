@@ -58,7 +58,8 @@ COLUMNS: dict[str, dict[str, str]] = {
                  "granted": "boolean", "at": _TS, "event": "string", "priority": "int64"},
     "identifiers": {"oneid": "string", "identifier": "string", "value_hash": "uint64", "at": _TS},
     "campaign_members": {"oneid": "string", "record_id": "string", "channel": "string", "campaign_id": "string",
-                         "campaign_name": "string", "group": "string", "sent_at": _TS},
+                         "campaign_name": "string", "group": "string", "sent_at": _TS,
+                         "response_window_days": "float64"},
 }
 TABLES = tuple(COLUMNS)
 

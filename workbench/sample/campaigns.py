@@ -140,6 +140,7 @@ def draw_campaigns(p: pd.DataFrame, orders: pd.DataFrame, specs: list[CampaignSp
             "member_no": np.where(pd.notna(mid), mid, None),
             "mobile": p["phone"].to_numpy()[i],
             "group": np.where(control, "control", "treatment"),
+            "window_days": spec.response_window_days,
             "sent_time": pd.to_datetime(sent, unit="s", utc=True).tz_convert("Asia/Shanghai")
                            .strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
             "_person": i, "_ts": sent}))
