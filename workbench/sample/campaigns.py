@@ -4,7 +4,7 @@ hidden behaviour type, so campaign results and uplift models can be checked agai
 Two campaigns, dated from the end of the sample window (the default window puts them on
 2026-03-10 and 2026-08-20):
 
-- **WB** — a win-back SMS to lapsing buyers (a paid order 60–365 days before the send, none
+- **WB** — a win-back SMS to lapsing buyers (a paid order 45–365 days before the send, none
   since; SMS consent), half held out; bargain hunters respond most, loyal VIPs and churners not.
 - **LIVE** — a live-stream invitation to engaged people who never bought (live-stream activity,
   no order before the send; SMS consent), half held out; live-stream fans respond most.
@@ -94,7 +94,7 @@ def _audience(spec: CampaignSpec, p: pd.DataFrame, orders: pd.DataFrame) -> np.n
     last = paid.groupby("_person")["ts"].max().reindex(range(len(p))).to_numpy()
     reach = p["consent_sms"].to_numpy(bool) & (p["signup_ts"].to_numpy() < t)
     if spec.audience == "lapsing_buyers":
-        lapsing = (last >= t - 365 * DAY) & (last < t - 60 * DAY)
+        lapsing = (last >= t - 365 * DAY) & (last < t - 45 * DAY)
         return np.flatnonzero(reach & np.nan_to_num(lapsing, nan=0).astype(bool))
     if spec.audience == "engaged_never_bought":
         engaged = p["rate_live"].to_numpy() * p["engagement"].to_numpy() >= 1.5
