@@ -166,6 +166,8 @@ def make_sample(persons: int = 20_000, *, seed: int = 42, out: str | os.PathLike
             "person_id": pid[df["_person"].to_numpy()],
         }))
         w.append(df.drop(columns="_person"))
+    if writers["campaign_members"].rows == 0:   # a window too short for the campaigns: an export without rows
+        writers["campaign_members"].path.write_text(",".join(campaigns.EXPORT_COLUMNS) + "\n", encoding="utf-8")
     for w in writers.values():
         w.close()
     if pos_ordinary_rows > 10:

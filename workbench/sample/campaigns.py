@@ -33,8 +33,10 @@ import pandas as pd
 
 from .population import DAY, Window
 
-__all__ = ["CampaignSpec", "CAMPAIGNS", "campaign_specs", "campaign_rng", "draw_campaigns", "AMOUNT_SIGMA"]
+__all__ = ["EXPORT_COLUMNS", "CampaignSpec", "CAMPAIGNS", "campaign_specs", "campaign_rng", "draw_campaigns", "AMOUNT_SIGMA"]
 
+#: columns of the campaign tool's export (workbench/channels/10_campaign_members.yaml reads them)
+EXPORT_COLUMNS = ("campaign_id", "campaign_name", "member_no", "mobile", "group", "window_days", "sent_time")
 #: log-normal spread of a response order's amount around the person's usual order value
 AMOUNT_SIGMA = 0.35
 
