@@ -30,7 +30,7 @@ def results(layer):
 
 # ----------------------------------------------------------------------------- sample
 def test_sample_campaigns_have_random_control_groups_and_truth(session_raw, truth):
-    export = pd.read_csv(session_raw / "campaigns" / "campaign_members.csv", dtype=str)
+    export = pd.read_csv(session_raw / "campaign_members" / "campaign_members.csv", dtype=str)
     members = pd.read_parquet(session_raw / "_truth" / "campaign_members.parquet")
     assert set(export.columns) == {"campaign_id", "campaign_name", "member_no", "mobile", "group", "window_days",
                                    "sent_time"}

@@ -43,7 +43,7 @@ CHANNEL_FILES = {
     "email_events": ("email_events/email_events.csv", {"encoding": "utf-8"}),
     "service_tickets": ("service_tickets/service_tickets.csv", {"encoding": "utf-8", "lineterminator": "\r\n"}),
     # the campaign tool's export of past campaigns (members, group, send time); see sample/campaigns.py
-    "campaign_members": ("campaigns/campaign_members.csv", {"encoding": "utf-8"}),
+    "campaign_members": ("campaign_members/campaign_members.csv", {"encoding": "utf-8"}),
 }
 
 
