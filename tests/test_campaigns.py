@@ -30,9 +30,9 @@ def results(layer):
 
 # ----------------------------------------------------------------------------- sample
 def test_sample_campaigns_have_random_control_groups_and_truth(session_raw, truth):
-    export = pd.read_csv(session_raw / "campaign_members" / "campaign_members.csv", dtype=str)
+    export = pd.read_csv(session_raw / "crm_campaigns" / "campaign_members_export.csv", dtype=str)
     members = pd.read_parquet(session_raw / "_truth" / "campaign_members.parquet")
-    assert set(export.columns) == {"campaign_id", "campaign_name", "member_no", "mobile", "group", "window_days",
+    assert set(export.columns) == {"campaign_id", "campaign_name", "member_no", "mobile", "group", "response_window",
                                    "sent_time"}
     assert len(export) == len(members) and set(export["campaign_id"]) == set(truth) == {"WB-2026-03",
                                                                                         "LIVE-2026-08"}

@@ -43,7 +43,7 @@ CHANNEL_FILES = {
     "email_events": ("email_events/email_events.csv", {"encoding": "utf-8"}),
     "service_tickets": ("service_tickets/service_tickets.csv", {"encoding": "utf-8", "lineterminator": "\r\n"}),
     # the campaign tool's export of past campaigns (members, group, send time); see sample/campaigns.py
-    "campaign_members": ("campaign_members/campaign_members.csv", {"encoding": "utf-8"}),
+    "crm_campaigns": ("crm_campaigns/campaign_members_export.csv", {"encoding": "utf-8"}),
 }
 
 
@@ -148,7 +148,7 @@ def make_sample(persons: int = 20_000, *, seed: int = 42, out: str | os.PathLike
         members, extra, ctruth = campaigns.draw_campaigns(p, orders, specs, crng)
         if len(members):
             pid = p["person_id"].to_numpy()
-            late.append(("campaign_members", members.sort_values(["_ts", "_person"], kind="stable")
+            late.append(("crm_campaigns", members.sort_values(["_ts", "_person"], kind="stable")
                          .drop(columns="_ts").reset_index(drop=True), pid))
             campaign_truth.append(ctruth.assign(person_id=pid[ctruth["_person"].to_numpy()]).drop(columns="_person"))
             for name, make in (("ecommerce_orders", channels.ecommerce_orders), ("pos_receipts", channels.pos_receipts)):
@@ -166,8 +166,8 @@ def make_sample(persons: int = 20_000, *, seed: int = 42, out: str | os.PathLike
             "person_id": pid[df["_person"].to_numpy()],
         }))
         w.append(df.drop(columns="_person"))
-    if writers["campaign_members"].rows == 0:   # a window too short for the campaigns: an export without rows
-        writers["campaign_members"].path.write_text(",".join(campaigns.EXPORT_COLUMNS) + "\n", encoding="utf-8")
+    if writers["crm_campaigns"].rows == 0:   # a window too short for the campaigns: an export without rows
+        writers["crm_campaigns"].path.write_text(",".join(campaigns.EXPORT_COLUMNS) + "\n", encoding="utf-8")
     for w in writers.values():
         w.close()
     if pos_ordinary_rows > 10:

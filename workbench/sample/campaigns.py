@@ -5,7 +5,8 @@ Two campaigns, dated from the end of the sample window (the default window puts 
 2026-03-10 and 2026-08-20):
 
 - **WB** — a win-back SMS to lapsing buyers (a paid order 45–365 days before the send, none
-  since; SMS consent), half held out; bargain hunters respond most, loyal VIPs and churners not.
+  since; SMS consent), half held out; occasional buyers and live-stream fans respond; loyal VIPs
+  (who come back anyway), churners and bargain hunters (who wait for 618 and Double 11) hardly.
 - **LIVE** — a live-stream invitation to engaged people who never bought (live-stream activity,
   no order before the send; SMS consent), half held out; live-stream fans respond most.
 
@@ -35,8 +36,8 @@ from .population import DAY, Window
 
 __all__ = ["EXPORT_COLUMNS", "CampaignSpec", "CAMPAIGNS", "campaign_specs", "campaign_rng", "draw_campaigns", "AMOUNT_SIGMA"]
 
-#: columns of the campaign tool's export (workbench/channels/10_campaign_members.yaml reads them)
-EXPORT_COLUMNS = ("campaign_id", "campaign_name", "member_no", "mobile", "group", "window_days", "sent_time")
+#: columns of the campaign tool's export (workbench/channels/10_crm_campaigns.yaml reads them)
+EXPORT_COLUMNS = ("campaign_id", "campaign_name", "member_no", "mobile", "group", "response_window", "sent_time")
 #: log-normal spread of a response order's amount around the person's usual order value
 AMOUNT_SIGMA = 0.35
 
@@ -62,8 +63,8 @@ class CampaignSpec:
 
 CAMPAIGNS: tuple[CampaignSpec, ...] = (
     CampaignSpec("WB", "老客召回短信 win-back SMS", "lapsing_buyers", days_before_end=236, response_window_days=30,
-                 holdout=0.5, effects={"loyal_vip": 0.0, "bargain_hunter": 0.30, "livestream_fan": 0.08,
-                                       "churning": 0.0, "new": 0.0, "occasional": 0.25, "anonymous_visitor": 0.0}),
+                 holdout=0.5, effects={"loyal_vip": 0.0, "bargain_hunter": 0.05, "livestream_fan": 0.25,
+                                       "churning": 0.0, "new": 0.0, "occasional": 0.30, "anonymous_visitor": 0.0}),
     CampaignSpec("LIVE", "直播间邀请 live-stream invitation", "engaged_never_bought", days_before_end=73,
                  response_window_days=14, holdout=0.5,
                  effects={"loyal_vip": 0.0, "bargain_hunter": 0.04, "livestream_fan": 0.25, "churning": 0.0,
@@ -142,7 +143,7 @@ def draw_campaigns(p: pd.DataFrame, orders: pd.DataFrame, specs: list[CampaignSp
             "member_no": np.where(pd.notna(mid), mid, None),
             "mobile": p["phone"].to_numpy()[i],
             "group": np.where(control, "control", "treatment"),
-            "window_days": spec.response_window_days,
+            "response_window": spec.response_window_days,
             "sent_time": pd.to_datetime(sent, unit="s", utc=True).tz_convert("Asia/Shanghai")
                            .strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
             "_person": i, "_ts": sent}))
