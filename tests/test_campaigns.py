@@ -194,14 +194,23 @@ def test_lift_table_rejects_bad_options():
 
 
 # ----------------------------------------------------------------------------- uplift
-def test_uplift_beats_random_and_the_response_model_on_the_sample_campaigns(layer, results):
-    """Held-out (cross-fitted) Qini on the session sample's campaigns, whose true effects differ
-    by behaviour type; averaged over three fold assignments."""
+def test_uplift_ranks_persuadables_on_the_sample_campaigns(layer, results, resolved_paths, truth):
+    """Held-out (cross-fitted) Qini on the session sample's campaigns, whose true effects differ by
+    behaviour type, averaged over three fold assignments: clearly above random (0); and the held-out
+    uplift scores rank people by their true effect (Spearman against the type's true effect).
+    (Beating the response model is checked on a larger synthetic population below and on the default
+    sample in notebook 12: with ~650 members the two differ by less than their noise.)"""
+    from workbench.truth import oneid_truth
+
     _, outcomes = results
     X, y, t = uplift_dataset(layer, outcomes)
-    q = pd.DataFrame([evaluate_uplift(X, y, t, seed=s)["qini"] for s in range(3)]).mean()
+    runs = [evaluate_uplift(X, y, t, seed=s) for s in range(3)]
+    q = pd.DataFrame([r["qini"] for r in runs]).mean()
     assert q["uplift"] > 0.08, q      # random targeting: 0
-    assert q["uplift"] > q["response"], q
+    types = oneid_truth(resolved_paths)["type"].reindex(outcomes["oneid"]).to_numpy()
+    effect = pd.Series([truth[c]["effects_by_type"].get(k, 0.0) for c, k in zip(outcomes["campaign_id"], types)])
+    rho = np.mean([pd.Series(r["scores"]["uplift"].to_numpy()).corr(effect, method="spearman") for r in runs])
+    assert rho > 0.3, rho
 
 
 def test_uplift_finds_persuadables_a_response_model_misses():
