@@ -214,9 +214,15 @@ def lift_table(outcomes: pd.DataFrame, *, group_col: str = "group", n_boot: int 
         with np.errstate(divide="ignore", invalid="ignore"):
             rel = np.where(bc > 0, diff / bc, np.nan)
         rlo, rhi = np.nanpercentile(rel, q) if np.isfinite(rel).any() else (np.nan, np.nan)
-        mde = minimum_detectable_effect(nt, nc, base_rate=mc if metric == "conversion" else None,
-                                        std=None if metric == "conversion" else float(np.std(c)) if nc else None,
-                                        alpha=alpha)
+        # both groups pooled (what a test under "no effect" assumes); a rate of 0 or 1 says nothing of
+        # the spread: then the widest, p = 0.5
+        pooled = np.concatenate([t, c])
+        if metric == "conversion":
+            p = float(pooled.mean()) if pooled.size else 0.5
+            mde = minimum_detectable_effect(nt, nc, base_rate=p if 0 < p < 1 else 0.5, alpha=alpha)
+        else:
+            mde = minimum_detectable_effect(nt, nc, std=float(np.std(pooled)) if pooled.size > 1 else np.nan,
+                                            alpha=alpha)
         enough = min(nt, nc) >= min_group_size
         verdict = "lift" if lo > 0 else "negative lift" if hi < 0 else "no detectable lift"
         if not enough:
