@@ -25,7 +25,7 @@ from workbench.canonical import load_canonical
 from workbench.models.clv import BetaGeoFitter, calibration_and_holdout_data
 
 NOTEBOOKS = ["01_ingest", "02_clean", "03_id_matching", "04_customer_360", "05_rfm", "06_kmeans", "07_churn",
-             "08_propensity", "09_clv", "10_segment_report", "11_explore"]
+             "08_propensity", "09_clv", "10_segment_report", "11_explore", "12_campaign_results"]
 ABSENT = "Not available for this data"
 
 
@@ -66,6 +66,7 @@ def test_cdnow_every_notebook_runs_and_absent_sections_say_so(cdnow):
     assert ABSENT in _html(result, "06_kmeans")            # engagement × value, live-stream list
     report = _html(result, "10_segment_report")
     assert ABSENT in report and "Customer segment report" in report
+    assert ABSENT in _html(result, "12_campaign_results")   # no campaign export: no results, no uplift
     profile = pd.read_parquet(paths.customer_360)
     assert not any(c.startswith(("live_", "email_", "sessions", "consent_")) for c in profile.columns)
 

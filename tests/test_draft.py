@@ -81,7 +81,7 @@ def test_sample_files_draft_validate_and_ingest(sample_raw, tmp_path):
     for m in load_mappings().values():  # the first mapping of a file (in file order) says its role
         for f in m.files(sample_raw):
             truth.setdefault(f.relative_to(sample_raw).as_posix(), m)
-    assert len(truth) == 9
+    assert len(truth) == 10
     wrong_roles, type_hits, type_misses = [], 0, []
     for rel, true in truth.items():
         f = sample_raw / rel

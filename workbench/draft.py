@@ -282,6 +282,11 @@ _CONCEPTS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
                   "duration seconds", "secs", "watch duration"), ("时长", "观看时长", "停留时长", "停留时间")),
     ("campaign", ("campaign", "campaign id", "campaign name", "utm campaign", "template", "mailing"),
      ("活动", "营销活动", "活动编号")),
+    ("group", ("group", "test group", "arm", "variant", "treatment group", "experiment group", "holdout"),
+     ("分组", "组别", "实验分组")),
+    ("sent_time", ("sent time", "sent at", "send time", "sent", "send date", "sent date", "delivered at"),
+     ("发送时间", "触达时间", "推送时间")),
+    ("window", ("window days", "response window", "window", "attribution window"), ("响应窗口", "观察期")),
     ("rating", ("rating", "satisfaction", "score", "stars", "csat", "nps"), ("评分", "满意度", "评价", "星级")),
     ("page", ("page", "url", "path", "page url", "screen", "referrer", "referer", "page path"),
      ("页面", "网址", "链接")),
@@ -329,7 +334,8 @@ _CONCEPT_ORDER = {c: i for i, (c, _, _) in enumerate(_CONCEPTS)}
 _IDENTITY_CONCEPTS = {"openid": "openid", "unionid": "unionid", "cookie": "cookie_id", "device": "device_id",
                       "buyer": "buyer_id", "viewer": "viewer_id", "login": "login_id", "member": "member_id"}
 _KEY_CONCEPTS = ("order_ref", "return_ref", "original_ref", "ticket_ref")
-_TIME_CONCEPTS = ("order_time", "return_time", "registered_time", "updated_time", "consent_time", "birth", "time")
+_TIME_CONCEPTS = ("order_time", "return_time", "registered_time", "updated_time", "consent_time", "sent_time", "birth",
+                  "time")
 _OPEN_VOCABULARY = {"room", "city", "province", "address", "name", "nickname", "store", "product", "description",
                     "page",
                     "version", "campaign", "buyer", "member", "login", "viewer", "device", "cookie", "openid",
@@ -457,6 +463,11 @@ _CODE_WORDS = {"tmall": ("天猫",), "taobao": ("淘宝",), "jd": ("京东",), "
                "haircare": ("洗护",), "bodycare": ("身体护理",), "men": ("男士",), "gift_set": ("礼盒",),
                "samples": ("小样",), "sale": ("销售", "售出"), "return": ("退货",), "diamond": ("钻石",),
                "gold": ("金卡",), "silver": ("银卡",), "standard": ("普通", "普卡"), "platinum": ("白金",)}
+#: spellings of a campaign member's group
+_GROUP_WORDS = {**{w: "treatment" for w in ("treatment", "treated", "test", "t", "target", "exposed", "实验组", "实验",
+                                            "发送组", "干预组")},
+                **{w: "control" for w in ("control", "holdout", "hold out", "c", "ctrl", "对照组", "对照", "留存组",
+                                          "控制组")}}
 _CODE_LOOKUP = {w: code for code, words in _CODE_WORDS.items() for w in words}
 _PURPOSES = {"sms": ("sms", "短信", "text"), "email": ("email", "mail", "邮件", "edm"),
              "wechat": ("wechat", "weixin", "微信"), "ads": ("ads", "ad", "advert", "advertising", "广告")}
@@ -1403,6 +1414,24 @@ def _role_scores(cols: list[_Col], facts: _FileFacts) -> dict[str, tuple[float, 
     if not (times and bools and ("purpose" in by or _purpose_from_words(facts))):
         sc = float("-inf")
     s["consents"] = (sc, why)
+
+    # campaign members
+    sc, why = 0.0, []
+    if "campaign" in by:
+        sc += 3
+        why.append(f"a campaign column ({by['campaign'][0].column})")
+    if "group" in by:
+        sc += 4
+        why.append(f"a group column ({by['group'][0].column})")
+    if any(c.concept == "sent_time" for c in times):
+        sc += 1.5
+        why.append("a send time")
+    if _has_any(w, t, ("campaign", "campaigns", "holdout", "experiment", "活动", "营销")):
+        sc += 1.5
+        why.append("campaign words in the file name")
+    if not (times and "campaign" in by and "group" in by):
+        sc = float("-inf")
+    s["campaign_members"] = (sc, why)
     return s
 
 
@@ -1456,6 +1485,8 @@ _PLANS: dict[str, list[tuple[str, tuple[str, ...]]]] = {
                 ("updated_at", ("updated_time",)), ("member_level", ("level",))],
     "consents": [("consented_at", ("consent_time", "time")), ("granted", ("granted", "consent")),
                  ("purpose", ("purpose",))],
+    "campaign_members": [("campaign_id", ("campaign",)), ("campaign_name", ("campaign",)), ("group", ("group",)),
+                         ("sent_at", ("sent_time", "time")), ("response_window_days", ("window",))],
 }
 _TRAIT_PLAN = [("name", ("name",)), ("gender", ("gender",)), ("birth_date", ("birth",)), ("city", ("city",)),
                ("address", ("address",)), ("phone", ("phone",)), ("email", ("email",))]
@@ -1478,7 +1509,7 @@ def _coerce(c: _Col, name: str, role: str) -> str | None:
     if c.type == "category" and "string" in allowed:
         return "string"
     if c.type in ("string", "integer", "identifier", "key") and "category" in allowed and name in (
-            "event_type", "status", "gender", "purpose") and c.distinct <= _MAX_EVENT_NAMES:
+            "event_type", "status", "gender", "purpose", "group") and c.distinct <= _MAX_EVENT_NAMES:
         return "category"
     if c.type in ("string", "identifier", "key", "category") and name in ("member_id", "order_id", "return_id",
                                                                            "product"):
@@ -1531,6 +1562,7 @@ def _assign(cols: list[_Col], role: str) -> dict[int, tuple[str, str]]:
     # required fields: when no header names them, the best column of a fitting type
     fallbacks = {"ordered_at": ("timestamp", "date"), "returned_at": ("timestamp", "date"),
                  "event_time": ("timestamp", "date"), "consented_at": ("timestamp", "date"),
+                 "sent_at": ("timestamp", "date"),
                  "amount": ("amount", "float", "integer"), "granted": ("boolean",)}
     if role == "returns":
         fallbacks["order_id"] = ("key", "identifier")
@@ -2028,6 +2060,10 @@ def _category_values(c: _Col, name: str, role: str, facts: _FileFacts,
         if c.distinct > len(c.texts):
             note += f"; only the {len(c.texts)} most frequent names were listed"
         return values, note
+    elif name == "group" and role == "campaign_members":
+        values, unknown = _canonical_codes(texts, lambda t: _GROUP_WORDS.get(_nfkc(t).casefold()))
+        note = "campaign group: spellings mapped to treatment / control"
+        c.confidence = "medium" if unknown else "high"
     elif name == "purpose" and role == "consents":
         def lookup(t: str) -> str:
             for code, words in _PURPOSES.items():

@@ -18,6 +18,8 @@ events     a behavioural event (time, type from :data:`EVENT_TYPES`, optional qu
            duration, campaign, product, category, rating); ``extra_events`` derive further events
            from one row (a live-stream session with its comments and gifts)
 consents   consent given or withdrawn for one purpose at a time
+campaign_  a person's membership of a past campaign: campaign id and name, group (treatment or
+members    held-out control), when it was sent — the campaign tool's export, for measuring results
 =========  =====================================================================================
 
 One mapping, one role; a file that holds two kinds of thing gets two mappings, each with a
@@ -43,7 +45,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["CanonicalField", "RoleSpec", "ROLES", "TRAITS", "EventType", "EVENT_TYPES", "EVENT_FAMILIES",
-           "ORDER_STATUSES", "GENDERS", "CONSENT_PURPOSES", "CONSENT_EVENTS", "SESSION_FAMILIES", "event_slug",
+           "ORDER_STATUSES", "GENDERS", "CAMPAIGN_GROUPS", "CONSENT_PURPOSES", "CONSENT_EVENTS", "SESSION_FAMILIES", "event_slug",
            "describe_roles"]
 
 TIME_TYPES = ("timestamp", "date")
@@ -54,6 +56,8 @@ NUMBER_TYPES = ("integer", "float")
 ORDER_STATUSES = ("paid", "cancelled", "refunded")
 #: Codes of a ``gender`` category.
 GENDERS = ("F", "M", "U")
+#: Codes of a campaign member's ``group``.
+CAMPAIGN_GROUPS = ("treatment", "control")
 #: Consent purposes every brand knows; a profile field ``consent_<word>`` adds a purpose of its own.
 CONSENT_PURPOSES = ("sms", "email", "wechat", "ads")
 
@@ -144,6 +148,16 @@ _CONSENTS = {
     "granted": CanonicalField(("boolean",), "true = given, false = withdrawn or refused", required=True),
     "consented_at": CanonicalField(TIME_TYPES, "when it was given or withdrawn", required=True),
 }
+_CAMPAIGN_MEMBERS = {
+    "campaign_id": CanonicalField(("key", "string", "identifier", "category"), "the campaign's id", required=True),
+    "campaign_name": CanonicalField(("string", "category"), "the campaign's name"),
+    "group": CanonicalField(("category",), "treatment (was sent the message) or control (held out at random)",
+                            required=True, codes=CAMPAIGN_GROUPS),
+    "sent_at": CanonicalField(TIME_TYPES, "when it was sent (for the control group: when it would have been)",
+                              required=True),
+    "response_window_days": CanonicalField(NUMBER_TYPES, "days after the send in which a purchase counts as a "
+                                                         "response (missing: the results' default)"),
+}
 
 ROLES: dict[str, RoleSpec] = {
     "profile": RoleSpec("profile", "member / customer master data", _PROFILE, ("registered_at", "updated_at"),
@@ -154,6 +168,8 @@ ROLES: dict[str, RoleSpec] = {
                         ("returned_at",)),
     "events": RoleSpec("events", "behavioural events", _EVENTS, ("event_time",)),
     "consents": RoleSpec("consents", "consent given or withdrawn per purpose", _CONSENTS, ("consented_at",)),
+    "campaign_members": RoleSpec("campaign_members", "members of past campaigns: treatment or held-out control",
+                                 _CAMPAIGN_MEMBERS, ("sent_at",)),
 }
 
 

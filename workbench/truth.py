@@ -76,3 +76,13 @@ def sample_info(paths: Paths | None = None) -> dict:
 
     f = (paths or get_paths()).truth / "sample.json"
     return json.loads(f.read_text(encoding="utf-8")) if f.exists() else {}
+
+
+def campaign_truth(paths: Paths | None = None) -> dict | None:
+    """The true effects of the sample's past campaigns (``raw/_truth/campaigns.json``: per
+    campaign the true conversion, orders and revenue lift per person, overall and per behaviour
+    type), or None when the data has none."""
+    import json
+
+    f = (paths or get_paths()).truth / "campaigns.json"
+    return json.loads(f.read_text(encoding="utf-8")) if f.exists() else None

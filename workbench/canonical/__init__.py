@@ -55,7 +55,8 @@ PURCHASE_COLUMNS = ("oneid", "record_id", "channel", "sales_channel", "order_key
                     "is_order", "category", "gross", "refund", "net", "refunded_at")
 #: Which table's time column an as-of filter uses.
 TIME_COLUMN = {"records": "at", "profiles": "at", "traits": "at", "orders": "ordered_at", "order_lines": "ordered_at",
-               "refunds": "refunded_at", "events": "event_time", "consents": "at", "identifiers": "at"}
+               "refunds": "refunded_at", "events": "event_time", "consents": "at", "identifiers": "at",
+               "campaign_members": "sent_at"}
 
 
 def load_registry(paths: Paths) -> pd.DataFrame:
@@ -290,7 +291,7 @@ def _manifest(facts: dict[str, dict[str, Any]], build, config: RunConfig, regist
         "built_utc": pd.Timestamp.now(tz="UTC").floor("s").isoformat(),
         "settings": config.to_dict(),
         "roles": {r: [c for c, m in config.mappings.items() if m.role == r]
-                  for r in ("profile", "orders", "returns", "events", "consents")},
+                  for r in ("profile", "orders", "returns", "events", "consents", "campaign_members")},
         "rows": {t: f["rows"] for t, f in facts.items()},
         "rows_per_channel": build.counts,
         "oneids": int(registry["oneid"].nunique()),
@@ -349,7 +350,7 @@ class CanonicalLayer:
     def has(self, role: str) -> bool:
         """Whether any mapping of ``role`` fed the layer (and left rows)."""
         table = {"profile": "profiles", "orders": "orders", "returns": "refunds", "events": "events",
-                 "consents": "consents"}[role]
+                 "consents": "consents", "campaign_members": "campaign_members"}[role]
         return bool(self.manifest["roles"].get(role)) and self.manifest["rows"].get(table, 0) > 0
 
     @property

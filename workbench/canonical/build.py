@@ -20,6 +20,8 @@ person traits and identifiers come from every role. The rules, each defined here
 - **Consents**: a profile's ``consent_<purpose>`` fields at the record's ``updated_at`` (else
   ``registered_at``) — an empty field says "unknown"; a consents row; an event of
   :data:`workbench.roles.CONSENT_EVENTS` (unsubscribe, WeChat follow / unfollow).
+- **Campaign members**: one row per source row (campaign id, name, group, sent at); the
+  campaign's results compare its groups' orders after ``sent_at`` (:mod:`workbench.campaigns`).
 - **Traits** are ranked: profile mappings first, then the others in mapping order.
 """
 
@@ -201,6 +203,12 @@ class CanonicalBuild:
         self.add("consents", base.assign(purpose=_str(df["purpose"], df.index).str.casefold(),
                                          granted=df["granted"].astype("boolean"), at=df["consented_at"],
                                          event="consent record", priority=0), mapping.channel)
+
+    def _campaign_members(self, df, mapping, base, at) -> None:
+        self.add("campaign_members", base.assign(
+            campaign_id=_str(df["campaign_id"], df.index), campaign_name=_str(df.get("campaign_name"), df.index),
+            group=_str(df["group"], df.index), sent_at=df["sent_at"],
+            response_window_days=_num(df.get("response_window_days"), df.index)), mapping.channel)
 
     # ------------------------------------------------------------------ after every mapping
     def finish(self) -> None:

@@ -20,6 +20,8 @@ refunds        refund: from an order row's refund amount, or a returns row; ``or
 events         event of the canonical vocabulary (one source row may give several)
 consents       consent event: purpose, granted (True / False / unknown), time, what said it
 identifiers    identifier value observed on a record (a 64-bit hash, never the value)
+campaign_      person in a past campaign (campaign id and name, group treatment / control,
+members        sent at), from a campaign_members mapping
 =============  ===========================================================================
 """
 
@@ -55,6 +57,9 @@ COLUMNS: dict[str, dict[str, str]] = {
     "consents": {"oneid": "string", "record_id": "string", "channel": "string", "purpose": "string",
                  "granted": "boolean", "at": _TS, "event": "string", "priority": "int64"},
     "identifiers": {"oneid": "string", "identifier": "string", "value_hash": "uint64", "at": _TS},
+    "campaign_members": {"oneid": "string", "record_id": "string", "channel": "string", "campaign_id": "string",
+                         "campaign_name": "string", "group": "string", "sent_at": _TS,
+                         "response_window_days": "float64"},
 }
 TABLES = tuple(COLUMNS)
 
@@ -86,7 +91,9 @@ UNIQUE: dict[str, list[str]] = {"records": ["record_id"], "orders": ["order_key"
 #: Columns that may not be missing (besides every table's oneid, record_id and channel).
 REQUIRED = frozenset({("orders", "order_key"), ("events", "event_type"), ("consents", "purpose"),
                       ("refunds", "order_key"), ("traits", "trait"), ("identifiers", "identifier"),
-                      ("identifiers", "oneid")})
+                      ("identifiers", "oneid"),
+                      ("campaign_members", "campaign_id"), ("campaign_members", "group"),
+                      ("campaign_members", "sent_at")})
 #: Amounts and quantities that may not be negative.
 NON_NEGATIVE = frozenset({("orders", "gross"), ("refunds", "amount"), ("events", "quantity")})
 

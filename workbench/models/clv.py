@@ -376,8 +376,10 @@ def _bgnbd_loglik(log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.
 def _fit_log_params(objective, start: np.ndarray, model: str) -> optimize.OptimizeResult:
     res = optimize.minimize(objective, start, jac=True, method="BFGS",
                             options={"gtol": 1e-9, "maxiter": 2000})
-    # BFGS stops with "precision loss" when the gradient is already ~1e-8: accept a small gradient.
-    if not res.success and not (np.all(np.isfinite(res.x)) and np.max(np.abs(res.jac)) < 1e-5):
+    # BFGS stops with "precision loss" when the gradient is already small: accept it. The objective
+    # is a mean log-likelihood per customer, so a gradient below 1e-4 per unit of a log-parameter is
+    # converged; on a flat ridge (a, b -> large: hardly any dropout) BFGS stalls around 1e-5.
+    if not res.success and not (np.all(np.isfinite(res.x)) and np.max(np.abs(res.jac)) < 1e-4):
         raise RuntimeError(f"{model} fit did not converge: {res.message} Try a penalizer_coef > 0 "
                            "(e.g. 0.001) or check the input data.")
     return res

@@ -969,10 +969,17 @@ def _truth_persons(paths: Paths, gone: set[str], *, count_only: bool = False) ->
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    t = pq.read_table(persons)
-    drop = np.array([p in gone for p in t.column("person_id").to_pylist()], dtype=bool)
-    if drop.any() and not count_only:
-        tmp = persons.with_name(persons.name + ".tmp")
-        pq.write_table(t.filter(pa.array(~drop)), tmp)
-        os.replace(tmp, persons)
-    return int(drop.sum())
+    removed = 0
+    # the persons (their contacts), and their rows in the truth of the sample's past campaigns
+    for f in (persons, paths.truth / "campaign_members.parquet"):
+        if not f.exists():
+            continue
+        t = pq.read_table(f)
+        drop = np.array([p in gone for p in t.column("person_id").to_pylist()], dtype=bool)
+        if drop.any() and not count_only:
+            tmp = f.with_name(f.name + ".tmp")
+            pq.write_table(t.filter(pa.array(~drop)), tmp)
+            os.replace(tmp, f)
+        if f == persons:
+            removed = int(drop.sum())
+    return removed

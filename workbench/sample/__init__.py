@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import channels
+from . import campaigns, channels
 from .population import BEHAVIOURS, Window, make_population
 
 __all__ = ["make_sample", "CHANNEL_FILES", "BEHAVIOURS", "DEFAULT_START", "DEFAULT_END"]
@@ -42,6 +42,8 @@ CHANNEL_FILES = {
     "wechat_followers": ("wechat_followers/wechat_followers.csv", {"encoding": "utf-8"}),
     "email_events": ("email_events/email_events.csv", {"encoding": "utf-8"}),
     "service_tickets": ("service_tickets/service_tickets.csv", {"encoding": "utf-8", "lineterminator": "\r\n"}),
+    # the campaign tool's export of past campaigns (members, group, send time); see sample/campaigns.py
+    "crm_campaigns": ("crm_campaigns/campaign_members_export.csv", {"encoding": "utf-8"}),
 }
 
 
@@ -106,6 +108,12 @@ def make_sample(persons: int = 20_000, *, seed: int = 42, out: str | os.PathLike
 
     writers = {name: _ChannelWriter(out / rel, opts) for name, (rel, opts) in CHANNEL_FILES.items()}
     truth_parts = []
+    # past campaigns draw from a stream of their own and are written after every ordinary row,
+    # so the ordinary rows are the same with or without them
+    crng = campaigns.campaign_rng(seed)
+    specs = campaigns.campaign_specs(window)
+    late: list[tuple[str, pd.DataFrame, np.ndarray]] = []   # (channel, rows, person ids)
+    campaign_truth = []
     chunks = range(0, len(pop), CHUNK_PERSONS)
     if progress:
         from tqdm.auto import tqdm
@@ -137,11 +145,33 @@ def make_sample(persons: int = 20_000, *, seed: int = 42, out: str | os.PathLike
                 "person_id": p["person_id"].to_numpy()[df["_person"].to_numpy()],
             }))
             w.append(df.drop(columns="_person"))
+        members, extra, ctruth = campaigns.draw_campaigns(p, orders, specs, crng)
+        if len(members):
+            pid = p["person_id"].to_numpy()
+            late.append(("crm_campaigns", members.sort_values(["_ts", "_person"], kind="stable")
+                         .drop(columns="_ts").reset_index(drop=True), pid))
+            campaign_truth.append(ctruth.assign(person_id=pid[ctruth["_person"].to_numpy()]).drop(columns="_person"))
+            for name, make in (("ecommerce_orders", channels.ecommerce_orders), ("pos_receipts", channels.pos_receipts)):
+                part = extra[extra["channel"] == ("online" if name == "ecommerce_orders" else "pos")]
+                if len(part):
+                    late.append((name, make(p, part.reset_index(drop=True), window, crng, id_offset=10**7 + len(late)
+                                            * 10**5), pid))
+    pos = writers["pos_receipts"]
+    pos_ordinary_rows = pos.rows
+    for name, df, pid in late:
+        w = writers[name]
+        truth_parts.append(pd.DataFrame({
+            "channel": name, "source_file": CHANNEL_FILES[name][0],
+            "source_row": np.arange(w.rows + 1, w.rows + len(df) + 1, dtype=np.int64),
+            "person_id": pid[df["_person"].to_numpy()],
+        }))
+        w.append(df.drop(columns="_person"))
+    if writers["crm_campaigns"].rows == 0:   # a window too short for the campaigns: an export without rows
+        writers["crm_campaigns"].path.write_text(",".join(campaigns.EXPORT_COLUMNS) + "\n", encoding="utf-8")
     for w in writers.values():
         w.close()
-    pos = writers["pos_receipts"]
-    if pos.rows > 10:
-        _break_rows(pos.path, "utf-8", np.sort(rng.choice(np.arange(1, pos.rows + 1), 3, replace=False)))
+    if pos_ordinary_rows > 10:
+        _break_rows(pos.path, "utf-8", np.sort(rng.choice(np.arange(1, pos_ordinary_rows + 1), 3, replace=False)))
 
     truth = out / "_truth"
     truth.mkdir(parents=True, exist_ok=True)
@@ -155,6 +185,12 @@ def make_sample(persons: int = 20_000, *, seed: int = 42, out: str | os.PathLike
     people = pop[keep].copy()
     people["churn_ts"] = people["churn_ts"].where(people["churn_ts"] < np.iinfo(np.int64).max)
     people.to_parquet(truth / "persons.parquet", index=False)
+    members = (pd.concat(campaign_truth, ignore_index=True) if campaign_truth else
+               pd.DataFrame(columns=["campaign_id", "type", "group", "effect", "natural_conversion", "extra_order",
+                                     "expected_extra_revenue", "person_id"]))
+    members.to_parquet(truth / "campaign_members.parquet", index=False)
+    (truth / "campaigns.json").write_text(json.dumps(campaigns.campaign_truth(specs, members), indent=2,
+                                                     ensure_ascii=False), encoding="utf-8")
     files = {name: {"path": CHANNEL_FILES[name][0], "rows": w.rows, "bytes": w.path.stat().st_size}
              for name, w in writers.items()}
     summary = {
