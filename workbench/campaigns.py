@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .campaign_export import campaigns_folder, load_campaign   # the writer owns the record's format
 from .config import Paths, get_paths
 
 __all__ = ["load_campaign_members", "campaign_outcomes", "lift_table", "minimum_detectable_effect",
@@ -63,14 +64,12 @@ def _check_positive(value: Any, name: str, *, integer: bool = True) -> Any:
 # ----------------------------------------------------------------------------- members
 def _exported_campaigns(paths: Paths) -> pd.DataFrame:
     """Members of campaigns the workbench exported (``processed/campaigns/<id>/``), when any."""
-    root = paths.processed / "campaigns"
+    root = campaigns_folder(paths)
     parts = []
     for meta in sorted(root.glob("*/campaign.json")) if root.exists() else []:
-        a = meta.parent / "assignment.parquet"
-        if not a.exists():
+        if not (meta.parent / "assignment.parquet").exists():
             continue
-        info = json.loads(meta.read_text(encoding="utf-8"))
-        df = pd.read_parquet(a, columns=["oneid", "group", "exported_at"])
+        info, df = load_campaign(meta.parent.name, paths)
         parts.append(pd.DataFrame({
             "oneid": df["oneid"].astype("string"), "campaign_id": str(info.get("campaign_id", meta.parent.name)),
             "campaign_name": str(info.get("name") or info.get("campaign_id", meta.parent.name)),
