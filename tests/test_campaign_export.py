@@ -211,3 +211,56 @@ def test_audiences_naming_a_tag_this_data_left_out_say_so():
     assert "['live_stream_fan']" in notes["fans"]
     with pytest.raises(KeyError, match="Unknown name 'vipp'"):   # a typo is still an error
         declared_audiences([SimpleNamespace(name="x", expression="vipp")], frame, left_out=["live_stream_fan"])
+
+
+def test_next_campaign_audience_chosen_by_uplift(tagged_paths, tmp_path, capsys):
+    """The uplift stage scores everyone for the next campaign; an audience expression reads
+    ``uplift_decile``; the people it picks are truly more persuadable than everyone (sample truth);
+    the export holds out a control group again and sends only the treated."""
+    import json
+
+    from workbench.campaigns import run_campaign_results
+    from workbench.cli import main
+    from workbench.truth import campaign_truth, oneid_truth
+    from workbench.uplift import load_uplift_scores, run_uplift
+
+    run_campaign_results(tagged_paths, n_boot=200)
+    run = run_uplift(tagged_paths, folds=3, seed=0)
+    assert run.fitted, run.info
+    scores = load_uplift_scores(tagged_paths)
+    assert scores.index.is_unique and scores["uplift"].notna().all()
+    sizes = scores["uplift_decile"].value_counts().sort_index()
+    assert list(sizes.index) == list(range(1, 11)) and sizes.max() - sizes.min() <= 1, sizes
+    info = json.loads((tagged_paths.processed / "uplift.json").read_text(encoding="utf-8"))
+    assert info["like_campaign"] == info["campaigns"][-1] and info["qini"]["uplift"] > 0
+
+    truth = campaign_truth(tagged_paths)[info["like_campaign"]]["effects_by_type"]
+    effect = oneid_truth(tagged_paths)["type"].reindex(scores.index).map(truth).fillna(0.0)
+    top = scores["uplift_decile"] > 8
+    assert effect[top].mean() > 1.5 * effect.mean(), (effect[top].mean(), effect.mean())
+
+    d = ["--data-dir", str(tagged_paths.data), "--reports-dir", str(tagged_paths.reports)]
+    out = tmp_path / "out"
+    assert main(["audience", "uplift_decile > 8 and not frequent_rebuyer", "--campaign", "next-1", "--holdout", "0.2",
+                 "--seed", "5", "--out", str(out), *d]) == 0
+    meta, assignment = load_campaign("next-1", tagged_paths)
+    assert meta["audience"] == "uplift_decile > 8 and not frequent_rebuyer"
+    assert set(assignment["oneid"]) <= set(scores.index[top])
+    sent = pd.read_csv(out / "next-1.csv", dtype=str)
+    assert not set(sent["oneid"]) & set(assignment.loc[assignment["group"] == "control", "oneid"])
+    assert meta["counts"]["control"] > 0 and len(sent) == meta["counts"]["treatment"]
+
+
+def test_uplift_stage_without_enough_campaign_members_says_why(tagged_paths, tmp_path):
+    import shutil
+
+    from workbench.uplift import load_uplift_scores, run_uplift
+
+    root = tmp_path / "few"
+    shutil.copytree(tagged_paths.data / "processed" / "canonical", root / "data" / "processed" / "canonical")
+    paths = get_paths(root / "data", root / "reports").ensure()
+    run = run_uplift(paths, min_members=10**9)
+    assert not run.fitted and "at least 1000000000 campaign members" in run.info["reason"]
+    assert load_uplift_scores(paths).empty
+    with pytest.raises(ValueError, match="The 'folds' parameter must be an integer >= 2. Got 1 instead."):
+        run_uplift(paths, folds=1)

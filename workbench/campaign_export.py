@@ -55,8 +55,11 @@ def campaigns_folder(paths: Paths | None = None) -> Path:
 
 def audience_frame(paths: Paths | None = None) -> pd.DataFrame:
     """What audience expressions read: :func:`workbench.tags.tag_inputs` (public profile,
-    segments, scores, activity facts) joined with the tags written by this run (when written)."""
+    segments, scores, activity facts) joined with the tags written by this run (when written) and
+    the uplift scores for the next campaign (``uplift``, ``uplift_decile``;
+    when the uplift stage fitted a model: :func:`workbench.uplift.run_uplift`)."""
     from .tags import load_tag_table, tag_inputs, tags_path
+    from .uplift import load_uplift_scores
 
     paths = paths or get_paths()
     frame = tag_inputs(paths)
@@ -66,6 +69,9 @@ def audience_frame(paths: Paths | None = None) -> pd.DataFrame:
         tags = tags.drop(columns="tags")
         frame = frame.join(tags[[c for c in tags.columns if c not in frame.columns]], how="left")
         frame[list(tags.columns)] = frame[list(tags.columns)].fillna(False).astype(bool)
+    uplift = load_uplift_scores(paths)
+    if len(uplift):     # people first seen after the scoring date have no score: NaN, never in "uplift_decile >= 9"
+        frame = frame.join(uplift[[c for c in uplift.columns if c not in frame.columns]], how="left")
     return frame
 
 

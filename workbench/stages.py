@@ -19,6 +19,7 @@ propensity        :func:`workbench.models.workflow.run_task`              08_pro
 clv               :func:`workbench.models.clv_stage.run_clv`              09_clv
 tags              :func:`workbench.tags.run_tags`                         10_segment_report
 campaign_results  :func:`workbench.campaigns.run_campaign_results`        12_campaign_results
+uplift            :func:`workbench.uplift.run_uplift`                     12_campaign_results
 consents          :func:`workbench.privacy.consent.write_consent_ledger`  (CLI only)
 ================  ======================================================  ===================
 
@@ -49,6 +50,7 @@ STAGES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "clv": ("workbench.models.clv_stage", "run_clv", {}),
     "tags": ("workbench.tags", "run_tags", {}),
     "campaign_results": ("workbench.campaigns", "run_campaign_results", {}),
+    "uplift": ("workbench.uplift", "run_uplift", {}),
     "consents": ("workbench.privacy.consent", "write_consent_ledger", {}),
 }
 
@@ -67,7 +69,7 @@ def run_stage(name: str, paths: Paths, **params: Any) -> Any:
     >>> run_stage("nowhere", None)
     Traceback (most recent call last):
     ...
-    ValueError: The 'name' parameter must be one of ['campaign_results', 'canonical', 'churn', 'clean', 'clusters', 'clv', 'consents', 'customer_360', 'engagement', 'identity', 'ingest', 'propensity', 'rfm', 'tags']. Got 'nowhere' instead.
+    ValueError: The 'name' parameter must be one of ['campaign_results', 'canonical', 'churn', 'clean', 'clusters', 'clv', 'consents', 'customer_360', 'engagement', 'identity', 'ingest', 'propensity', 'rfm', 'tags', 'uplift']. Got 'nowhere' instead.
     """
     func = stage_function(name)
     return func(paths, **{**STAGES[name][2], **params})

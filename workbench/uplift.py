@@ -22,13 +22,19 @@ Example:
 
 from __future__ import annotations
 
+import json
+import os
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .config import Paths, get_paths
+
 __all__ = ["TwoModelUplift", "qini_curve", "qini_coefficient", "cross_fitted_scores", "uplift_dataset",
-           "evaluate_uplift"]
+           "evaluate_uplift", "score_population", "run_uplift", "load_uplift_scores", "UpliftRun"]
 
 
 def _classifier(seed: int):
@@ -152,3 +158,130 @@ def evaluate_uplift(X: pd.DataFrame, y: Any, treatment: Any, *, folds: int = 5, 
     qini = {"uplift": qini_coefficient(y, treatment, s["uplift"]),
             "response": qini_coefficient(y, treatment, s["response"]), "random": 0.0}
     return {"scores": s, "qini": qini}
+
+
+# ----------------------------------------------------------------------------- the next campaign
+def score_population(layer: Any, X: pd.DataFrame, y: Any, treatment: Any, *, campaigns: list[str],
+                     like_campaign: str, as_of: Any = None, seed: int = 0) -> pd.DataFrame:
+    """Everyone's uplift for the next campaign: two models fitted on every past campaign member
+    (``X``, ``y``, ``treatment`` from :func:`uplift_dataset`), applied to each person's features at
+    ``as_of`` (default: the day after the data ends) as if they received ``like_campaign`` (its
+    campaign indicator set, the others not).
+
+    Returns one row per OneID (index ``oneid``, sorted): ``uplift`` (predicted conversion if
+    treated − if not) and ``uplift_decile`` (1 … 10, 10 = the most persuadable tenth) — the
+    columns an audience expression reads (``"uplift_decile >= 9 and not churn_high"``).
+
+    >>> score_population(layer, X, y, t, campaigns=["WB-2026-03"], like_campaign="WB-2026-03")  # doctest: +SKIP
+    """
+    from threadpoolctl import threadpool_limits
+
+    from .models.dataset import build_features
+    from .timeutil import day_after
+
+    if like_campaign not in campaigns:
+        raise ValueError(f"The 'like_campaign' parameter must be one of {sorted(campaigns)}. "
+                         f"Got {like_campaign!r} instead.")
+    as_of = day_after(layer.data_end) if as_of is None else as_of
+    Xn = _numeric(X)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        model = TwoModelUplift(seed=seed).fit(Xn, y, treatment)
+        now = build_features(layer, cutoff=as_of)
+        x = now.assign(**{f"campaign_{c}": float(c == like_campaign) for c in campaigns})
+        xn = _numeric(x).reindex(columns=Xn.columns, fill_value=0.0)
+        out = pd.DataFrame({"uplift": model.predict_uplift(xn)}, index=pd.Index(now.index.astype("string"), name="oneid"))
+    n = len(out)
+    out["uplift_decile"] = (np.floor(out["uplift"].rank(method="first").to_numpy() * 10 / (n + 1e-9)).astype("int64")
+                            + 1 if n else np.array([], dtype="int64"))
+    out["uplift_decile"] = out["uplift_decile"].clip(1, 10)
+    out.attrs.update(like_campaign=like_campaign, as_of=f"{pd.Timestamp(as_of):%Y-%m-%d}")
+    return out.sort_index()
+
+
+@dataclass
+class UpliftRun:
+    """What the uplift stage found: ``qini`` (uplift, response, random) on held-out people,
+    the cross-fitted ``heldout`` scores of the campaign members, everyone's ``population``
+    scores for the next campaign, and ``info`` (members, campaigns, the campaign scored like, as-of
+    date, folds, seed; or the reason there is no model)."""
+
+    qini: dict[str, float] = field(default_factory=dict)
+    heldout: pd.DataFrame | None = None
+    population: pd.DataFrame | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fitted(self) -> bool:
+        return self.population is not None
+
+
+def _write_atomic(df_or_text: Any, path) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    if isinstance(df_or_text, pd.DataFrame):
+        df_or_text.to_parquet(tmp)
+    else:
+        tmp.write_text(df_or_text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_uplift(paths: Paths | None = None, *, folds: int = 5, seed: int = 0, min_members: int = 300,
+               like_campaign: str | None = None, as_of: Any = None) -> UpliftRun:
+    """The uplift stage: from the members and outcomes of past campaigns
+    (``campaign_outcomes.parquet``, written by :func:`workbench.campaigns.run_campaign_results`),
+    judge the two-model uplift against a response model and random targeting on held-out people
+    (:func:`evaluate_uplift`), then score everyone for the next campaign
+    (:func:`score_population`, like ``like_campaign``; default the most recently sent one).
+    Writes ``data/processed/uplift_scores.parquet`` (OneIDs only) and ``uplift.json``; with fewer
+    than ``min_members`` members or a single group, an empty score table and the reason.
+
+    >>> run = run_uplift()                                # doctest: +SKIP
+    >>> run.population["uplift_decile"].value_counts()    # doctest: +SKIP
+    """
+    from .canonical import load_canonical
+
+    for name, v in (("folds", folds), ("min_members", min_members)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < (2 if name == "folds" else 1):
+            raise ValueError(f"The {name!r} parameter must be an integer >= {2 if name == 'folds' else 1}. "
+                             f"Got {v!r} instead.")
+    paths = (paths or get_paths()).ensure()
+    layer = load_canonical(paths)
+    src = paths.processed / "campaign_outcomes.parquet"
+    outcomes = pd.read_parquet(src) if src.exists() else pd.DataFrame(columns=["campaign_id", "group", "converted"])
+    campaigns = (outcomes.groupby("campaign_id")["sent_at"].min().sort_values().index.astype(str).tolist()
+                 if len(outcomes) else [])
+    info: dict[str, Any] = {"members": int(len(outcomes)), "campaigns": campaigns, "folds": folds, "seed": seed,
+                            "min_members": min_members}
+    run = UpliftRun(info=info)
+    if len(outcomes) < min_members or outcomes["group"].nunique() < 2:
+        info["reason"] = (f"Uplift needs at least {min_members} campaign members with outcomes in both groups; "
+                          f"this data has {len(outcomes)}.")
+        empty = pd.DataFrame({"uplift": pd.Series(dtype="float64"), "uplift_decile": pd.Series(dtype="int64")},
+                             index=pd.Index([], name="oneid", dtype="string"))
+        _write_atomic(empty, paths.processed / "uplift_scores.parquet")
+    else:
+        like = like_campaign if like_campaign is not None else campaigns[-1]
+        X, y, t = uplift_dataset(layer, outcomes)
+        ev = evaluate_uplift(X, y, t, folds=folds, seed=seed)
+        run.qini, run.heldout = ev["qini"], ev["scores"]
+        run.population = score_population(layer, X, y, t, campaigns=campaigns, like_campaign=like, as_of=as_of,
+                                          seed=seed)
+        info.update(like_campaign=like, as_of=run.population.attrs["as_of"], qini=run.qini,
+                    persons_scored=int(len(run.population)))
+        _write_atomic(run.population, paths.processed / "uplift_scores.parquet")
+    _write_atomic(json.dumps(info, indent=2, ensure_ascii=False, default=str), paths.processed / "uplift.json")
+    return run
+
+
+def load_uplift_scores(paths: Paths | None = None) -> pd.DataFrame:
+    """This run's uplift scores (index ``oneid``; empty when the stage did not run or had too
+    little data).
+
+    >>> load_uplift_scores().columns.tolist()[-2:]     # doctest: +SKIP
+    ['uplift', 'uplift_decile']
+    """
+    f = (paths or get_paths()).processed / "uplift_scores.parquet"
+    if not f.exists():
+        return pd.DataFrame(index=pd.Index([], name="oneid", dtype="string"))
+    df = pd.read_parquet(f)
+    df.index = df.index.astype("string")
+    return df
