@@ -66,7 +66,7 @@ def _main(argv: list[str]) -> int:
         print(f"{what} missing: run `make browser`", file=sys.stderr)
         return 1
     run = Path(argv[0]).resolve()
-    for page, height in (("index.html", 1400), ("10_segment_report.html", 4200)):
+    for page, height in (("index.html", 1400), ("10_segment_report.html", 4200), ("12_campaign_results.html", 3600)):
         if (run / page).is_file():
             print(screenshot(run / page, run / "screenshots" / page.replace(".html", ".png"), height=height))
     return 0

@@ -224,7 +224,8 @@ def test_a_run_with_an_unknown_language_refuses_to_start(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def zh_run(pipeline_runs, tmp_path_factory):
     """The session's sample run copied, then ``workbench run --language zh``: only the notebooks
-    declaring ``language`` run again (the rest are reused), and the index is written in Chinese."""
+    declaring ``language`` (the segment report and the campaign results) run again, the rest are
+    reused, and the index is written in Chinese."""
     from workbench.cli import main
     from workbench.config import get_paths
 
@@ -242,8 +243,10 @@ def zh_run(pipeline_runs, tmp_path_factory):
 def test_the_chinese_report_has_chinese_headings_and_no_missing_glyphs(zh_run):
     manifest = json.loads((zh_run / "manifest.json").read_text(encoding="utf-8"))
     status = {nb["name"]: (nb["status"], nb.get("reason")) for nb in manifest["notebooks"]}
-    assert status["10_segment_report.ipynb"] == ("ok", "parameters changed: language")
-    assert {s for n, (s, _) in status.items() if n != "10_segment_report.ipynb"} == {"reused"}
+    translated = {"10_segment_report.ipynb", "12_campaign_results.ipynb"}
+    for name in translated:
+        assert status[name] == ("ok", "parameters changed: language"), (name, status[name])
+    assert {s for n, (s, _) in status.items() if n not in translated} == {"reused"}
     page = (zh_run / "10_segment_report.html").read_text(encoding="utf-8")
     headings = [re.sub(r"<[^>]+>|¶", "", h).strip() for h in re.findall(r"<h[12][^>]*>(.*?)</h[12]>", page, flags=re.S)]
     for key in ("report.title", "report.headline", "report.rfm", "report.clusters", "report.engagement",
@@ -261,12 +264,28 @@ def test_the_chinese_report_has_chinese_headings_and_no_missing_glyphs(zh_run):
     assert "<h2>笔记本</h2>" in index and "打开客户分群报告" in index and "中文" in index
 
 
+def test_the_chinese_campaign_results_have_chinese_headings_labels_and_no_missing_glyphs(zh_run):
+    page = (zh_run / "12_campaign_results.html").read_text(encoding="utf-8")
+    headings = [re.sub(r"<[^>]+>|¶", "", h).strip() for h in re.findall(r"<h[12][^>]*>(.*?)</h[12]>", page, flags=re.S)]
+    for key in ("campaign.per_campaign", "campaign.by_segment", "campaign.uplift", "campaign.next"):
+        assert t(key, "zh") in headings, (key, headings)
+    for text in ("触达组人数", "转化率", "从未购买", "Qini 系数"):
+        assert text in page, text
+    executed = json.loads((zh_run / "12_campaign_results.ipynb").read_text(encoding="utf-8"))
+    figures = sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", []))
+    assert figures >= 2
+    stderr = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", [])
+                     if o.get("name") == "stderr")
+    assert "missing from font" not in stderr and "Glyph" not in stderr, stderr[:2000]
+
+
 def test_the_chinese_report_and_index_open_in_headless_chromium(zh_run):
     from PIL import Image
 
     from tests.browser import screenshot
 
-    shots = {"10_segment_report.html": (1280, 4200), "index.html": (1280, 1400)}
+    shots = {"10_segment_report.html": (1280, 4200), "12_campaign_results.html": (1280, 3600),
+             "index.html": (1280, 1400)}
     for page, (w, h) in shots.items():
         png = screenshot(zh_run / page, zh_run / "screenshots" / page.replace(".html", ".png"), width=w, height=h)
         with Image.open(png) as im:

@@ -57,3 +57,24 @@ def heading(key: str, language: str = DEFAULT_LANGUAGE, *, level: int = 2, intro
     if intro is not None:
         text += "\n\n" + t(intro, language)
     display(Markdown(text))
+
+
+def table(df: pd.DataFrame, section: str, language: str = DEFAULT_LANGUAGE, *, formats: dict | None = None,
+          names_in: tuple[str, ...] = (), index: bool = False):
+    """A table as the report shows it: numbers formatted (``formats``: column -> format string,
+    applied before translation), then column names and the values of ``names_in`` columns in
+    ``language`` (:func:`workbench.i18n.frame`), as a styler without the index unless ``index``.
+
+    >>> import pandas as pd
+    >>> table(pd.DataFrame({"lift": [0.0123], "verdict": ["lift"]}), "campaign", "zh",
+    ...       formats={"lift": "{:+.3f}"}, names_in=("verdict",)).data.to_dict("records")
+    [{'提升': '+0.012', '结论': '有提升'}]
+    """
+    from .i18n import frame
+
+    out = df.copy()
+    for c, f in (formats or {}).items():
+        if c in out.columns:
+            out[c] = [("–" if pd.isna(v) else f.format(v)) for v in out[c]]
+    styler = frame(out, section, check_language(language), names_in=names_in).style
+    return styler if index else styler.hide(axis="index")
