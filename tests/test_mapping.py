@@ -30,7 +30,7 @@ def with_(**changes):
     (with_(fields__x={"column": "X", "pii": "secret"}), r"pii must be one of \['direct', 'quasi', 'none'\]"),
     (with_(fields__x={"column": "X", "colour": 1}), r"unknown keys \['colour'\]"),
     (with_(fields__x={"type": "string"}), r"field 'x'.*column"),
-    (with_(source__format="xml"), r"source format must be one of \['csv', 'jsonl', 'parquet', 'excel'\]"),
+    (with_(source__format="xml"), r"source format must be one of \['csv', 'jsonl', 'parquet', 'excel', 'sql'\]"),
     (with_(source__encoding="latin-9"), r"encoding must be one of .*Got 'latin-9'"),
     (with_(fields__x={"column": "X", "type": "category"}), r"a category needs `values`"),
     (with_(fields__x={"column": "X", "type": "timestamp", "timezone_field": "tz"}),
