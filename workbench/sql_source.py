@@ -62,6 +62,7 @@ import hashlib
 import json
 import os
 import re
+from collections import Counter
 from typing import Any, Iterator
 
 import pandas as pd
@@ -196,12 +197,12 @@ class SqlRead:
                                f"Got format {mapping.source.format!r} instead.")
         self.mapping = mapping
         self.after = after
-        self.old_boundary = set(boundary or ())
+        self.old_boundary = Counter(boundary or ())  # a fingerprint per row: identical rows count twice
         self.fetched = 0
         self.reread = 0
         self.missing = 0
         self.watermark: dict[str, str] | None = after
-        self.boundary: list[str] = sorted(self.old_boundary)
+        self.boundary: list[str] = sorted(self.old_boundary.elements())
         self._sha = hashlib.sha256()
         self._url: str | None = None
 
@@ -301,7 +302,7 @@ class SqlRead:
         inc = self.mapping.source.incremental
         wi = cols.index(inc) if inc is not None else None
         last = decode_watermark(self.after) if self.after is not None else None
-        top, at_top = last, set(self.old_boundary)
+        top, at_top, unseen = last, list(self.old_boundary.elements()), Counter(self.old_boundary)
         kept = 0
         for part in result.partitions(self.mapping.source.chunksize):
             rows = []
@@ -311,12 +312,13 @@ class SqlRead:
                 if wi is not None:
                     wm = raw[wi]
                     fp = _fingerprint(values)
-                    if last is not None and wm == last and fp in self.old_boundary:
+                    if last is not None and wm == last and unseen[fp] > 0:  # ingested by an earlier run
+                        unseen[fp] -= 1
                         self.reread += 1
                         continue
                     if top is None or wm != top:
-                        top, at_top = wm, set()
-                    at_top.add(fp)
+                        top, at_top = wm, []
+                    at_top.append(fp)
                 rows.append(values)
                 self._sha.update(json.dumps(values, ensure_ascii=False).encode("utf-8") + b"\n")
             if not rows:
