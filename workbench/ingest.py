@@ -865,12 +865,15 @@ def _ingest_sql_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bo
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .sql_source import SqlRead, describe_source
+    from .sql_source import SqlRead, describe_source, resolve_url
 
     t0 = time.perf_counter()
     src = m.source
-    identity = {"source": describe_source(m), "incremental": src.incremental}
     mine = {rel: by[m.channel] for rel, by in sorted(ledger.items()) if m.channel in by}
+    try:  # the source as recorded: the resolved URL with its password masked (another database: a full read)
+        identity = {"source": describe_source(m, resolve_url(m)), "incremental": src.incremental}
+    except MappingError as exc:
+        return [_report_of(e, "unchanged") for e in mine.values()], {}, [str(exc)]
     same = bool(mine) and all(e.get("sql", {}).get("identity") == identity for e in mine.values())
     incremental = src.incremental is not None and same and not force
     last = mine[max(mine)]["sql"] if incremental else {}
@@ -901,7 +904,7 @@ def _ingest_sql_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bo
         return [_report_of(e, "unchanged") for e in mine.values()], {}, [str(exc)]
     errors = []
     if read.missing:
-        errors.append(f"Channel '{m.channel}' ({describe_source(m)}): {read.missing} row(s) have no value in the "
+        errors.append(f"Channel '{m.channel}' ({identity['source']}): {read.missing} row(s) have no value in the "
                       f"incremental column '{src.incremental}'; an incremental read cannot tell when they changed, "
                       "so they are not read. Fill the column, or drop `incremental` to read the whole source "
                       "every run.")

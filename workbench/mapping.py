@@ -144,6 +144,17 @@ class SourceSpec:
             raise MappingError(f"{where}: source `chunksize` must be a positive whole number of rows. "
                                f"Got {self.chunksize!r} instead.")
 
+    @property
+    def label(self) -> str:
+        """What the source reads, fit to show: the file pattern, or the table (or query) and the URL, password masked.
+
+        >>> SourceSpec(format="sql", url="postgresql://crm:s3cret@db/crm", table="members").label
+        "table 'members' at postgresql://crm:***@db/crm"
+        """
+        if self.format != "sql":
+            return str(self.pattern)
+        return f"{f'table {self.table!r}' if self.table is not None else 'the query'} at {mask_url(self.url)}"
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the keys that apply to this format; a password in a literal ``url`` is masked
         (``***``), so recorded settings never hold it.

@@ -63,6 +63,7 @@ import json
 import os
 import re
 from collections import Counter
+from dataclasses import replace
 from typing import Any, Iterator
 
 import pandas as pd
@@ -106,17 +107,16 @@ def resolve_url(mapping: ChannelMapping) -> str:
 
 
 def describe_source(mapping: ChannelMapping, url: str | None = None) -> str:
-    """What a sql source reads, for messages and the ledger — with the password masked.
+    """What a sql source reads (``url``: the resolved URL, default the mapping's), password masked.
 
     >>> from workbench.mapping import ChannelMapping
     >>> m = ChannelMapping.from_dict({"channel": "crm", "role": "profile", "source": {"format": "sql",
-    ...     "url": "postgresql://crm:s3cret@db/crm", "table": "members"}, "fields": {"email": {"column": "e", "type": "email"}}})
-    >>> describe_source(m)
-    "table 'members' at postgresql://crm:***@db/crm"
+    ...     "url": "CRM_DATABASE_URL", "table": "members"}, "fields": {"email": {"column": "e", "type": "email"}}})
+    >>> describe_source(m), describe_source(m, "postgresql://crm:s3cret@db/crm")
+    ("table 'members' at CRM_DATABASE_URL", "table 'members' at postgresql://crm:***@db/crm")
     """
     src = mapping.source
-    what = f"table {src.table!r}" if src.table is not None else "the query"
-    return f"{what} at {mask_url(url if url is not None else src.url)}"
+    return src.label if url is None else replace(src, url=url).label
 
 
 # ----------------------------------------------------------------------------- values as text
@@ -353,6 +353,8 @@ class SqlRead:
             hint = " Check the url (host, port, database, user, password) and that the server is running."
         elif kind in ("ArgumentError", "NoSuchModuleError"):
             hint = " The url must look like dialect+driver://user:password@host:port/database."
+        elif self.mapping.source.query is not None:
+            hint = " Check the source's `query`."
         else:
             hint = ""
         return f"{self.where}: cannot be read ({kind}: {text[:400]}).{hint}"
