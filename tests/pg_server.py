@@ -125,9 +125,12 @@ class PgServer:
     def _binaries(root: Path, user: dict) -> Path:
         pkg = _installed_package()
         bin_dir = pkg / "pginstall" / "bin"
-        probe = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True, cwd=root, **user)
-        if probe.returncode == 0:
-            return bin_dir
+        try:
+            probe = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True, cwd=root, **user)
+            if probe.returncode == 0:
+                return bin_dir
+        except OSError:  # the unprivileged account cannot even open the binary
+            pass
         # not reachable by the unprivileged account: a copy in the server's own folder (same layout,
         # so the binaries' relative library paths still hold)
         copy = root / "pkg"
