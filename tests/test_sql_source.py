@@ -19,11 +19,13 @@ import pytest
 from tests.pg_server import PgServer
 from workbench.config import get_paths
 from workbench.ingest import ingest_all, load_ingested, load_ledger, load_quarantine, read_source
-from workbench.mapping import ChannelMapping, MappingError, load_mappings
+from workbench.sql_source import SqlRead
+from workbench.mapping import ChannelMapping, MappingError, load_mapping, load_mappings
 
 sa = pytest.importorskip("sqlalchemy")  # in the locked environment (sql extra): never skipped under make test
 
 CHANNELS = ("crm_members", "ecommerce_orders")
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sql_channels" / "01_crm_members.yaml"
 URL_VAR = "WORKBENCH_TEST_PG_URL"
 
 
@@ -128,10 +130,14 @@ def test_sql_ingest_equals_file_ingest(pg, engine, sample, tmp_path, monkeypatch
     """Same kept rows, same quarantine (reasons and records), counts that reconcile, read in chunks."""
     file_paths, files, raw = sample
     monkeypatch.setenv(URL_VAR, pg.url)
-    load_table(engine, "crm_members", raw["crm_members"].frame)
+    monkeypatch.setenv("CRM_DATABASE_URL", pg.url)
+    load_table(engine, "members", raw["crm_members"].frame, schema="crm")
     load_table(engine, "orders", raw["ecommerce_orders"].frame, schema="shop")
-    mappings = {"crm_members": sql_mapping(files["crm_members"], table="crm_members", incremental="更新时间",
-                                           chunksize=400),
+    example = load_mapping(EXAMPLE)  # the users' example, as documented (smaller chunks, to read several)
+    assert example.fields == files["crm_members"].fields and example.dedupe == files["crm_members"].dedupe
+    d = example.to_dict()
+    d["source"]["chunksize"] = 400
+    mappings = {"crm_members": ChannelMapping.from_dict(d),
                 "ecommerce_orders": sql_mapping(files["ecommerce_orders"], table="shop.orders", chunksize=700)}
     paths = fresh_paths(tmp_path)
     result = ingest_all(paths, mappings=mappings, progress=False, log=None, workers=1)
@@ -145,6 +151,8 @@ def test_sql_ingest_equals_file_ingest(pg, engine, sample, tmp_path, monkeypatch
         pd.testing.assert_frame_equal(comparable(load_ingested(ch, paths)), comparable(load_ingested(ch, file_paths)))
         # the file's quarantine also holds rows the CSV parser could not split: those never reach a table
         assert quarantine_of(paths, ch) == quarantine_of(file_paths, ch, raw[ch].bad_rows["_source_row"])
+    sizes = [len(c) for c in SqlRead(mappings["crm_members"]).chunks()]  # never the whole table at once
+    assert max(sizes) == 400 and sum(sizes) == len(raw["crm_members"].frame)
     (batch,) = [f for f in result.files if f.channel == "ecommerce_orders"]
     assert batch.file == "sql/shop.orders/batch-000001" and batch.status == "ingested"
 
