@@ -19,8 +19,8 @@ import pytest
 from tests.pg_server import PgServer
 from workbench.config import get_paths
 from workbench.ingest import ingest_all, load_ingested, load_ledger, load_quarantine, read_source
-from workbench.sql_source import SqlRead
 from workbench.mapping import ChannelMapping, MappingError, load_mapping, load_mappings
+from workbench.sql_source import SqlRead
 
 sa = pytest.importorskip("sqlalchemy")  # in the locked environment (sql extra): never skipped under make test
 
