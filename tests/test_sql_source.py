@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa  # the sql extra is in the locked environment: a missing package fails, never skips
 
 from tests.pg_server import PgServer
 from workbench.config import get_paths
 from workbench.ingest import ingest_all, load_ingested, load_ledger, load_quarantine, read_source
 from workbench.mapping import ChannelMapping, MappingError, load_mapping, load_mappings
 from workbench.sql_source import SqlRead
-
-sa = pytest.importorskip("sqlalchemy")  # in the locked environment (sql extra): never skipped under make test
 
 CHANNELS = ("crm_members", "ecommerce_orders")
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sql_channels" / "01_crm_members.yaml"

@@ -725,12 +725,16 @@ class ProcessedRows:
     filtered: int
 
 
-def process_rows(raw: RawRead, mapping: ChannelMapping, paths: Paths, rel: str,
+def process_rows(raw: RawRead, mapping: ChannelMapping, paths: Paths, rel: str, *,
                  claims: FileClaims | None = None) -> ProcessedRows:
     """Map, filter, suppress and validate the rows a reader gave: what a file and a database chunk share.
 
     ``rel`` names where the rows came from (``_source_file``); ``claims`` says how the rows are
     shared when several mappings read the same file (see :func:`file_claims`).
+
+    Example:
+        >>> done = process_rows(read_source(path, mapping), mapping, paths, "shop/a.csv")   # doctest: +SKIP
+        >>> len(done.kept) + len(done.quarantined) + done.suppressed + done.filtered          # doctest: +SKIP
     """
     from .privacy.suppression import suppressed_records, suppressed_rows
 
@@ -790,7 +794,7 @@ def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths, digest: str |
     t0 = time.perf_counter()
     rel = path.relative_to(paths.raw).as_posix()
     raw = read_source(path, mapping)
-    done = process_rows(raw, mapping, paths, rel, claims)
+    done = process_rows(raw, mapping, paths, rel, claims=claims)
     out = _output_path(paths, mapping.channel, rel)
     out.parent.mkdir(parents=True, exist_ok=True)
     done.kept.to_parquet(out, index=False)
@@ -871,7 +875,7 @@ def _ingest_sql_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bo
     src = m.source
     mine = {rel: by[m.channel] for rel, by in sorted(ledger.items()) if m.channel in by}
     try:  # the source as recorded: the resolved URL with its password masked (another database: a full read)
-        identity = {"source": describe_source(m, resolve_url(m)), "incremental": src.incremental}
+        identity = {"source": describe_source(m, url=resolve_url(m)), "incremental": src.incremental}
     except MappingError as exc:
         return [_report_of(e, "unchanged") for e in mine.values()], {}, [str(exc)]
     same = bool(mine) and all(e.get("sql", {}).get("identity") == identity for e in mine.values())

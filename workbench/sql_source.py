@@ -106,13 +106,13 @@ def resolve_url(mapping: ChannelMapping) -> str:
                        f"holding one. Got {mask_url(url)!r} instead.")
 
 
-def describe_source(mapping: ChannelMapping, url: str | None = None) -> str:
+def describe_source(mapping: ChannelMapping, *, url: str | None = None) -> str:
     """What a sql source reads (``url``: the resolved URL, default the mapping's), password masked.
 
     >>> from workbench.mapping import ChannelMapping
     >>> m = ChannelMapping.from_dict({"channel": "crm", "role": "profile", "source": {"format": "sql",
     ...     "url": "CRM_DATABASE_URL", "table": "members"}, "fields": {"email": {"column": "e", "type": "email"}}})
-    >>> describe_source(m), describe_source(m, "postgresql://crm:s3cret@db/crm")
+    >>> describe_source(m), describe_source(m, url="postgresql://crm:s3cret@db/crm")
     ("table 'members' at CRM_DATABASE_URL", "table 'members' at postgresql://crm:***@db/crm")
     """
     src = mapping.source
@@ -219,7 +219,7 @@ class SqlRead:
     @property
     def where(self) -> str:
         """The channel and what it reads, password masked (starts every error message)."""
-        return f"Channel '{self.mapping.channel}' ({describe_source(self.mapping, self._url)})"
+        return f"Channel '{self.mapping.channel}' ({describe_source(self.mapping, url=self._url)})"
 
     def columns(self) -> list[str]:
         """Source columns read: the mapped ones, then the watermark column if it is not mapped."""
