@@ -39,7 +39,7 @@ $(STAMP): requirements.lock pyproject.toml
 # `make lock LOCK_ARGS=--upgrade` moves everything to the newest allowed release).
 lock:
 	@test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11.7 --python-platform linux --quiet -o requirements.lock $(LOCK_ARGS)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra sql --python-version 3.11.7 --python-platform linux --quiet -o requirements.lock $(LOCK_ARGS)
 
 env: $(STAMP)
 
