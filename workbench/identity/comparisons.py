@@ -31,7 +31,7 @@ Example:
     ...     "attributes": {"first": {"comparison": "forename"}, "last": {"comparison": "surname"},
     ...                    "dob": {"comparison": "date"}}})
     >>> derived_blocking_rules(s, ["first", "last", "dob", "ssn"])
-    [['first', 'last'], ['dob'], ['ssn'], ['swap:first:last']]
+    [['first', 'last'], ['dob'], ['swap:first:last']]
 """
 
 from __future__ import annotations
@@ -183,17 +183,16 @@ def _dates(s: pd.Series) -> pd.Series:
 # ----------------------------------------------------------------------------- derived rules
 def derived_blocking_rules(settings: IdentitySettings, present: list[str]) -> list[list[str]]:
     """Blocking rules when the settings list none: each full name (forename and surname), each
-    date, postcode, edit-distance attribute and typo-compared identifier alone, a house number
-    with its street, the swapped name; else every attribute alone. ``swap:<forename>:<surname>``
+    date, postcode and edit-distance attribute alone, a house number with its street, the
+    swapped name; else every attribute alone. (Not an identifier: records that share one are
+    one component already; a typo'd one is found by the other rules.) ``swap:<forename>:<surname>``
     stands for "forename = the other's surname and surname = the other's forename"."""
     kinds = {c: settings.attributes[c].comparison for c in present if c in settings.attributes}
-    ids = comparison_columns(settings, present)
     rules: list[list[str]] = []
     names = [c for c, k in kinds.items() if k in _NAME_KINDS]
     if names:
         rules.append(names[:2])
     rules += [[c] for c, k in kinds.items() if k in _BLOCK_ALONE]
-    rules += [[c] for c in ids]
     house = [c for c, k in kinds.items() if k == "house_number"]
     street = [c for c, k in kinds.items() if k == "address"]
     if house and street:
@@ -237,14 +236,13 @@ def em_rules(rules: list[list[str]], compared: list[str]) -> list[list[str]]:
 
 
 def prior_rules(settings: IdentitySettings, rules: list[list[str]], present: list[str]) -> list[list[str]]:
-    """Rules nearly every pair they catch is a match, for the prior: each typo-compared
-    identifier alone, and the names with the date; else the configured rules of two columns
-    or more (as before), else the first rule."""
-    ids = [[c] for c in comparison_columns(settings, present)]
+    """Rules nearly every pair they catch is a match, for the prior: the names with the date;
+    else the configured rules of two columns or more (as before), else the first rule. (An
+    identifier alone catches no pair: records that share one are one component already.)"""
     kinds = {c: settings.attributes[c].comparison for c in present if c in settings.attributes}
     names = [c for c, k in kinds.items() if k in _NAME_KINDS][:2]
     dates = [c for c, k in kinds.items() if k == "date"][:1]
-    out = ids + ([names + dates] if names and dates else [])
+    out = [names + dates] if names and dates else []
     if out:
         return out
     plain = [r for r in rules if not r[0].startswith("swap:")]

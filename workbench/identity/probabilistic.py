@@ -140,6 +140,8 @@ def _splink_predictions(df: pd.DataFrame, present: list[str], rules: list[list[s
             [splink_rule(r) for r in prior_rules(settings, rules, present)], recall=0.8)
     except (ValueError, ZeroDivisionError):  # no pair agrees on the rules: no fuzzy evidence to weigh
         return None
+    if not 0 < float(linker._settings_obj._probability_two_random_records_match) < 1:
+        return None  # the rules caught no pair between components
     # u from a sample of 20 pairs per profile, between 100,000 and 2 million pairs: Splink estimates
     # each comparison on its own and stops once every level has 100 observations, but a rare level
     # (a swapped name, a transposed date, an id two characters off) never gets there and takes
