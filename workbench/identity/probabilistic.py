@@ -147,7 +147,10 @@ def _splink_predictions(df: pd.DataFrame, present: list[str], rules: list[list[s
     # (a swapped name, a transposed date, an id two characters off) never gets there and takes
     # the whole sample: on a small table that sample, not the data, set the run time
     max_pairs = float(min(2e6, max(1e5, 20 * len(df))))
-    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=settings.random_seed)
+    # a small sample is read in one go per comparison (Splink's ten chunks and probe, there to
+    # stop early on a large one, cost more SQL runs than the pairs)
+    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=settings.random_seed,
+                                                     num_chunks=1 if max_pairs <= 5e5 else 10)
     for r in (em_rules(rules, present) if not settings.blocking_rules else rules):
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(splink_rule(r))
