@@ -67,8 +67,6 @@ ONEID_SETTINGS = {
         "date_of_birth": {"comparison": "date"},
         "postcode": {"comparison": "postcode", "term_frequency": True},
         "street_number": {"comparison": "house_number", "term_frequency": True},
-        "address_1": {"comparison": "address"},
-        "suburb": {"comparison": "exact", "term_frequency": True},
     },
 }
 ONEID_IDENTIFIERS = {"soc_sec_id": "soc_sec_id"}

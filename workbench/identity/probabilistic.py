@@ -45,6 +45,9 @@ def component_profiles(labels: np.ndarray, attrs: pd.DataFrame, anchored: np.nda
     columns = list(df.columns)
     df["component"] = labels[attrs["rec"].to_numpy()] if "rec" in attrs else labels
     prof = pd.DataFrame(index=pd.Index(np.unique(labels), name="component"))
+    if df["component"].is_unique:  # one record with evidence per component: its values are the profile
+        prof = prof.join(df.set_index("component")[columns])
+        columns = []
     for col in columns:
         v = df[["component", col]].dropna()
         if v.empty:
@@ -153,7 +156,8 @@ def _splink_predictions(df: pd.DataFrame, present: list[str], rules: list[list[s
                                                      num_chunks=1 if max_pairs <= 5e5 else 10)
     for r in (em_rules(rules, present) if not settings.blocking_rules else rules):
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(splink_rule(r))
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                splink_rule(r), estimate_without_term_frequencies=True)
         except Exception:  # a rule that fixes every comparison cannot train them: skip it
             continue
     prior = float(linker._settings_obj._probability_two_random_records_match)
