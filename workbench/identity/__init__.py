@@ -162,7 +162,7 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
             attrs = _with_typo_identifiers(attrs, det, settings)
             profiles = component_profiles(det.labels, attrs, anchored)
             del attrs
-            prob = link_probabilistic(profiles, settings, _unique_values(det, settings))
+            prob = link_probabilistic(profiles, settings, _guard_values(det, settings))
             applied = _apply_decisions(prob, det.labels, records["record_id"], decisions)
             labels = _join_components(det.labels, prob.merges)
         with meter("assign"):
@@ -181,8 +181,14 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
 
 
 def _check_attributes(sources: Mapping[str, SourceSpec], settings: IdentitySettings) -> None:
-    """Every attribute of the settings is given by some source (``phone_tail`` also by a phone
-    identifier): an attribute no table provides would silently weigh nothing."""
+    """Every source attribute is one of the settings, and every attribute of the settings is
+    given by some source (``phone_tail`` also by a phone identifier): an attribute no table
+    provides, or one the settings do not compare, would silently weigh nothing."""
+    for name, spec in sources.items():
+        for column, attr in spec.attributes.items():
+            if attr not in settings.attributes:
+                raise SettingsError(f"Source '{name}', column '{column}': unknown attribute {attr!r}. "
+                                    f"Known attributes: {sorted(settings.attributes)}.")
     given = {a for spec in sources.values() for a in spec.attributes.values()}
     if any("phone" in (t if isinstance(t, list) else [t]) for spec in sources.values()
            for t in spec.identifiers.values()):
@@ -211,9 +217,15 @@ def _with_typo_identifiers(attrs: pd.DataFrame, det, settings: IdentitySettings)
     return attrs
 
 
-def _unique_values(det, settings: IdentitySettings) -> pd.DataFrame:
-    """(component, value code) of every unique identifier value kept, for the cluster guard."""
-    e = det.edges[det.edges["identifier"].isin(settings.names_of_kind("unique")).to_numpy()]
+def _guard_values(det, settings: IdentitySettings) -> pd.DataFrame:
+    """(component, value code) of the identifier values no fuzzy link may put together, for the
+    cluster guard: every unique identifier's, and a strong identifier's whose values the model
+    does not compare (``typos: false``) — two persons known by different phones it cannot
+    weigh stay apart, as they always did; a strong identifier compared with typos is evidence
+    in the score instead."""
+    names = settings.names_of_kind("unique") + [i.name for i in settings.identifiers
+                                                if i.kind == "strong" and not i.compares_typos]
+    e = det.edges[det.edges["identifier"].isin(names).to_numpy()]
     return pd.DataFrame({"component": det.labels[e["rec"].to_numpy()],
                          "value": e["vcode"].to_numpy()}).drop_duplicates().reset_index(drop=True)
 
@@ -609,14 +621,25 @@ def load_resolution(paths: Paths | None = None) -> tuple[pd.DataFrame, pd.DataFr
 
 
 def explain(oneid: str, source: Resolution | Paths | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The records of one OneID and the links (identifier hash or match weight) that joined them."""
+    """The records of one OneID and the links (identifier hash or match weight) that joined them.
+
+    From a :class:`Resolution`, a fuzzy link also shows each comparison's contribution:
+    ``mw_<comparison>`` is its match weight (log2 Bayes factor; ``mw_tf_adj_<comparison>`` the
+    term-frequency adjustment), which with the prior's sum to the link's ``match_weight`` —
+    Splink's waterfall, one row per link."""
     if isinstance(source, Resolution):
         mine = (source.records["oneid"] == oneid).to_numpy()
         if not mine.any():
             raise KeyError(f"Unknown OneID {oneid!r}.")
         lp = source.link_positions
-        lk = source.links_of(lp[mine[lp["rec_a"].to_numpy()] | mine[lp["rec_b"].to_numpy()]])
-        return source.records[mine].reset_index(drop=True), lk
+        lp = lp[mine[lp["rec_a"].to_numpy()] | mine[lp["rec_b"].to_numpy()]]
+        c = source.contributions
+        if c is not None and len(c):  # each comparison's match weight on the fuzzy links
+            both = pd.concat([c, c.rename(columns={"rec_a": "rec_b", "rec_b": "rec_a"})], ignore_index=True)
+            both = both.drop_duplicates(["rec_a", "rec_b"]).astype({"rec_a": lp["rec_a"].dtype,
+                                                                     "rec_b": lp["rec_b"].dtype})
+            lp = lp.merge(both, on=["rec_a", "rec_b"], how="left")
+        return source.records[mine].reset_index(drop=True), source.links_of(lp)
     records, links = load_resolution(source)
     recs = records[records["oneid"] == oneid]
     if recs.empty:

@@ -21,7 +21,7 @@ date            exact, day and month transposed, one character off, one of day/m
 postcode        exact, one character off, same first ``thresholds[0]`` (3) characters, else
 house_number    exact, else
 address         exact, Jaro-Winkler >= 0.9, >= 0.8, else
-numeric         absolute difference <= each threshold (default 1, 5), else
+numeric         exact, absolute difference <= each threshold (default 1, 5), else
 (identifier)    a strong identifier with typos: exact, Damerau-Levenshtein <= 1, <= 2, else
 ==============  ====================================================================
 
@@ -102,7 +102,9 @@ def splink_comparisons(settings: IdentitySettings, present: list[str]) -> list:
         elif kind == "address":
             c = cl.JaroWinklerAtThresholds(name, th or [0.9, 0.8])
         elif kind == "numeric":
-            c = cl.AbsoluteDifferenceAtThresholds(name, list(th or [1, 5]))
+            c = cl.CustomComparison([cll.NullLevel(name), cll.ExactMatchLevel(name)]
+                                    + [cll.AbsoluteDifferenceLevel(name, t) for t in (th or [1, 5])]
+                                    + [cll.ElseLevel()], output_column_name=name)
             tf = False
         else:  # exact, house_number
             c = cl.ExactMatch(name)
@@ -250,6 +252,43 @@ def prior_rules(settings: IdentitySettings, rules: list[list[str]], present: lis
 
 
 def contribution_columns(columns) -> list[str]:
-    """The per-comparison Bayes factor columns of Splink's predictions (``bf_<name>``, also the
-    term-frequency ones ``bf_tf_adj_<name>``)."""
-    return [c for c in columns if re.match(r"^bf_", c)]
+    """The per-comparison match weight columns of Splink's predictions (``mw_<name>``, also
+    the term-frequency adjustments ``mw_tf_adj_<name>``)."""
+    return [c for c in columns if re.match(r"^mw_", c)]
+
+
+def compare_values(settings: IdentitySettings, left: dict, right: dict) -> dict[str, str]:
+    """The comparison level each attribute (and typo-compared identifier) of two records falls
+    in, by its label — what the probabilistic stage sees of the pair, without training.
+
+    ``left`` and ``right`` map attribute names to raw values (normalised here as the stage
+    does); attributes missing from either are compared as nulls.
+
+    >>> s = IdentitySettings.from_dict({"identifiers": [{"name": "ssn", "kind": "strong"}],
+    ...     "attributes": {"dob": {"comparison": "date"}}})
+    >>> compare_values(s, {"dob": "19560409", "ssn": "1804974"}, {"dob": "19560904", "ssn": "1804947"})
+    {'dob': 'day and month transposed', 'ssn': 'Damerau-Levenshtein distance of ssn <= 1'}
+    """
+    import duckdb
+
+    present = list(settings.attributes) + [i.name for i in settings.identifiers if i.compares_typos]
+    row = {}
+    for name in present:
+        kind = settings.attributes[name].comparison if name in settings.attributes else "exact"
+        for side, rec in (("l", left), ("r", right)):
+            v = normalise_values(pd.Series([rec.get(name)], dtype="string"), kind, where=f"compare_values {name!r}")
+            v = v.iloc[0]
+            row[f"{name}_{side}"] = [None if pd.isna(v) else (float(v) if kind == "numeric" else str(v))]
+    comparisons = [c.get_comparison("duckdb") for c in splink_comparisons(settings, present)]
+    out = {}
+    con = duckdb.connect()
+    try:
+        con.register("pair", pd.DataFrame(row))
+        for name, comp in zip(present, comparisons):
+            levels = comp.comparison_levels
+            case = "CASE " + " ".join(lv._when_then_comparison_vector_value_sql for lv in levels) + " END"
+            value = con.sql(f"SELECT {case} FROM pair").fetchall()[0][0]
+            out[name] = next(lv.label_for_charts for lv in levels if lv.comparison_vector_value == value)
+    finally:
+        con.close()
+    return out

@@ -186,7 +186,7 @@ def observe(df: pd.DataFrame, source: SourceSpec, settings: IdentitySettings, *,
                 val = normalise_values(col, kind, where=where)
             else:
                 val = per_distinct(col, lambda v, k=kind, w=where: normalise_values(v, k, where=w))
-        attrs[attr] = attrs[attr].fillna(pd.Series(val.to_numpy(), index=attrs.index, dtype="string"))
+        attrs[attr] = attrs[attr].fillna(val.astype("string"))
     if phone_tails is not None and "phone_tail" in attrs:
         attrs["phone_tail"] = attrs["phone_tail"].fillna(pd.Series(phone_tails.to_numpy(), index=attrs.index))
     return ids, attrs.reset_index(drop=True), blocked

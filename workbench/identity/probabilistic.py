@@ -15,13 +15,15 @@ with typos) and Splink scores profile pairs with the comparison kinds of the set
   hold at cluster level: a cluster may not hold two different values of a ``unique``
   identifier, nor more than ``max_links_per_person + 1`` components joined by fuzzy links in
   one run. A cluster that breaks a guard is rebuilt from its links strongest first, each link
-  taken only if the guards still hold: the weakest links are the ones cut. Strong
-  identifiers never conflict: a differing phone or id number is evidence against, weighed
-  with the rest.
+  taken only if the guards still hold: the weakest links are the ones cut. A strong
+  identifier compared with typos never conflicts: a differing phone or id number is
+  evidence against, weighed with the rest; one not compared (``typos: false``) keeps two
+  persons it tells apart apart, like a unique one.
 """
 
 from __future__ import annotations
 
+import copy
 import gc
 import logging
 from dataclasses import dataclass
@@ -155,23 +157,22 @@ def _splink_predictions(df: pd.DataFrame, present: list[str], rules: list[list[s
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=settings.random_seed,
                                                      num_chunks=1 if max_pairs <= 5e5 else 10)
     for r in (em_rules(rules, present) if not settings.blocking_rules else rules):
+        saved = copy.deepcopy(linker._settings_obj.core_model_settings)
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 splink_rule(r), estimate_without_term_frequencies=True)
         except Exception:  # a rule that fixes every comparison cannot train them: skip it
+            # (a failed session leaves the model without the comparisons its rule fixed)
+            linker._settings_obj.core_model_settings = saved
             continue
     prior = float(linker._settings_obj._probability_two_random_records_match)
     _remove_matches_from_u(linker._settings_obj.comparisons, prior, max_pairs=max_pairs)
     rel = linker.inference.predict(threshold_match_weight=-5).as_duckdbpyrelation()
     core = ["unique_id_l", "unique_id_r", "match_weight", "match_probability", "anchored_l", "anchored_r"]
     pred = rel.select(*core).df()
-    bf = contribution_columns(rel.columns)
+    mw = contribution_columns(rel.columns)  # a match weight per comparison and term-frequency adjustment
     contrib = rel.filter(f"match_probability >= {float(settings.match_threshold)!r}").select(
-        "unique_id_l", "unique_id_r", *bf).df()
-    # a Bayes factor per comparison (and per term-frequency adjustment) as a match weight
-    weights = {c[3:]: np.log2(contrib[c].astype(float).to_numpy()) for c in bf}
-    contrib = pd.DataFrame({"a": contrib["unique_id_l"].to_numpy(), "b": contrib["unique_id_r"].to_numpy(),
-                            **{f"mw_{k}": v for k, v in weights.items()}})
+        "unique_id_l", "unique_id_r", *mw).df().rename(columns={"unique_id_l": "a", "unique_id_r": "b"})
     return pred, contrib, prior
 
 
@@ -243,8 +244,8 @@ def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings,
                        unique: pd.DataFrame | None = None) -> ProbabilisticResult:
     """Score profile pairs with Splink and keep the links of the guarded clusters.
 
-    ``unique`` (``component``, ``value``): the unique-identifier values of each component, for
-    the cluster guard."""
+    ``unique`` (``component``, ``value``): the identifier values of each component no cluster
+    may hold two of (unique identifiers, strong ones not compared with typos)."""
     empty = pd.DataFrame(columns=["component_a", "component_b", "match_weight", "match_probability"])
     candidates = [c for c in settings.attributes if c in profiles and profiles[c].notna().sum() > 1]
     candidates += [c for c in comparison_columns(settings, candidates + [c for c in profiles.columns])

@@ -85,7 +85,7 @@ class AttributeSpec:
     (exact, transposed day and month, one field off, one typed character, a month, a year, ten
     years apart), ``postcode`` (full, one character, prefix of ``thresholds[0]`` characters,
     default 3), ``house_number`` (exact), ``address`` (free text: exact, Jaro-Winkler 0.9, 0.8),
-    ``numeric`` (absolute difference within ``thresholds``, default [1, 5]).
+    ``numeric`` (equal, absolute difference within ``thresholds``, default [1, 5]).
     """
 
     comparison: str = "exact"
