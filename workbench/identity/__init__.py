@@ -403,6 +403,7 @@ def resolve_records(df: pd.DataFrame, *, identifiers: dict[str, str | list[str]]
         d = settings.to_dict()
         d["attributes"] = {a: d["attributes"][a] for a in keep}
         d["blocking_rules"] = [r for r in d["blocking_rules"] if all(c in keep for c in r)]
+        d["sources"] = {}  # the defaults' channels are not this table
         settings = IdentitySettings.from_dict(d)
     unknown = [c for c in list(identifiers) + list(attributes or {}) if c not in df.columns]
     if unknown:
