@@ -10,8 +10,8 @@ alternating order; the median time is reported):
 - ``oneid``: :func:`workbench.identity.resolve_records` (FEBRL3, dedupe of 5,000 records) or
   :func:`workbench.identity.resolve_tables` (FEBRL4, link of 2 x 5,000), given a **column
   mapping only**: which column is which identifier or attribute and the attribute's comparison
-  kind (``forename``, ``surname``, ``date``, ``postcode``, ``house_number``, ``address``,
-  ``exact``). No weights, levels, thresholds or blocking rules are set by hand: u comes from
+  kind (``forename``, ``surname``, ``date``, ``postcode``, ``house_number``; the same six
+  columns Splink's examples compare). No weights, levels, thresholds or blocking rules are set by hand: u comes from
   random sampling, m from EM on blocking rules derived from the settings, the prior from rules
   derived from the settings, the threshold is the default.
 - ``splink``: Splink 5 with the settings of its own documented FEBRL examples

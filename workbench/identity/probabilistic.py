@@ -247,16 +247,15 @@ def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings,
     ``unique`` (``component``, ``value``): the identifier values of each component no cluster
     may hold two of (unique identifiers, strong ones not compared with typos)."""
     empty = pd.DataFrame(columns=["component_a", "component_b", "match_weight", "match_probability"])
-    candidates = [c for c in settings.attributes if c in profiles and profiles[c].notna().sum() > 1]
-    candidates += [c for c in comparison_columns(settings, candidates + [c for c in profiles.columns])
-                   if profiles[c].notna().sum() > 1]
-    present = candidates
+    attr_cols = [c for c in settings.attributes if c in profiles and profiles[c].notna().sum() > 1]
+    typo_ids = [c for c in comparison_columns(settings, attr_cols + list(profiles.columns))
+                if profiles[c].notna().sum() > 1]
+    present = attr_cols + typo_ids
     rules = [r for r in settings.blocking_rules if all(c in present for c in r)] if settings.blocking_rules \
         else derived_blocking_rules(settings, present)
     if not any(c in settings.attributes for c in present) or not rules or len(profiles) < 3:
         return ProbabilisticResult(empty, 0, float("nan"), settings.match_threshold, empty)
     # only profiles that carry at least one attribute take part
-    attr_cols = [c for c in present if c in settings.attributes]
     df = profiles[profiles[attr_cols].notna().any(axis=1)][present + ["anchored"]].copy()
     df = df.reset_index().rename(columns={"component": "unique_id"})
     for c in present:
