@@ -15,7 +15,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 help:
 	@echo "make report  - create .venv if needed, make the sample data if data/raw is empty, run every notebook into reports/<run_id>/"
 	@echo "make test    - unit tests + every notebook under nbval, on a small sample made by the test session"
-	@echo "make bench   - benchmarks (sample, ingest, clean; OneID at 20k/200k/1M persons beside plain Splink; RFM; KMeans; models; the whole report cold and rerun, results vs a reference) -> reports/benchmarks/*.json"
+	@echo "make bench   - benchmarks (sample, ingest, clean; OneID at 20k/200k/1M persons beside plain Splink; FEBRL3/4 beside Splink; RFM; KMeans; models; the whole report cold and rerun, results vs a reference) -> reports/benchmarks/*.json"
 	@echo "make lab     - JupyterLab in the project environment"
 	@echo "make strip   - strip outputs from notebooks/ (keeps cell tags)"
 	@echo "make browser - install Debian's chromium and fonts-noto-cjk when missing (the screenshot test of the Chinese report)"
@@ -64,6 +64,7 @@ test: env
 bench: env
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.identity $(IDENTITY_BENCH_ARGS)
+	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.febrl $(FEBRL_BENCH_ARGS)
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.rfm $(RFM_BENCH_ARGS)
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.clusters $(CLUSTERS_BENCH_ARGS)
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.models $(MODELS_BENCH_ARGS)
