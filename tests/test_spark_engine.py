@@ -72,3 +72,29 @@ def test_rfm_stage_on_spark_writes_the_same_file(spark, resolved_paths, tmp_path
     assert written_spark.attrs == written_local.attrs
     assert on_spark.migration.movers.equals(local.migration.movers)
     pd.testing.assert_frame_equal(on_spark.summary, local.summary)
+
+
+def test_customer_360_aggregates_equal(spark, layer, profile_360):
+    from workbench.customer360 import build_customer_360
+    from workbench.engine.spark_360 import spark_customer_aggregates
+
+    for as_of in (None, layer.data_end - pd.Timedelta(days=120)):
+        local = profile_360 if as_of is None else build_customer_360(layer, as_of=as_of)
+        got = spark_customer_aggregates(spark, layer.paths.canonical, as_of=as_of,
+                                        session_gap_minutes=layer.analysis.session_gap_minutes)
+        assert got["oneid"].tolist() == local["oneid"].tolist()
+        cols = [c for c in got.columns if c != "oneid"]
+        missing = sorted(set(cols) - set(local.columns))
+        assert not missing, f"Spark columns the local profile lacks: {missing}"
+        for must in ("n_records", "channels", "n_identifiers", "orders", "net_revenue", "days_since_last_order",
+                     "sessions", "last_touch_at"):
+            assert must in cols
+        assert len(cols) >= 30 and local["sessions"].sum() > 0 and local["orders"].sum() > 0
+        for c in cols:
+            a, b = got[c], local[c]
+            if pd.api.types.is_float_dtype(b.dtype):
+                np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-9, atol=1e-9,
+                                           equal_nan=True, err_msg=c)
+            else:
+                assert a.astype(object).where(a.notna(), None).tolist() == \
+                    b.astype(object).where(b.notna(), None).tolist(), c

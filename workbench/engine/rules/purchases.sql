@@ -1,7 +1,7 @@
 -- The purchases view (workbench.canonical.net_purchases): every order before the cutoff, one row
 -- per order, with the refunds before the cutoff netted onto it; refunds whose order is not in
 -- the data stay rows of their own (negative net, is_order false). Tables: orders, refunds.
--- Parameter: {before_orders} / {before_refunds}, the cutoff conditions (TRUE: no cutoff).
+-- Parameter: <before_orders> / <before_refunds>, the cutoff conditions (TRUE: no cutoff).
 WITH o AS (
     SELECT * FROM orders WHERE {before_orders}
 ), r AS (

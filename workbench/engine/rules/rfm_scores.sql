@@ -3,7 +3,7 @@
 -- values always score the same); best = most recent, most frequent, highest spend. Then the
 -- segment of (r_score, f_score) from the segment map (workbench/conf/rfm_segments.yaml).
 -- Tables: summary (rfm_summary.sql), segment_map (r, f, segment, position).
--- Parameters: {bins}, {no_purchase} (the map's label for OneIDs without a purchase, quoted).
+-- Parameters: <bins>, <no_purchase> (the map's label for OneIDs without a purchase, quoted).
 WITH scored AS (
     SELECT * FROM summary WHERE frequency > 0 AND recency_days IS NOT NULL AND monetary IS NOT NULL
 ), n AS (

@@ -1,8 +1,8 @@
 -- RFM summary per OneID (workbench.segments.rfm.rfm_summary with order_id_col): a purchase is an
 -- order of the OneID whose net (rounded to 9 decimals) is positive, at the order's earliest row;
--- monetary is the net of every row (returns included); only rows before {as_of} count.
+-- monetary is the net of every row (returns included); only rows before <as_of> count.
 -- Tables: purchases (the purchases view), population (oneid: who must appear).
--- Parameters: {as_of} (a UTC timestamp literal).
+-- Parameters: <as_of> (a UTC timestamp literal).
 WITH tx AS (
     SELECT oneid, order_key, ordered_at, COALESCE(net, 0.0) AS amount FROM purchases
     WHERE oneid IS NOT NULL AND ordered_at IS NOT NULL AND ordered_at < {as_of}
