@@ -98,3 +98,26 @@ def test_customer_360_aggregates_equal(spark, layer, profile_360):
             else:
                 assert a.astype(object).where(a.notna(), None).tolist() == \
                     b.astype(object).where(b.notna(), None).tolist(), c
+
+
+def test_model_order_features_at_all_cutoffs_equal(spark, layer):
+    from workbench.engine.spark_features import spark_rfm_features
+    from workbench.models.dataset import build_features, rfm_features
+
+    cutoffs = [layer.data_end - pd.Timedelta(days=d) for d in (300, 180, 30)]
+    got = spark_rfm_features(spark, layer.paths.canonical, cutoffs=cutoffs)
+    for cutoff in cutoffs:
+        tx = layer.purchases(as_of=cutoff)
+        paid = tx[tx["is_order"].to_numpy(bool)]
+        first_seen = layer.table("records", as_of=cutoff).groupby("oneid")["at"].min()
+        local = rfm_features(paid, customer_id_col="oneid", datetime_col="ordered_at", monetary_value_col="net",
+                             cutoff=cutoff, observation_start=tx["ordered_at"].min(), first_seen=first_seen)
+        g = got[cutoff]
+        assert len(local) > 100 and g.index.tolist() == local.index.astype(str).tolist()
+        pd.testing.assert_frame_equal(g, local, check_dtype=False, check_index_type=False, check_names=False,
+                                      rtol=1e-9)
+    # the same numbers build_features puts in the model's table (the order block)
+    f = build_features(layer, cutoff=cutoffs[-1])
+    g = got[cutoffs[-1]]
+    np.testing.assert_allclose(f.loc[g.index, "orders_per_30d"], g["orders_per_30d"], rtol=1e-9)
+    np.testing.assert_allclose(f.loc[g.index, "recency_ratio"], g["recency_ratio"], rtol=1e-9, equal_nan=True)

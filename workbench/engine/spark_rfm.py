@@ -24,28 +24,32 @@ from ..timeutil import to_utc
 from .spark_io import register_canonical, register_pandas, to_pandas
 from .sql import rule, string_literal, timestamp_literal
 
-__all__ = ["spark_purchases", "spark_rfm_segments"]
+__all__ = ["register_cutoffs", "spark_purchases", "spark_rfm_segments"]
 
 _PURCHASE_STRINGS = ("oneid", "record_id", "channel", "sales_channel", "order_key", "status", "category")
 
 
-def _purchases_sql(as_of: Any) -> str:
-    cutoff = to_utc(as_of)
-    if cutoff is None:
-        return rule("purchases", before_orders="TRUE", before_refunds="TRUE")
-    t = timestamp_literal(cutoff)
-    return rule("purchases", before_orders=f"ordered_at < {t}", before_refunds=f"refunded_at < {t}")
+def register_cutoffs(spark: Any, cutoffs: list[Any]) -> list[pd.Timestamp | None]:
+    """The view ``cutoffs`` (cutoff_id = position, cutoff: a UTC instant, or NULL for no cutoff)."""
+    when = [to_utc(c) for c in cutoffs]
+    rows = pd.DataFrame({"cutoff_id": np.arange(len(when), dtype="int32"),
+                         "cutoff": [None if c is None else c.tz_convert("UTC").tz_localize(None).to_pydatetime()
+                                    for c in when]})
+    spark.createDataFrame(rows.astype({"cutoff": object}), schema="cutoff_id INT, cutoff TIMESTAMP_NTZ") \
+        .selectExpr("cutoff_id", "CAST(cutoff AS TIMESTAMP) AS cutoff").createOrReplaceTempView("cutoffs")
+    return when
 
 
 def spark_purchases(spark: Any, canonical_dir: str | Path, *, as_of: Any = None, collect: bool = True) -> Any:
     """The purchases view (:meth:`workbench.canonical.CanonicalLayer.purchases`) at ``as_of`` on Spark:
     a pandas table with the same columns, sorted by time then order key (``collect=False``: the
-    Spark DataFrame, unsorted, for further SQL)."""
+    Spark DataFrame, unsorted, with ``cutoff_id`` 0, for further SQL)."""
     register_canonical(spark, canonical_dir, ["orders", "refunds"])
-    sdf = spark.sql(_purchases_sql(as_of))
+    register_cutoffs(spark, [as_of])
+    sdf = spark.sql(rule("purchases"))
     if not collect:
         return sdf
-    df = to_pandas(sdf.orderBy("ordered_at", "order_key"), times=("ordered_at", "refunded_at"),
+    df = to_pandas(sdf.drop("cutoff_id").orderBy("ordered_at", "order_key"), times=("ordered_at", "refunded_at"),
                    strings=_PURCHASE_STRINGS)
     df["is_order"] = df["is_order"].astype(bool)
     return df

@@ -6,7 +6,7 @@ local engine's pandas/numpy code computes the same rules, and the equality tests
 (``tests/test_spark_engine.py``) pin both engines to the same answers on the test sample.
 
 Example:
-    >>> print(rule("purchases", before_orders="TRUE", before_refunds="TRUE").splitlines()[4])
+    >>> print(rule("purchases").splitlines()[6])
     WITH o AS (
     >>> timestamp_literal("2026-06-01")
     "TIMESTAMP '2026-06-01 00:00:00'"
