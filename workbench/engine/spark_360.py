@@ -96,7 +96,8 @@ def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: A
     from .spark_io import register_canonical
 
     register_canonical(spark, canonical_dir, ["records", "identifiers"])
-    core = spark.sql(rule("c360_core", before_records=_before("at", cutoff), before_identifiers=_before("at", cutoff)))
+    core = spark.sql(rule("c360_core", before_records=_before("at", cutoff),
+                          before_identifiers=_before("at", cutoff))).persist()   # read by every block
     core.createOrReplaceTempView("c360_core")
     spark.sql("SELECT oneid FROM c360_core").createOrReplaceTempView("population")
     out = core
@@ -120,5 +121,8 @@ def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: A
             sessions = spark.sql(rule("c360_sessions", before_events=before, families=families,
                                       gap_minutes=session_gap_minutes))
             out = out.join(sessions, "oneid", "left")
-    df = to_pandas(out.orderBy("oneid"), times=times, strings=("oneid", "channels"))
+    try:
+        df = to_pandas(out.orderBy("oneid"), times=times, strings=("oneid", "channels"))
+    finally:
+        core.unpersist()
     return df.reset_index(drop=True)

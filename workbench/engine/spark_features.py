@@ -52,9 +52,13 @@ def spark_rfm_features(spark: Any, canonical_dir: str | Path, *, cutoffs: Sequen
         raise ValueError(f"The 'windows' parameter must list positive whole numbers of days. Got {windows!r} instead.")
     register_canonical(spark, canonical_dir, ["orders", "refunds", "records"])
     when = register_cutoffs(spark, list(cutoffs))
-    spark.sql(rule("purchases")).createOrReplaceTempView("purchases")
+    purchases = spark.sql(rule("purchases")).persist()   # read twice (orders, observation start)
+    purchases.createOrReplaceTempView("purchases")
     sdf = spark.sql(rule("rfm_features", windows=_windows(windows)))
-    df = to_pandas(sdf.orderBy("cutoff_id", "oneid"), strings=("oneid",))
+    try:
+        df = to_pandas(sdf.orderBy("cutoff_id", "oneid"), strings=("oneid",))
+    finally:
+        purchases.unpersist()
     out = {}
     for i, c in enumerate(when):
         part = df[df["cutoff_id"] == i].drop(columns="cutoff_id").set_index("oneid")

@@ -69,15 +69,23 @@ def spark_rfm_segments(spark: Any, canonical_dir: str | Path, *, as_of: Any, pop
     cutoff = to_utc(as_of)
     if cutoff is None:
         raise ValueError(f"The 'as_of' parameter must be a date or time. Got {as_of!r} instead.")
-    spark_purchases(spark, canonical_dir, as_of=cutoff, collect=False).createOrReplaceTempView("purchases")
+    # each view is read by several parts of the next query: kept once in memory (spilled to disk
+    # when large) rather than recomputed from the Parquet for each
+    purchases = spark_purchases(spark, canonical_dir, as_of=cutoff, collect=False).persist()
+    purchases.createOrReplaceTempView("purchases")
     who = pd.DataFrame({"oneid": pd.Series(population, dtype="string").dropna().unique()})
     register_pandas(spark, "population", who, schema="oneid STRING")
     cells = [(r, f, s.name) for s in segment_map.segments for r in s.r for f in s.f]
     register_pandas(spark, "segment_map", pd.DataFrame(cells, columns=["r", "f", "segment"]),
                     schema="r INT, f INT, segment STRING")
-    spark.sql(rule("rfm_summary", as_of=timestamp_literal(cutoff))).createOrReplaceTempView("summary")
+    summary = spark.sql(rule("rfm_summary", as_of=timestamp_literal(cutoff))).persist()
+    summary.createOrReplaceTempView("summary")
     sdf = spark.sql(rule("rfm_scores", bins=segment_map.bins, no_purchase=string_literal(segment_map.no_purchase)))
-    df = to_pandas(sdf, times=("first_purchase", "last_purchase"), strings=("oneid",))
+    try:
+        df = to_pandas(sdf, times=("first_purchase", "last_purchase"), strings=("oneid",))
+    finally:
+        summary.unpersist()
+        purchases.unpersist()
     return _as_local(df, cutoff, segment_map)
 
 
