@@ -16,7 +16,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 help:
 	@echo "make report  - create .venv if needed, make the sample data if data/raw is empty, run every notebook into reports/<run_id>/"
 	@echo "make test    - unit tests + every notebook under nbval, on a small sample made by the test session"
-	@echo "make bench   - benchmarks (sample, ingest, clean; OneID at 20k/200k/1M persons beside plain Splink; RFM; KMeans; models; the whole report cold and rerun, results vs a reference) -> reports/benchmarks/*.json"
+	@echo "make bench   - benchmarks (sample, ingest, clean; OneID at 20k/200k/1M persons beside plain Splink; FEBRL3/4 beside Splink; RFM; KMeans; models; the whole report cold and rerun, results vs a reference) -> reports/benchmarks/*.json"
 	@echo "make bench-spark - the Spark engine (local[2]) beside the local engine per stage, time and peak memory (BENCH_PERSONS=200000) -> reports/benchmarks/spark_*.json"
 	@echo "make lab     - JupyterLab in the project environment"
 	@echo "make strip   - strip outputs from notebooks/ (keeps cell tags)"
@@ -41,9 +41,9 @@ $(STAMP): requirements.lock pyproject.toml
 # `make lock LOCK_ARGS=--upgrade` moves everything to the newest allowed release).
 lock:
 	@test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11.7 --python-platform linux --quiet -o requirements.lock $(LOCK_ARGS)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra sql --python-version 3.11.7 --python-platform linux --quiet -o requirements.lock $(LOCK_ARGS)
 	cp requirements.lock requirements-spark.lock
-	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --python-version 3.11.7 --python-platform linux --quiet -o requirements-spark.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra sql --extra spark --python-version 3.11.7 --python-platform linux --quiet -o requirements-spark.lock
 
 env: $(STAMP)
 
@@ -79,6 +79,7 @@ test: env-spark
 bench: env
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.identity $(IDENTITY_BENCH_ARGS)
+	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.febrl $(FEBRL_BENCH_ARGS)
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.rfm $(RFM_BENCH_ARGS)
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.clusters $(CLUSTERS_BENCH_ARGS)
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.models $(MODELS_BENCH_ARGS)

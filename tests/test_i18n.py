@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -240,6 +241,24 @@ def zh_run(pipeline_runs, tmp_path_factory):
     return paths.reports / "zh"
 
 
+def _check_zh_notebook(run: Path, name: str, *, keys: tuple[str, ...], texts: tuple[str, ...], min_figures: int) -> None:
+    """The executed notebook ``name`` of the zh run: every catalogue heading of ``keys`` in its
+    HTML, every text of ``texts`` in the page, at least ``min_figures`` figures, and no
+    missing-glyph warning from matplotlib."""
+    page = (run / f"{name}.html").read_text(encoding="utf-8")
+    headings = [re.sub(r"<[^>]+>|¶", "", h).strip() for h in re.findall(r"<h[12][^>]*>(.*?)</h[12]>", page, flags=re.S)]
+    for key in keys:
+        assert t(key, "zh") in headings, (key, headings)
+    for text in texts:
+        assert text in page, text
+    executed = json.loads((run / f"{name}.ipynb").read_text(encoding="utf-8"))
+    figures = sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", []))
+    assert figures >= min_figures
+    stderr = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", [])
+                     if o.get("name") == "stderr")
+    assert "missing from font" not in stderr and "Glyph" not in stderr, stderr[:2000]
+
+
 def test_the_chinese_report_has_chinese_headings_and_no_missing_glyphs(zh_run):
     manifest = json.loads((zh_run / "manifest.json").read_text(encoding="utf-8"))
     status = {nb["name"]: (nb["status"], nb.get("reason")) for nb in manifest["notebooks"]}
@@ -247,36 +266,18 @@ def test_the_chinese_report_has_chinese_headings_and_no_missing_glyphs(zh_run):
     for name in translated:
         assert status[name] == ("ok", "parameters changed: language"), (name, status[name])
     assert {s for n, (s, _) in status.items() if n not in translated} == {"reused"}
-    page = (zh_run / "10_segment_report.html").read_text(encoding="utf-8")
-    headings = [re.sub(r"<[^>]+>|¶", "", h).strip() for h in re.findall(r"<h[12][^>]*>(.*?)</h[12]>", page, flags=re.S)]
-    for key in ("report.title", "report.headline", "report.rfm", "report.clusters", "report.engagement",
-                "report.migration", "report.models", "report.data_quality", "report.audiences"):
-        assert t(key, "zh") in headings, (key, headings)
-    for text in ("冠军客户", "建议行动：", "客户占比", "RFM 客户分群"):
-        assert text in page, text
-    executed = json.loads((zh_run / "10_segment_report.ipynb").read_text(encoding="utf-8"))
-    figures = sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", []))
-    assert figures >= 3
-    stderr = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", [])
-                     if o.get("name") == "stderr")
-    assert "missing from font" not in stderr and "Glyph" not in stderr, stderr[:2000]
+    _check_zh_notebook(zh_run, "10_segment_report",
+                       keys=("report.title", "report.headline", "report.rfm", "report.clusters", "report.engagement",
+                             "report.migration", "report.models", "report.data_quality", "report.audiences"),
+                       texts=("冠军客户", "建议行动：", "客户占比", "RFM 客户分群"), min_figures=3)
     index = (zh_run / "index.html").read_text(encoding="utf-8")
     assert "<h2>笔记本</h2>" in index and "打开客户分群报告" in index and "中文" in index
 
 
 def test_the_chinese_campaign_results_have_chinese_headings_labels_and_no_missing_glyphs(zh_run):
-    page = (zh_run / "12_campaign_results.html").read_text(encoding="utf-8")
-    headings = [re.sub(r"<[^>]+>|¶", "", h).strip() for h in re.findall(r"<h[12][^>]*>(.*?)</h[12]>", page, flags=re.S)]
-    for key in ("campaign.per_campaign", "campaign.by_segment", "campaign.uplift", "campaign.next"):
-        assert t(key, "zh") in headings, (key, headings)
-    for text in ("触达组人数", "转化率", "从未购买", "Qini 系数"):
-        assert text in page, text
-    executed = json.loads((zh_run / "12_campaign_results.ipynb").read_text(encoding="utf-8"))
-    figures = sum("image/png" in o.get("data", {}) for c in executed["cells"] for o in c.get("outputs", []))
-    assert figures >= 2
-    stderr = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", [])
-                     if o.get("name") == "stderr")
-    assert "missing from font" not in stderr and "Glyph" not in stderr, stderr[:2000]
+    _check_zh_notebook(zh_run, "12_campaign_results",
+                       keys=("campaign.per_campaign", "campaign.by_segment", "campaign.uplift", "campaign.next"),
+                       texts=("触达组人数", "转化率", "从未购买", "Qini 系数"), min_figures=2)
 
 
 def test_the_chinese_report_and_index_open_in_headless_chromium(zh_run):

@@ -31,6 +31,12 @@ def settings(**changes) -> IdentitySettings:
     return IdentitySettings.from_dict({**BASE, **changes})
 
 
+def id_settings(**changes) -> IdentitySettings:
+    """BASE without fuzzy attributes: for tables of identifiers only (an attribute no table
+    provides is an error)."""
+    return settings(**{"attributes": {}, "blocking_rules": [], **changes})
+
+
 def groups(res) -> list[set]:
     g = res.records.groupby("oneid")["record_id"].apply(set)
     return sorted(g.tolist(), key=lambda s: sorted(s))
@@ -48,7 +54,7 @@ IDS = {"member": "member_id", "phone": "phone", "email": "email", "device": "dev
 def resolve(rows, s=None):
     df = table(rows)
     cols = {c: IDS[c] for c in IDS if c in df.columns}
-    return resolve_records(df, identifiers=cols, settings=s or settings(), record_id="record_id")
+    return resolve_records(df, identifiers=cols, settings=s or id_settings(), record_id="record_id")
 
 
 def test_shared_identifiers_link_across_formats():
@@ -84,7 +90,7 @@ def test_family_tablet_links_neither_member_but_anonymous_cookie_joins_its_owner
 
 def test_conflicting_member_ids_are_split_at_the_weakest_link():
     # M1 -phone- record -email- M2: the chain would glue two members; email is the weaker link
-    s = settings(identifiers=[{"name": "member_id", "kind": "unique", "pattern": r"^M\d+$"},
+    s = id_settings(identifiers=[{"name": "member_id", "kind": "unique", "pattern": r"^M\d+$"},
                               {"name": "phone", "kind": "strong", "max_persons": 5},
                               {"name": "email", "kind": "strong", "max_persons": 5}])
     res = resolve([{"member": "M1", "phone": "13800138003"}, {"phone": "13800138003", "email": "e@x.cn"},
@@ -149,13 +155,13 @@ def test_generic_entry_point_with_other_column_names_and_explain():
     df = pd.DataFrame({"KundenNr": ["M7", None, None], "Handy": ["13900000007", "139-0000-0007", None],
                        "cookie": [None, "ck", "ck"]})
     res = resolve_records(df, identifiers={"KundenNr": "member_id", "Handy": "phone", "cookie": "cookie_id"},
-                          settings=settings())
+                          settings=id_settings())
     assert res.records["oneid"].nunique() == 1
     recs, links = explain(res.records["oneid"].iloc[0], res)
     assert len(recs) == 3 and set(links["how"]) == {"phone", "cookie_id"}
     assert not links["value_hash"].str.contains("139").any(), "evidence carries hashes, never values"
     with pytest.raises(SettingsError, match=r"Columns \['nope'\] are not in the table"):
-        resolve_records(df, identifiers={"nope": "phone"}, settings=settings())
+        resolve_records(df, identifiers={"nope": "phone"}, settings=id_settings())
 
 
 @pytest.mark.parametrize("change, message", [
@@ -364,7 +370,7 @@ def test_a_pattern_is_optional_and_values_that_fail_one_are_counted():
     with_pattern = resolve(rows)
     assert with_pattern.unmatched == {"table": {"member": 3}}   # counted per table and column, not dropped silently
     assert {"r1", "r2"} not in groups(with_pattern)
-    no_pattern = resolve(rows, settings(identifiers=[{"name": "member_id", "kind": "unique"}]))
+    no_pattern = resolve(rows, id_settings(identifiers=[{"name": "member_id", "kind": "unique"}]))
     assert {"r1", "r2"} in groups(no_pattern)          # 'VIP-7' is an id now
     assert not any(n for cols in no_pattern.unmatched.values() for n in cols.values())
 
@@ -374,7 +380,7 @@ def test_a_source_spec_naming_a_missing_column_lists_the_table_columns():
     spec = SourceSpec(identifiers={"member_no": "member_id"})
     with pytest.raises(KeyError, match=r"the columns \['member_no'\] named in the identity settings are not in the "
                                        r"cleaned table. Its columns: \['member', 'phone', 'record_id'\]"):
-        resolve_tables({"shop": df}, settings(), sources={"shop": spec})
+        resolve_tables({"shop": df}, id_settings(), sources={"shop": spec})
 
 
 def test_a_mapped_channel_without_a_source_spec_gets_a_spec_to_paste():

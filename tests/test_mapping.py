@@ -30,7 +30,7 @@ def with_(**changes):
     (with_(fields__x={"column": "X", "pii": "secret"}), r"pii must be one of \['direct', 'quasi', 'none'\]"),
     (with_(fields__x={"column": "X", "colour": 1}), r"unknown keys \['colour'\]"),
     (with_(fields__x={"type": "string"}), r"field 'x'.*column"),
-    (with_(source__format="xml"), r"source format must be one of \['csv', 'jsonl', 'parquet', 'excel'\]"),
+    (with_(source__format="xml"), r"source format must be one of \['csv', 'jsonl', 'parquet', 'excel', 'sql'\]"),
     (with_(source__encoding="latin-9"), r"encoding must be one of .*Got 'latin-9'"),
     (with_(fields__x={"column": "X", "type": "category"}), r"a category needs `values`"),
     (with_(fields__x={"column": "X", "type": "timestamp", "timezone_field": "tz"}),
@@ -48,6 +48,37 @@ def with_(**changes):
 def test_bad_mappings_raise_clear_errors(d, message):
     with pytest.raises(MappingError, match=message):
         ChannelMapping.from_dict(d)
+
+
+SQL = {"format": "sql", "url": "CRM_DATABASE_URL", "table": "crm.members"}
+
+
+@pytest.mark.parametrize("source, message", [
+    ({**SQL, "pattern": "c/*.csv"}, r"a sql source reads a database, not files: drop `pattern`"),
+    ({"format": "sql", "url": "CRM_DATABASE_URL"}, r"needs either `table` .* or `query` .*Got neither"),
+    ({**SQL, "query": "SELECT 1"}, r"needs either `table` .* or `query` .*Got both"),
+    ({**SQL, "url": ""}, r"a sql source needs `url`: a SQLAlchemy URL"),
+    ({**SQL, "chunksize": 0}, r"`chunksize` must be a positive whole number of rows. Got 0 instead"),
+    ({**SQL, "incremental": ""}, r"source `incremental` must be a non-empty text"),
+    ({"pattern": "c/*.csv", "table": "t"}, r"\['table'\] belong to a database source \(`format: sql`\)"),
+    ({"format": "csv"}, r"a csv source needs `pattern`"),
+])
+def test_bad_sql_sources_raise_clear_errors(source, message):
+    with pytest.raises(MappingError, match=message):
+        ChannelMapping.from_dict({**BASE, "source": source})
+
+
+def test_sql_source_round_trips_and_masks_a_literal_password():
+    d = {**BASE, "source": {**SQL, "incremental": "updated_at", "chunksize": 1000}}
+    m = ChannelMapping.from_dict(d)
+    assert ChannelMapping.from_dict(m.to_dict()) == m
+    assert m.to_dict()["source"] == {"format": "sql", "url": "CRM_DATABASE_URL", "table": "crm.members",
+                                     "incremental": "updated_at", "chunksize": 1000}
+    assert m.files("/nonexistent") == []
+    lit = ChannelMapping.from_dict({**BASE, "source": {**SQL, "url": "postgresql+psycopg://crm:pa:ss@w0rd@db:5432/crm"}})
+    assert lit.source.url.endswith("@db:5432/crm")  # the mapping itself keeps it, to connect
+    assert "pa:ss@w0rd" not in lit.to_yaml() and lit.to_dict()["source"]["url"] == "postgresql+psycopg://crm:***@db:5432/crm"
+    assert lit.source.label == "table 'crm.members' at postgresql+psycopg://crm:***@db:5432/crm"
 
 
 def test_package_mappings_load_and_round_trip_yaml_and_json(tmp_path):

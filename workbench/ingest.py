@@ -715,18 +715,29 @@ def _records_json(frame: pd.DataFrame) -> list[str]:
         orient="records", lines=True, force_ascii=False).splitlines() if len(frame) else []
 
 
-def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths, digest: str | None = None,
-                claims: FileClaims | None = None) -> tuple[FileReport, pd.DataFrame]:
-    """Ingest one file; returns its report and its quarantined rows.
+@dataclass
+class ProcessedRows:
+    """Rows of one file (or one chunk of a database read) after mapping, filtering and validation."""
 
-    ``claims`` says how the file's rows are shared when several mappings read it
-    (see :func:`file_claims`); without it the mapping reads the file alone.
+    kept: pd.DataFrame
+    quarantined: pd.DataFrame  # _source_file, _source_row, reason, record, stage
+    suppressed: int
+    filtered: int
+
+
+def process_rows(raw: RawRead, mapping: ChannelMapping, paths: Paths, rel: str, *,
+                 claims: FileClaims | None = None) -> ProcessedRows:
+    """Map, filter, suppress and validate the rows a reader gave: what a file and a database chunk share.
+
+    ``rel`` names where the rows came from (``_source_file``); ``claims`` says how the rows are
+    shared when several mappings read the same file (see :func:`file_claims`).
+
+    Example:
+        >>> done = process_rows(read_source(path, mapping), mapping, paths, "shop/a.csv")   # doctest: +SKIP
+        >>> len(done.kept) + len(done.quarantined) + done.suppressed + done.filtered          # doctest: +SKIP
     """
     from .privacy.suppression import suppressed_records, suppressed_rows
 
-    t0 = time.perf_counter()
-    rel = path.relative_to(paths.raw).as_posix()
-    raw = read_source(path, mapping)
     canon = _canonical(raw.frame, mapping, rel)
     # rows the parser could not split: reported once per file (by its first mapping)
     bad_rows = raw.bad_rows if claims is None or claims.first else raw.bad_rows.iloc[0:0]
@@ -769,17 +780,30 @@ def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths, digest: str |
     quarantined = (pd.concat(q_parts, ignore_index=True) if q_parts
                    else pd.DataFrame(columns=["_source_file", "_source_row", "reason", "record"]))
     quarantined["stage"] = "ingest"
+    return ProcessedRows(_finalise(kept, mapping), quarantined, int(sup.sum() + osup.sum() + bsup.sum()),
+                         filtered + (len(raw.bad_rows) if claims is not None and not claims.first else 0))
+
+
+def ingest_file(path: Path, mapping: ChannelMapping, paths: Paths, digest: str | None = None,
+                claims: FileClaims | None = None) -> tuple[FileReport, pd.DataFrame]:
+    """Ingest one file; returns its report and its quarantined rows.
+
+    ``claims`` says how the file's rows are shared when several mappings read it
+    (see :func:`file_claims`); without it the mapping reads the file alone.
+    """
+    t0 = time.perf_counter()
+    rel = path.relative_to(paths.raw).as_posix()
+    raw = read_source(path, mapping)
+    done = process_rows(raw, mapping, paths, rel, claims=claims)
     out = _output_path(paths, mapping.channel, rel)
     out.parent.mkdir(parents=True, exist_ok=True)
-    kept = _finalise(kept, mapping)
-    kept.to_parquet(out, index=False)
-    rep = FileReport(mapping.channel, rel, digest or file_sha256(path), "ingested", read=raw.total, kept=len(kept),
-                     quarantined=len(quarantined), suppressed=int(sup.sum() + osup.sum() + bsup.sum()),
-                     filtered=filtered + (len(raw.bad_rows) if claims is not None and not claims.first else 0),
-                     seconds=round(time.perf_counter() - t0, 3))
+    done.kept.to_parquet(out, index=False)
+    rep = FileReport(mapping.channel, rel, digest or file_sha256(path), "ingested", read=raw.total,
+                     kept=len(done.kept), quarantined=len(done.quarantined), suppressed=done.suppressed,
+                     filtered=done.filtered, seconds=round(time.perf_counter() - t0, 3))
     if rep.read != rep.kept + rep.quarantined + rep.suppressed + rep.filtered:
         raise AssertionError(f"{rel} ({mapping.channel}): counts do not reconcile: {rep}")
-    return rep, quarantined
+    return rep, done.quarantined
 
 
 def _ingest_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool,
@@ -788,6 +812,8 @@ def _ingest_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool,
 
     Returns (file reports, ledger entries to set — None to delete — keyed by file, errors).
     """
+    if m.source.format == "sql":
+        return _ingest_sql_channel(m, paths, ledger, force)
     files = m.files(paths.raw)
     if not files:
         return [], {}, [f"Channel '{m.channel}': no file matches '{m.source.pattern}' under {paths.raw}."]
@@ -819,6 +845,103 @@ def _ingest_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool,
         qs = pd.concat(q_parts, ignore_index=True) if q_parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
         write_quarantine(paths, m.channel, "ingest", changed_files | gone, qs)
     return reports, updates, errors
+
+
+def _sql_batch_path(paths: Paths, channel: str, rel: str) -> Path:
+    return paths.ingested / channel / (rel.replace("/", "__") + ".parquet")
+
+
+def _report_of(entry: dict, status: str) -> FileReport:
+    return FileReport(**{k: entry[k] for k in FileReport.__dataclass_fields__ if k in entry and k != "status"},
+                      status=status)
+
+
+def _ingest_sql_channel(m: ChannelMapping, paths: Paths, ledger: dict, force: bool) -> tuple[list, dict, list]:
+    """Ingest a database source (:mod:`workbench.sql_source`) in chunks, as one batch per run.
+
+    Each run that reads rows writes one batch, ``sql/<table>/batch-NNNNNN``: its kept rows in
+    one Parquet file (written chunk by chunk), its quarantined rows under that name, and a
+    ledger entry with the counts, the watermark reached and the source (password masked). With
+    ``incremental`` the next run reads only rows past the watermark and adds a batch; without it,
+    or when the source changed, or with ``force``, the table is read whole and replaces every
+    earlier batch. Returns (reports, ledger updates keyed by batch — None to delete — , errors).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .sql_source import SqlRead, describe_source, resolve_url
+
+    t0 = time.perf_counter()
+    src = m.source
+    mine = {rel: by[m.channel] for rel, by in sorted(ledger.items()) if m.channel in by}
+    try:  # the source as recorded: the resolved URL with its password masked (another database: a full read)
+        identity = {"source": describe_source(m, url=resolve_url(m)), "incremental": src.incremental}
+    except MappingError as exc:
+        return [_report_of(e, "unchanged") for e in mine.values()], {}, [str(exc)]
+    same = bool(mine) and all(e.get("sql", {}).get("identity") == identity for e in mine.values())
+    incremental = src.incremental is not None and same and not force
+    last = mine[max(mine)]["sql"] if incremental else {}
+    read = SqlRead(m, after=last.get("watermark"), boundary=last.get("boundary"))
+    label = re.sub(r"[^\w.-]", "_", src.table) if src.table is not None else "query"
+    number = 1 + max((int(r.rsplit("-", 1)[1]) for r in mine), default=0) if incremental else 1
+    rel = f"sql/{label}/batch-{number:06d}"
+    out = _sql_batch_path(paths, m.channel, rel)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
+    writer, schema, q_parts = None, None, []
+    kept = quarantined = suppressed = filtered = 0
+    try:
+        for chunk in read.chunks():
+            done = process_rows(RawRead(chunk, _bad([]), len(chunk)), m, paths, rel)
+            table = pa.Table.from_pandas(done.kept, preserve_index=False)
+            if writer is None:
+                schema = table.schema
+                writer = pq.ParquetWriter(tmp, schema)
+            writer.write_table(table.cast(schema))
+            q_parts.append(done.quarantined)
+            kept, quarantined = kept + len(done.kept), quarantined + len(done.quarantined)
+            suppressed, filtered = suppressed + done.suppressed, filtered + done.filtered
+    except MappingError as exc:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)  # what is on record stays as it was
+        return [_report_of(e, "unchanged") for e in mine.values()], {}, [str(exc)]
+    errors = []
+    if read.missing:
+        errors.append(f"Channel '{m.channel}' ({identity['source']}): {read.missing} row(s) have no value in the "
+                      f"incremental column '{src.incremental}'; an incremental read cannot tell when they changed, "
+                      "so they are not read. Fill the column, or drop `incremental` to read the whole source "
+                      "every run.")
+    reports = [_report_of(e, "unchanged") for e in mine.values()] if incremental else []
+    if incremental and read.new_rows == 0:  # nothing past the watermark: the batches on record stand
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+        return reports, {}, errors
+    if writer is None:  # an empty source still leaves a (empty) batch, so the channel has its table
+        frame = _finalise(_canonical(pd.DataFrame({c: pd.Series(dtype="string") for c in read.columns()}
+                                                  | {"_source_row": pd.Series(dtype="int64")}), m, rel), m)
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+    else:
+        writer.close()
+    os.replace(tmp, out)
+    updates: dict[str, dict | None] = {}
+    if not incremental:  # a full read replaces every earlier batch
+        for old in mine:
+            if old != rel:  # (a file, if the channel read files before)
+                old_out = _sql_batch_path if "sql" in mine[old] else _output_path
+                old_out(paths, m.channel, old).unlink(missing_ok=True)
+                updates[old] = None
+    rep = FileReport(m.channel, rel, read.sha256, "ingested", read=read.new_rows, kept=kept, quarantined=quarantined,
+                     suppressed=suppressed, filtered=filtered, seconds=round(time.perf_counter() - t0, 3))
+    if rep.read != rep.kept + rep.quarantined + rep.suppressed + rep.filtered:
+        raise AssertionError(f"{rel} ({m.channel}): counts do not reconcile: {rep}")
+    updates[rel] = {**{k: v for k, v in asdict(rep).items() if k != "status"},
+                    "sql": {"identity": identity, "watermark": read.watermark, "boundary": read.boundary,
+                            "fetched": read.fetched, "reread": read.reread}}
+    qs = pd.concat(q_parts, ignore_index=True) if q_parts else pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    write_quarantine(paths, m.channel, "ingest", set(updates), qs)
+    return reports + [rep], updates, errors
 
 
 def run_per_channel(func, mappings: dict, args: tuple, *, workers: int | None, progress: bool, desc: str) -> list:

@@ -38,6 +38,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields as dc_fields
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ FIELD_TYPES = {
     "identifier": "an opaque id of a person or their device (member id, cookie, openid ...); trimmed, placeholders flagged",
     "key": "an id of the record itself (order number, receipt, ticket); trimmed, never used to link persons",
 }
-FORMATS = ("csv", "jsonl", "parquet", "excel")
+FORMATS = ("csv", "jsonl", "parquet", "excel", "sql")
 ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030", "gb2312", "big5", "utf-16")
 PII_CLASSES = ("direct", "quasi", "none")
 
@@ -76,24 +77,120 @@ class MappingError(ValueError):
 
 @dataclass
 class SourceSpec:
-    """Where a channel's files are and how to parse them."""
+    """Where a channel's rows are and how to parse them: files (``pattern``) or a SQL database.
 
-    pattern: str
+    A database source (``format: sql``) names a SQLAlchemy ``url`` — or, better, the name of an
+    environment variable holding it, so the password stays out of the mapping — and either a
+    ``table`` (``schema.table`` allowed) or a ``query``; ``incremental`` names a watermark column
+    (rows are read again only past the last value recorded in the ledger) and ``chunksize`` how
+    many rows are read and validated at a time (see :mod:`workbench.sql_source`).
+
+    >>> SourceSpec(format="sql", url="CRM_DATABASE_URL", table="crm.members", incremental="updated_at").validate("crm")
+    >>> SourceSpec(format="sql", url="CRM_DATABASE_URL").validate("crm")
+    Traceback (most recent call last):
+    ...
+    workbench.mapping.MappingError: Channel 'crm': a sql source needs either `table` (a table name, schema.table allowed) or `query` (a SELECT). Got neither.
+    """
+
+    pattern: str | None = None
     format: str = "csv"
     encoding: str = "utf-8"
     delimiter: str = ","
     newlines_in_values: bool = False
     sheet: str | int | None = None  # Excel only
+    url: str | None = None          # sql only: SQLAlchemy URL, or the name of an environment variable holding it
+    table: str | None = None        # sql only
+    query: str | None = None        # sql only
+    incremental: str | None = None  # sql only: watermark column
+    chunksize: int = 50_000         # sql only: rows per read
 
     def validate(self, channel: str) -> None:
         if self.format not in FORMATS:
             raise MappingError(f"Channel '{channel}': source format must be one of {list(FORMATS)}. "
                                f"Got {self.format!r} instead.")
+        if self.format == "sql":
+            self._validate_sql(channel)
+            return
+        misplaced = [k for k in SQL_KEYS if getattr(self, k) is not None]
+        if misplaced:
+            raise MappingError(f"Channel '{channel}': {misplaced} belong to a database source (`format: sql`). "
+                               f"This source's format is {self.format!r}.")
+        if not isinstance(self.pattern, str) or not self.pattern:
+            raise MappingError(f"Channel '{channel}': a {self.format} source needs `pattern`, the files under the "
+                               f"raw folder (e.g. 'crm/*.csv'). Got {self.pattern!r} instead.")
         if self.encoding.lower() not in ENCODINGS:
             raise MappingError(f"Channel '{channel}': source encoding must be one of {list(ENCODINGS)}. "
                                f"Got {self.encoding!r} instead.")
         if len(self.delimiter) != 1:
             raise MappingError(f"Channel '{channel}': delimiter must be one character. Got {self.delimiter!r}.")
+
+    def _validate_sql(self, channel: str) -> None:
+        where = f"Channel '{channel}'"
+        if self.pattern is not None or self.sheet is not None:
+            raise MappingError(f"{where}: a sql source reads a database, not files: drop `pattern`/`sheet`. "
+                               f"Got pattern={self.pattern!r}, sheet={self.sheet!r}.")
+        if not isinstance(self.url, str) or not self.url.strip():
+            raise MappingError(f"{where}: a sql source needs `url`: a SQLAlchemy URL such as "
+                               "'postgresql+psycopg://user@host:5432/db', or the name of an environment variable "
+                               f"holding one (keeps the password out of the mapping). Got {self.url!r} instead.")
+        if (self.table is None) == (self.query is None):
+            raise MappingError(f"{where}: a sql source needs either `table` (a table name, schema.table allowed) "
+                               f"or `query` (a SELECT). Got {'both' if self.table is not None else 'neither'}.")
+        for key in ("table", "query", "incremental"):
+            v = getattr(self, key)
+            if v is not None and (not isinstance(v, str) or not v.strip()):
+                raise MappingError(f"{where}: source `{key}` must be a non-empty text. Got {v!r} instead.")
+        if isinstance(self.chunksize, bool) or not isinstance(self.chunksize, int) or self.chunksize < 1:
+            raise MappingError(f"{where}: source `chunksize` must be a positive whole number of rows. "
+                               f"Got {self.chunksize!r} instead.")
+
+    @property
+    def label(self) -> str:
+        """What the source reads, fit to show: the file pattern, or the table (or query) and the URL, password masked.
+
+        >>> SourceSpec(format="sql", url="postgresql://crm:s3cret@db/crm", table="members").label
+        "table 'members' at postgresql://crm:***@db/crm"
+        """
+        if self.format != "sql":
+            return str(self.pattern)
+        return f"{f'table {self.table!r}' if self.table is not None else 'the query'} at {mask_url(self.url)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the keys that apply to this format; a password in a literal ``url`` is masked
+        (``***``), so recorded settings never hold it.
+
+        >>> SourceSpec(format="sql", url="postgresql://crm:s3cret@db/crm", table="members").to_dict()["url"]
+        'postgresql://crm:***@db/crm'
+        """
+        d = asdict(self)
+        if self.format == "sql":
+            for k in ("pattern", "encoding", "delimiter", "newlines_in_values", "sheet"):
+                d.pop(k)
+            for k in ("table", "query", "incremental"):
+                if d[k] is None:
+                    d.pop(k)
+            d["url"] = mask_url(self.url)
+        else:
+            for k in SQL_KEYS + ("chunksize",):
+                d.pop(k)
+        return d
+
+
+SQL_KEYS = ("url", "table", "query", "incremental")
+
+
+def mask_url(url: str | None) -> str | None:
+    """``url`` with any password replaced by ``***`` (the user:password@ part and password=... options).
+
+    >>> mask_url("postgresql+psycopg://crm:p@ss:w0rd@db.example:5432/crm?sslmode=require&password=x")
+    'postgresql+psycopg://crm:***@db.example:5432/crm?sslmode=require&password=***'
+    >>> mask_url("CRM_DATABASE_URL")
+    'CRM_DATABASE_URL'
+    """
+    if url is None:
+        return None
+    url = re.sub(r"(://[^/?#@:]*):[^/?#]*@", r"\1:***@", url)
+    return re.sub(r"(?i)((?:password|passwd|pwd)=)[^&;\s]*", r"\1***", url)
 
 
 @dataclass
@@ -364,6 +461,7 @@ class ChannelMapping:
         """Plain dict (no defaults dropped) that :meth:`from_dict` reads back unchanged."""
         d = asdict(self)
         d.pop("path")
+        d["source"] = self.source.to_dict()
         d["fields"] = {k: {kk: vv for kk, vv in v.items() if vv not in (None, False, "")}
                        for k, v in d["fields"].items()}
         for k in ("dedupe", "filter", "order_key", "returns_of"):
@@ -399,7 +497,9 @@ class ChannelMapping:
         return {n: s.pii for n, s in self.fields.items() if s.pii != "none"}
 
     def files(self, raw_dir: str | os.PathLike) -> list[Path]:
-        """Files under ``raw_dir`` that match the pattern, sorted by name."""
+        """Files under ``raw_dir`` that match the pattern, sorted by name (none for a database source)."""
+        if self.source.format == "sql":
+            return []
         return sorted(p for p in Path(raw_dir).glob(self.source.pattern) if p.is_file())
 
 

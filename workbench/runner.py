@@ -751,6 +751,26 @@ def _source_cell_index(source: Path, executed_index: int | None, injected: bool)
     return executed_index - 1 if executed_index > injected_at else executed_index
 
 
+def _ipc_kernel_manager():
+    """A kernel manager that talks to its kernel over local IPC sockets (unique paths in the Jupyter
+    runtime folder) instead of TCP ports on 127.0.0.1: no port to race for when notebooks start at
+    the same time, and no "Kernel is running over TCP without encryption" warning per notebook."""
+    import uuid
+
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            runtime = Path(jupyter_runtime_dir())
+            runtime.mkdir(parents=True, exist_ok=True)
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", str(runtime / f"workbench-{uuid.uuid4().hex[:12]}"))
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
 def _execute(source: Path, output: Path, params: Mapping[str, Any], kernel_name: str,
              progress: bool) -> _Failure | None:
     """Run one notebook with papermill; return ``None`` on success."""
@@ -765,6 +785,7 @@ def _execute(source: Path, output: Path, params: Mapping[str, Any], kernel_name:
             progress_bar=progress,
             log_output=False,
             report_mode=False,
+            kernel_manager_class=_ipc_kernel_manager(),
         )
     except papermill.PapermillExecutionError as exc:
         tb = _ANSI.sub("", "\n".join(exc.traceback or []))

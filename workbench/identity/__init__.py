@@ -60,6 +60,7 @@ class Resolution:
     peak_mb: dict = field(default_factory=dict)  # largest resident set (MB) during each step
     unmatched: dict = field(default_factory=dict)  # table -> column -> values that fit none of its identifiers
     quality: dict | None = None  # against the sample's ground truth (set by run_identity; None without truth)
+    contributions: pd.DataFrame | None = None  # rec_a, rec_b, mw_<comparison>: each comparison's weight per fuzzy link
 
     def explain(self, oneid: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         return explain(oneid, self)
@@ -132,6 +133,7 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
     missing = sorted(set(tables) - set(sources))
     if missing:
         raise SettingsError(f"No identity source spec for tables {missing}. Specs exist for {sorted(sources)}.")
+    _check_attributes({t: sources[t] for t in tables}, settings)
     meter = StageMeter()
     unmatched: dict[str, dict[str, int]] = {}
     with meter("observe"):
@@ -155,11 +157,12 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
             bad_phones = det.over_limit_values.loc[det.over_limit_values["identifier"] == "phone", "value"]
             bad_tails = set(phone_tail(pd.Series(list(bad_phones) + list(settings.blocked_values),
                                                  dtype="string")).dropna())
-            if bad_tails:
+            if bad_tails and "phone_tail" in attrs:
                 attrs.loc[attrs["phone_tail"].isin(bad_tails).fillna(False), "phone_tail"] = pd.NA
+            attrs = _with_typo_identifiers(attrs, det, settings)
             profiles = component_profiles(det.labels, attrs, anchored)
             del attrs
-            prob = link_probabilistic(profiles, settings)
+            prob = link_probabilistic(profiles, settings, _guard_values(det, settings))
             applied = _apply_decisions(prob, det.labels, records["record_id"], decisions)
             labels = _join_components(det.labels, prob.merges)
         with meter("assign"):
@@ -170,10 +173,73 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
         with meter("evidence"):
             link_positions = _evidence(len(records), det, prob, identifier_links.result())
     info = {"prior": prob.prior, "threshold": prob.threshold, "pairs_above_threshold": prob.candidates,
-            "merges": int(len(prob.merges)), "components": int(det.labels.max() + 1) if len(det.labels) else 0,
+            "merges": int(len(prob.merges)), "links_cut_by_guards": int(prob.cut), "components": int(det.labels.max() + 1) if len(det.labels) else 0,
             "unanchored_components": int((~profiles["anchored"]).sum()), **applied}
     return Resolution(records, link_positions, det.over_limit, det.conflicts, blocked, history, info,
-                      prob.scored_pairs, dict(meter.seconds), ids, dict(meter.peak_mb), unmatched)
+                      prob.scored_pairs, dict(meter.seconds), ids, dict(meter.peak_mb), unmatched,
+                      contributions=_contributions_by_record(prob, det.labels))
+
+
+def _check_attributes(sources: Mapping[str, SourceSpec], settings: IdentitySettings) -> None:
+    """Every source attribute is one of the settings, and every attribute of the settings is
+    given by some source (``phone_tail`` also by a phone identifier): an attribute no table
+    provides, or one the settings do not compare, would silently weigh nothing."""
+    for name, spec in sources.items():
+        for column, attr in spec.attributes.items():
+            if attr not in settings.attributes:
+                raise SettingsError(f"Source '{name}', column '{column}': unknown attribute {attr!r}. "
+                                    f"Known attributes: {sorted(settings.attributes)}.")
+    given = {a for spec in sources.values() for a in spec.attributes.values()}
+    if any("phone" in (t if isinstance(t, list) else [t]) for spec in sources.values()
+           for t in spec.identifiers.values()):
+        given.add("phone_tail")
+    missing = [a for a in settings.attributes if a not in given]
+    if missing:
+        raise SettingsError(f"The identity settings list the attributes {missing}, which no source provides. "
+                            f"Sources and their attributes: "
+                            f"{ {k: sorted(v.attributes) for k, v in sources.items()} }. Map a column to each "
+                            "(`attributes: {column: attribute}`) or remove them from the settings.")
+
+
+def _with_typo_identifiers(attrs: pd.DataFrame, det, settings: IdentitySettings) -> pd.DataFrame:
+    """``attrs`` with a column per strong identifier compared with typos (the record's value),
+    when the settings compare attributes at all."""
+    names = [i.name for i in settings.identifiers if i.compares_typos]
+    if not names or not settings.attributes or attrs.empty:
+        return attrs
+    e = det.edges
+    for name in names:
+        mine = e[(e["identifier"] == name).to_numpy()].drop_duplicates("rec")
+        if mine.empty:
+            continue
+        value = pd.Series(det.values.iloc[mine["vcode"].to_numpy()].to_numpy(), index=mine["rec"].to_numpy())
+        attrs[name] = pd.array(value.reindex(attrs["rec"].to_numpy()).to_numpy(), dtype="string")
+    return attrs
+
+
+def _guard_values(det, settings: IdentitySettings) -> pd.DataFrame:
+    """(component, value code) of the identifier values no fuzzy link may put together, for the
+    cluster guard: every unique identifier's, and a strong identifier's whose values the model
+    does not compare (``typos: false``) — two persons known by different phones it cannot
+    weigh stay apart, as they always did; a strong identifier compared with typos is evidence
+    in the score instead."""
+    names = settings.names_of_kind("unique") + [i.name for i in settings.identifiers
+                                                if i.kind == "strong" and not i.compares_typos]
+    e = det.edges[det.edges["identifier"].isin(names).to_numpy()]
+    return pd.DataFrame({"component": det.labels[e["rec"].to_numpy()],
+                         "value": e["vcode"].to_numpy()}).drop_duplicates().reset_index(drop=True)
+
+
+def _contributions_by_record(prob, labels: np.ndarray) -> pd.DataFrame | None:
+    """The per-comparison match weights of the links kept, by the first record of each side."""
+    c = prob.contributions
+    if c is None or not len(c) or not len(prob.merges):
+        return None
+    kept = set(zip(prob.merges["component_a"], prob.merges["component_b"]))
+    c = c[[(a, b) in kept or (b, a) in kept for a, b in zip(c["a"], c["b"])]]
+    first = pd.Series(np.arange(len(labels))).groupby(labels).min()
+    return c.assign(rec_a=first.reindex(c["a"]).to_numpy(), rec_b=first.reindex(c["b"]).to_numpy()).drop(
+        columns=["a", "b"]).reset_index(drop=True)
 
 
 def _table_chunks(tables: Mapping[str, pd.DataFrame], name: str):
@@ -312,9 +378,33 @@ def resolve_records(df: pd.DataFrame, *, identifiers: dict[str, str | list[str]]
     ``phone``, ``email`` and whatever else they list, e.g. a WeChat unionid or a device id; a
     list means the column may hold any of them). ``attributes`` maps columns to fuzzy attributes
     (``name``, ``phone_tail``, ``address_key``, ``city``, ``birth_date``); name columns should
-    hold a matching key (see :func:`workbench.normalise.normalise_names`).
+    hold a matching key (see :func:`workbench.normalise.normalise_names`). With your own
+    ``settings``, any attribute they list is yours to compare: each must be mapped (an
+    attribute no column provides is an error, as is a column mapped to an attribute they do
+    not list), and its ``comparison`` kind says how (``forename``, ``surname``, ``date``,
+    ``postcode``, ``house_number``, ``address``, ``exact``, ``numeric`` ...). Without
+    ``settings``, the defaults' attributes that your mapping provides are compared.
+
+    Example (records with typos, no shared id):
+        >>> df = pd.DataFrame({"first": ["anna", "anna", "bob"], "last": ["smith", "smyth", "jones"],
+        ...                    "born": ["19800102", "19800201", "19700101"], "zip": ["2000", "2000", "3000"]})
+        >>> s = IdentitySettings.from_dict({"identifiers": [{"name": "member_id", "kind": "unique"}],
+        ...     "attributes": {"first": {"comparison": "forename"}, "last": {"comparison": "surname"},
+        ...                    "born": {"comparison": "date"}, "zip": {"comparison": "postcode"}}})
+        >>> res = resolve_records(df, identifiers={}, attributes={c: c for c in df}, settings=s)
+        >>> len(res.records)
+        3
     """
-    settings = settings or IdentitySettings.from_yaml()
+    if settings is None:
+        settings = IdentitySettings.from_yaml()
+        mapped = set((attributes or {}).values())
+        keep = [a for a in settings.attributes if a in mapped or (a == "phone_tail" and "phone" in
+                                                                  _targets(identifiers))]
+        d = settings.to_dict()
+        d["attributes"] = {a: d["attributes"][a] for a in keep}
+        d["blocking_rules"] = [r for r in d["blocking_rules"] if all(c in keep for c in r)]
+        d["sources"] = {}  # the defaults' channels are not this table
+        settings = IdentitySettings.from_dict(d)
     unknown = [c for c in list(identifiers) + list(attributes or {}) if c not in df.columns]
     if unknown:
         raise SettingsError(f"Columns {unknown} are not in the table. Columns: {list(df.columns)}.")
@@ -322,6 +412,11 @@ def resolve_records(df: pd.DataFrame, *, identifiers: dict[str, str | list[str]]
     probe = IdentitySettings.from_dict({**settings.to_dict(), "sources": {"table": src.__dict__}})
     rid = {"table": df[record_id]} if record_id else None
     return resolve_tables({"table": df}, probe, sources={"table": src}, record_ids=rid)
+
+
+def _targets(identifiers: dict) -> set[str]:
+    """The identifier names a column mapping points to (``buyer_nick@channel`` -> buyer_nick)."""
+    return {str(t).split("@", 1)[0] for ts in identifiers.values() for t in (ts if isinstance(ts, list) else [ts])}
 
 
 def _apply_decisions(prob, labels: np.ndarray, record_ids: pd.Series, decisions: pd.DataFrame | None) -> dict:
@@ -527,14 +622,25 @@ def load_resolution(paths: Paths | None = None) -> tuple[pd.DataFrame, pd.DataFr
 
 
 def explain(oneid: str, source: Resolution | Paths | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The records of one OneID and the links (identifier hash or match weight) that joined them."""
+    """The records of one OneID and the links (identifier hash or match weight) that joined them.
+
+    From a :class:`Resolution`, a fuzzy link also shows each comparison's contribution:
+    ``mw_<comparison>`` is its match weight (log2 Bayes factor; ``mw_tf_adj_<comparison>`` the
+    term-frequency adjustment), which with the prior's sum to the link's ``match_weight`` —
+    Splink's waterfall, one row per link."""
     if isinstance(source, Resolution):
         mine = (source.records["oneid"] == oneid).to_numpy()
         if not mine.any():
             raise KeyError(f"Unknown OneID {oneid!r}.")
         lp = source.link_positions
-        lk = source.links_of(lp[mine[lp["rec_a"].to_numpy()] | mine[lp["rec_b"].to_numpy()]])
-        return source.records[mine].reset_index(drop=True), lk
+        lp = lp[mine[lp["rec_a"].to_numpy()] | mine[lp["rec_b"].to_numpy()]]
+        c = source.contributions
+        if c is not None and len(c):  # each comparison's match weight on the fuzzy links
+            both = pd.concat([c, c.rename(columns={"rec_a": "rec_b", "rec_b": "rec_a"})], ignore_index=True)
+            both = both.drop_duplicates(["rec_a", "rec_b"]).astype({"rec_a": lp["rec_a"].dtype,
+                                                                     "rec_b": lp["rec_b"].dtype})
+            lp = lp.merge(both, on=["rec_a", "rec_b"], how="left")
+        return source.records[mine].reset_index(drop=True), source.links_of(lp)
     records, links = load_resolution(source)
     recs = records[records["oneid"] == oneid]
     if recs.empty:

@@ -4,8 +4,8 @@ From a cleaned table and its :class:`SourceSpec`, build
 
 - ``ids``: one row per (record, identifier, value) — the deterministic evidence, with
   placeholders and blocked values removed (and counted);
-- ``attrs``: one row per record with the fuzzy attributes (name key, phone tail, address
-  key, city, birth date) — the probabilistic evidence.
+- ``attrs``: one row per record with the fuzzy attributes of the settings (any names; the
+  values normalised for their comparison kind) — the probabilistic evidence.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ import numpy as np
 import pandas as pd
 
 from .. import normalise as nz
+from .comparisons import normalise_values
 from .settings import IdentitySettings, SourceSpec
 
-ATTRIBUTE_COLUMNS = ("name", "phone_tail", "address_key", "city", "birth_date")
+#: attributes of the embedded sample whose values are made by a key function of their own
+#: (whatever their comparison kind): a phone's tail, an address's numbers, a city without suffix
+KEYED_ATTRIBUTES = ("phone_tail", "address_key", "city", "birth_date")
 
 
 def per_distinct(values: pd.Series, fn) -> pd.Series:
@@ -104,7 +107,8 @@ def observe(df: pd.DataFrame, source: SourceSpec, settings: IdentitySettings, *,
     """Identity evidence of one table.
 
     Returns ``(ids, attrs, blocked)``: ``ids`` has columns rec (``record_offset`` + row
-    position), identifier, value; ``attrs`` is indexed like ``df`` with ATTRIBUTE_COLUMNS;
+    position), identifier, value; ``attrs`` is indexed like ``df`` with a column per attribute
+    of the settings (in their order);
     ``blocked`` counts values dropped per identifier (placeholders and blocked values).
     ``unmatched`` (when given) receives, per column, how many present values fit none of the
     column's identifiers (a member id that fails the identifier's ``pattern``): they are not
@@ -165,7 +169,7 @@ def observe(df: pd.DataFrame, source: SourceSpec, settings: IdentitySettings, *,
            else pd.DataFrame({"rec": pd.Series(dtype="int64"),
                               "identifier": pd.Categorical([], categories=[i.name for i in settings.identifiers]),
                               "value": pd.Series(dtype="str")}))
-    attrs = pd.DataFrame(index=df.index, columns=list(ATTRIBUTE_COLUMNS), dtype="string")
+    attrs = pd.DataFrame(index=df.index, columns=list(settings.attributes), dtype="string")
     for column, attr in source.attributes.items():
         col = df[column]
         if attr == "phone_tail":
@@ -177,8 +181,12 @@ def observe(df: pd.DataFrame, source: SourceSpec, settings: IdentitySettings, *,
         elif attr == "birth_date":
             val = pd.to_datetime(col, errors="coerce").dt.strftime("%Y-%m-%d").astype("string")
         else:
-            val = col.astype("string")
-        attrs[attr] = attrs[attr].fillna(val) if attr in attrs else val
-    if phone_tails is not None:
+            kind, where = settings.attributes[attr].comparison, f"Identity source '{table}', column '{column}'"
+            if kind == "numeric":  # row by row: a bad value is reported at its row
+                val = normalise_values(col, kind, where=where)
+            else:
+                val = per_distinct(col, lambda v, k=kind, w=where: normalise_values(v, k, where=w))
+        attrs[attr] = attrs[attr].fillna(val.astype("string"))
+    if phone_tails is not None and "phone_tail" in attrs:
         attrs["phone_tail"] = attrs["phone_tail"].fillna(pd.Series(phone_tails.to_numpy(), index=attrs.index))
     return ids, attrs.reset_index(drop=True), blocked

@@ -95,3 +95,32 @@ def plot_person_graph(records: pd.DataFrame, links: pd.DataFrame, *, title: str 
     ax.set_title(title or "How one person's records were joined")
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     return ax
+
+
+def plot_link_waterfall(link: pd.Series, prior: float, ax=None):
+    """One fuzzy link's match weight built up from the prior and each comparison (the
+    ``mw_*`` columns of a link from :func:`workbench.identity.explain`) — Splink's waterfall.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("agg")
+        >>> ax = plot_link_waterfall(pd.Series({"match_weight": 9.0, "mw_name": 8.0, "mw_dob": 5.0,
+        ...                                     "mw_tf_adj_name": -0.5}), prior=0.01)
+        >>> [t.get_text() for t in ax.get_xticklabels()]
+        ['prior', 'name', 'dob', 'tf_adj_name', 'total']
+    """
+    import matplotlib.pyplot as plt
+
+    parts = {k[3:]: float(v) for k, v in link.items() if str(k).startswith("mw_") and pd.notna(v)}
+    steps = {"prior": math.log2(prior / (1 - prior)), **parts}
+    ax = ax or plt.subplots(figsize=(9, 3.8))[1]
+    bottom = 0.0
+    for k, (name, w) in enumerate(steps.items()):
+        ax.bar(k, w, bottom=bottom, color="#55A868" if w >= 0 else "#C44E52")
+        bottom += w
+    ax.bar(len(steps), bottom, color="#4C72B0")
+    ax.set_xticks(range(len(steps) + 1), [*steps, "total"], rotation=30, ha="right")
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_ylabel("match weight (log2 Bayes factor)")
+    ax.set_title(f"One link: match weight {link.get('match_weight', bottom):.1f} from each comparison")
+    return ax

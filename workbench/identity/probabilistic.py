@@ -1,24 +1,29 @@
 """Probabilistic linking (Fellegi–Sunter with Splink on DuckDB) between deterministic components.
 
 Records with no shared strong identifier — a till receipt with a name and a phone tail, a
-Tmall buyer known only by nick, receiver name, address and masked phone — end up in small
-*unanchored* components. Each component gets a profile (its most frequent name key, phone
-tail, address key, city, birth date) and Splink scores profile pairs:
+Tmall buyer known only by nick, receiver name, address and masked phone, a FEBRL record whose
+id number has a typo — are linked by their fuzzy attributes. Each deterministic component
+gets a profile (its most frequent value of each attribute and of each identifier compared
+with typos) and Splink scores profile pairs with the comparison kinds of the settings
+(:mod:`workbench.identity.comparisons`):
 
-- u probabilities from random sampling (seeded), m probabilities by EM on each blocking rule;
-- the prior — the probability that two random profiles match — is **re-estimated on every
-  table** from deterministic rules (same phone tail and name), so it shrinks as the table
-  grows and a fixed posterior threshold keeps its meaning instead of over-merging;
-- guards bound clusters: only an unanchored component is ever attached, by exactly one link
-  — to its best known person above the threshold, else to its best unknown component. With
-  one outgoing link per unknown component and none from known persons, every group of
-  linked components holds at most one known person, so two known persons are never merged
-  by fuzzy evidence however the links chain. A known person receives at most
-  ``max_links_per_person`` direct attachments (the best ones).
+- u probabilities from random sampling (seeded), with the matches taken out; m by EM on
+  blocking rules (the settings' or derived from them); the prior — the probability that two
+  random profiles match — **re-estimated on every table**, so it shrinks as the table grows
+  and a fixed posterior threshold keeps its meaning instead of over-merging;
+- pairs at or above the threshold are clustered by connected components, then the guards
+  hold at cluster level: a cluster may not hold two different values of a ``unique``
+  identifier, nor more than ``max_links_per_person + 1`` components joined by fuzzy links in
+  one run. A cluster that breaks a guard is rebuilt from its links strongest first, each link
+  taken only if the guards still hold: the weakest links are the ones cut. A strong
+  identifier compared with typos never conflicts: a differing phone or id number is
+  evidence against, weighed with the rest; one not compared (``typos: false``) keeps two
+  persons it tells apart apart, like a unique one.
 """
 
 from __future__ import annotations
 
+import copy
 import gc
 import logging
 from dataclasses import dataclass
@@ -26,20 +31,26 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .observations import ATTRIBUTE_COLUMNS
+from .comparisons import (comparison_columns, contribution_columns, derived_blocking_rules, em_rules, prior_rules,
+                          splink_comparisons, splink_rule)
 from .settings import IdentitySettings
 
 
 def component_profiles(labels: np.ndarray, attrs: pd.DataFrame, anchored: np.ndarray) -> pd.DataFrame:
-    """One row per component: the most frequent value of each attribute, anchored flag, size.
+    """One row per component: the most frequent value of each attribute (every column of
+    ``attrs`` but ``rec``), anchored flag, size.
 
     ``attrs`` has one row per record (aligned with ``labels``) or, with a ``rec`` column, rows
     only for the records that carry fuzzy evidence.
     """
     df = attrs.drop(columns="rec") if "rec" in attrs else attrs.copy()
+    columns = list(df.columns)
     df["component"] = labels[attrs["rec"].to_numpy()] if "rec" in attrs else labels
     prof = pd.DataFrame(index=pd.Index(np.unique(labels), name="component"))
-    for col in ATTRIBUTE_COLUMNS:
+    if df["component"].is_unique:  # one record with evidence per component: its values are the profile
+        prof = prof.join(df.set_index("component")[columns])
+        columns = []
+    for col in columns:
         v = df[["component", col]].dropna()
         if v.empty:
             prof[col] = pd.Series(pd.NA, index=prof.index, dtype="string")
@@ -55,27 +66,13 @@ def component_profiles(labels: np.ndarray, attrs: pd.DataFrame, anchored: np.nda
 
 @dataclass
 class ProbabilisticResult:
-    merges: pd.DataFrame        # component_a (unanchored), component_b, match_weight, match_probability
+    merges: pd.DataFrame        # component_a, component_b, match_weight, match_probability (links kept)
     candidates: int             # scored pairs above the threshold before guards
     prior: float                # estimated probability two random profiles match
     threshold: float
     scored_pairs: pd.DataFrame  # every scored pair (for the weight histogram)
-
-
-def _comparisons(settings: IdentitySettings, present: list[str]):
-    import splink.comparison_library as cl
-
-    out = []
-    for name in present:
-        spec = settings.attributes[name]
-        if spec.comparison == "jaro_winkler":
-            c = cl.JaroWinklerAtThresholds(name, spec.thresholds or [0.92, 0.8])
-        elif spec.comparison == "levenshtein":
-            c = cl.LevenshteinAtThresholds(name, [int(t) for t in (spec.thresholds or [1, 2])])
-        else:
-            c = cl.ExactMatch(name)
-        out.append(c.configure(term_frequency_adjustments=True) if spec.term_frequency else c)
-    return out
+    cut: int = 0                # links above the threshold cut by the cluster guards
+    contributions: pd.DataFrame | None = None  # a, b, then the match weight of each comparison (kept links)
 
 
 def _pair_excluded_tf(values: pd.Series) -> pd.DataFrame:
@@ -123,53 +120,149 @@ def _remove_matches_from_u(comparisons, prior: float, *, max_pairs: float) -> No
 
 
 def _splink_predictions(df: pd.DataFrame, present: list[str], rules: list[list[str]], settings: IdentitySettings,
-                        con) -> tuple[pd.DataFrame, float] | None:
+                        con) -> tuple[pd.DataFrame, pd.DataFrame, float] | None:
     """Splink's scored pairs of the profiles ``df`` (u by random sampling, the matches taken out
-    of it, m by EM per blocking rule) and the prior, on the DuckDB connection ``con``; None when
-    no pair agrees on the prior's rules."""
-    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+    of it, m by EM on rules that together train every comparison), the per-comparison match
+    weights of the pairs at or above the threshold, and the prior, on the DuckDB connection
+    ``con``; None when no pair agrees on the prior's rules."""
+    from splink import DuckDBAPI, Linker, SettingsCreator
 
     db = DuckDBAPI(connection=con)
     creator = SettingsCreator(
         link_type="dedupe_only",
-        comparisons=_comparisons(settings, present),
-        blocking_rules_to_generate_predictions=[block_on(*r) for r in rules],
-        retain_matching_columns=False, additional_columns_to_retain=["anchored"],
+        comparisons=splink_comparisons(settings, present),
+        blocking_rules_to_generate_predictions=[splink_rule(r) for r in rules],
+        retain_matching_columns=False, retain_intermediate_calculation_columns=True,
+        additional_columns_to_retain=["anchored"],
     )
     linker = Linker(db.register(df), creator, log_level=logging.ERROR)
     for c in present:
-        if settings.attributes[c].term_frequency:
+        if c in settings.attributes and settings.attributes[c].term_frequency:
             linker.table_management.register_term_frequency_lookup(db.register(_pair_excluded_tf(df[c])), c)
-    # the prior from deterministic rules on *this* table (shrinks as the table grows)
-    det_rules = [block_on(*r) for r in rules if len(r) >= 2] or [block_on(*rules[0])]
+    # the prior from rules on *this* table (shrinks as the table grows)
     try:
-        linker.training.estimate_probability_two_random_records_match(det_rules, recall=0.8)
+        linker.training.estimate_probability_two_random_records_match(
+            [splink_rule(r) for r in prior_rules(settings, rules, present)], recall=0.8)
     except (ValueError, ZeroDivisionError):  # no pair agrees on the rules: no fuzzy evidence to weigh
         return None
-    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=settings.random_seed)
-    for r in rules:
+    if not 0 < float(linker._settings_obj._probability_two_random_records_match) < 1:
+        return None  # the rules caught no pair between components
+    # u from a sample of 20 pairs per profile, between 100,000 and 2 million pairs: Splink estimates
+    # each comparison on its own and stops once every level has 100 observations, but a rare level
+    # (a swapped name, a transposed date, an id two characters off) never gets there and takes
+    # the whole sample: on a small table that sample, not the data, set the run time
+    max_pairs = float(min(2e6, max(1e5, 20 * len(df))))
+    # a small sample is read in one go per comparison (Splink's ten chunks and probe, there to
+    # stop early on a large one, cost more SQL runs than the pairs)
+    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=settings.random_seed,
+                                                     num_chunks=1 if max_pairs <= 5e5 else 10)
+    for r in (em_rules(rules, present) if not settings.blocking_rules else rules):
+        saved = copy.deepcopy(linker._settings_obj.core_model_settings)
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*r))
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                splink_rule(r), estimate_without_term_frequencies=True)
         except Exception:  # a rule that fixes every comparison cannot train them: skip it
+            # (a failed session leaves the model without the comparisons its rule fixed)
+            linker._settings_obj.core_model_settings = saved
             continue
     prior = float(linker._settings_obj._probability_two_random_records_match)
-    _remove_matches_from_u(linker._settings_obj.comparisons, prior, max_pairs=2e6)
-    return linker.inference.predict(threshold_match_weight=-5).as_pandas_dataframe(), prior
+    _remove_matches_from_u(linker._settings_obj.comparisons, prior, max_pairs=max_pairs)
+    rel = linker.inference.predict(threshold_match_weight=-5).as_duckdbpyrelation()
+    core = ["unique_id_l", "unique_id_r", "match_weight", "match_probability", "anchored_l", "anchored_r"]
+    pred = rel.select(*core).df()
+    mw = contribution_columns(rel.columns)  # a match weight per comparison and term-frequency adjustment
+    contrib = rel.filter(f"match_probability >= {float(settings.match_threshold)!r}").select(
+        "unique_id_l", "unique_id_r", *mw).df().rename(columns={"unique_id_l": "a", "unique_id_r": "b"})
+    return pred, contrib, prior
 
 
-def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings) -> ProbabilisticResult:
-    """Score profile pairs with Splink and pick guarded merges."""
+def cluster_with_guards(edges: pd.DataFrame, n: int, unique: pd.DataFrame, max_growth: int) -> tuple[np.ndarray, int]:
+    """Cluster label per component from the links ``edges`` (``a``, ``b``, ``match_weight``),
+    by connected components, with the guards at cluster level.
+
+    ``unique`` (``component``, ``value``) lists the unique-identifier values each component
+    holds. A cluster that would hold two different values, or more than ``max_growth + 1``
+    components, is rebuilt from its links strongest first (ties: smaller ids first), each
+    link taken only if the guards still hold — a chain of fuzzy links that would join two
+    member ids is cut at its weakest link. Returns (labels, links cut).
+
+    >>> e = pd.DataFrame({"a": [0, 1, 2], "b": [1, 2, 3], "match_weight": [9.0, 3.0, 8.0]})
+    >>> labels, cut = cluster_with_guards(e, 4, pd.DataFrame({"component": [0, 3], "value": [10, 11]}), 25)
+    >>> labels.tolist(), cut
+    ([0, 0, 1, 1], 1)
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    a, b = edges["a"].to_numpy(np.int64), edges["b"].to_numpy(np.int64)
+    graph = coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n))
+    labels = connected_components(graph, directed=False)[1]
+    sizes = np.bincount(labels, minlength=n)
+    held = pd.DataFrame({"c": labels[unique["component"].to_numpy(np.int64)], "v": unique["value"].to_numpy()})
+    held = held.drop_duplicates()
+    redo = set(held.loc[held["c"].duplicated(), "c"].tolist()) | set(np.flatnonzero(sizes > max_growth + 1).tolist())
+    if not redo:
+        return labels, 0
+    in_redo = np.isin(labels[a], list(redo))
+    sub = edges[in_redo].sort_values(["match_weight", "a", "b"], ascending=[False, True, True], kind="stable")
+    values: dict[int, frozenset] = {}
+    for c, v in zip(unique["component"].to_numpy(np.int64), unique["value"].to_numpy()):
+        if labels[c] in redo:
+            values[c] = values.get(c, frozenset()) | {v}
+    parent: dict[int, int] = {}
+    count: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    cut = 0
+    for x, y in zip(sub["a"].to_numpy(np.int64), sub["b"].to_numpy(np.int64)):
+        rx, ry = find(int(x)), find(int(y))
+        if rx == ry:
+            continue
+        vx, vy = values.get(rx, frozenset()), values.get(ry, frozenset())
+        if (vx and vy and vx != vy) or count.get(rx, 1) + count.get(ry, 1) > max_growth + 1:
+            cut += 1
+            continue
+        parent[ry] = rx
+        count[rx] = count.get(rx, 1) + count.get(ry, 1)
+        values[rx] = vx | vy
+    # the rebuilt clusters take fresh labels after the untouched ones
+    members = np.flatnonzero(np.isin(labels, list(redo)))
+    roots = np.array([find(int(m)) for m in members])
+    labels = labels.copy()
+    labels[members] = n + pd.factorize(roots)[0]
+    return pd.factorize(labels)[0], cut
+
+
+def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings,
+                       unique: pd.DataFrame | None = None) -> ProbabilisticResult:
+    """Score profile pairs with Splink and keep the links of the guarded clusters.
+
+    ``unique`` (``component``, ``value``): the identifier values of each component no cluster
+    may hold two of (unique identifiers, strong ones not compared with typos)."""
     empty = pd.DataFrame(columns=["component_a", "component_b", "match_weight", "match_probability"])
-    present = [c for c in settings.attributes if c in profiles and profiles[c].notna().sum() > 1]
-    rules = [r for r in settings.blocking_rules if all(c in present for c in r)]
-    unanchored = profiles.index[~profiles["anchored"]]
-    if not present or not rules or len(unanchored) == 0 or len(profiles) < 3:
+    attr_cols = [c for c in settings.attributes if c in profiles and profiles[c].notna().sum() > 1]
+    typo_ids = [c for c in comparison_columns(settings, attr_cols + list(profiles.columns))
+                if profiles[c].notna().sum() > 1]
+    present = attr_cols + typo_ids
+    rules = [r for r in settings.blocking_rules if all(c in present for c in r)] if settings.blocking_rules \
+        else derived_blocking_rules(settings, present)
+    if not any(c in settings.attributes for c in present) or not rules or len(profiles) < 3:
         return ProbabilisticResult(empty, 0, float("nan"), settings.match_threshold, empty)
     # only profiles that carry at least one attribute take part
-    df = profiles[profiles[present].notna().any(axis=1)][present + ["anchored"]].copy()
+    df = profiles[profiles[attr_cols].notna().any(axis=1)][present + ["anchored"]].copy()
     df = df.reset_index().rename(columns={"component": "unique_id"})
     for c in present:
-        df[c] = df[c].astype(object).where(df[c].notna(), None)
+        if c in settings.attributes and settings.attributes[c].comparison == "numeric":
+            df[c] = pd.to_numeric(df[c]).astype(float)
+        else:
+            df[c] = df[c].astype(object).where(df[c].notna(), None)
     for name in ("splink", "splink.internals"):
         logging.getLogger(name).setLevel(logging.ERROR)
     import duckdb
@@ -188,28 +281,18 @@ def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings) -> Pr
         gc.collect()
     if predicted is None:
         return ProbabilisticResult(empty, 0, float("nan"), settings.match_threshold, empty)
-    pred, prior = predicted
+    pred, contrib, prior = predicted
     pred = pred.rename(columns={"unique_id_l": "a", "unique_id_r": "b"})
     scored = pred[["a", "b", "match_weight", "match_probability"]].copy()
-    above = pred[pred["match_probability"] >= settings.match_threshold]
-    # orient each pair from an unanchored component to the other side; drop anchored-anchored
-    left = above[~above["anchored_l"]].rename(columns={"a": "component_a", "b": "component_b"})
-    right = above[~above["anchored_r"]].rename(columns={"b": "component_a", "a": "component_b"})
-    cand = pd.concat([left, right], ignore_index=True)[["component_a", "component_b", "match_weight",
-                                                         "match_probability"]]
+    above = pred[pred["match_probability"] >= settings.match_threshold][["a", "b", "match_weight",
+                                                                         "match_probability"]]
     n_candidates = len(above)
-    if cand.empty:
-        return ProbabilisticResult(empty, n_candidates, prior, settings.match_threshold, scored)
-    # each unanchored component takes one link: its best *known* person above the threshold,
-    # else its best unknown component (ties: the smaller component id)
-    anchored = profiles["anchored"]
-    cand["to_known"] = cand["component_b"].map(anchored).astype(bool)
-    cand = cand.sort_values(["component_a", "to_known", "match_weight", "component_b"],
-                            ascending=[True, False, False, True], kind="stable").drop_duplicates("component_a")
-    # at most max_links_per_person direct attachments per known person, the best ones
-    direct = cand[cand["to_known"]].sort_values(["component_b", "match_weight"], ascending=[True, False],
-                                                 kind="stable")
-    direct = direct.groupby("component_b", sort=False).head(settings.max_links_per_person)
-    cand = pd.concat([direct, cand[~cand["to_known"]]])
-    merges = cand.drop(columns="to_known").sort_values(["component_a"]).reset_index(drop=True)
-    return ProbabilisticResult(merges, n_candidates, prior, settings.match_threshold, scored)
+    if above.empty:
+        return ProbabilisticResult(empty, 0, prior, settings.match_threshold, scored)
+    n = int(profiles.index.max()) + 1
+    unique = unique if unique is not None else pd.DataFrame({"component": [], "value": []})
+    labels, cut = cluster_with_guards(above, n, unique, settings.max_links_per_person)
+    kept = above[labels[above["a"].to_numpy()] == labels[above["b"].to_numpy()]]
+    merges = kept.rename(columns={"a": "component_a", "b": "component_b"}).sort_values(
+        ["component_a", "component_b"]).reset_index(drop=True)
+    return ProbabilisticResult(merges, n_candidates, prior, settings.match_threshold, scored, cut, contrib)

@@ -27,7 +27,9 @@ from .._dataclasses import build, check_keys
 from ..config import PACKAGE_DIR
 
 KINDS = ("unique", "strong", "weak")
-COMPARISONS = ("exact", "jaro_winkler", "levenshtein", "date")
+#: comparison kinds of a fuzzy attribute (see :mod:`workbench.identity.comparisons` for their levels)
+COMPARISONS = ("exact", "jaro_winkler", "levenshtein", "date", "name", "forename", "surname", "postcode",
+               "house_number", "address", "numeric")
 DEFAULT_SETTINGS_PATH = PACKAGE_DIR / "conf" / "identity.yaml"
 
 
@@ -43,6 +45,14 @@ class IdentifierSpec:
     kind: str
     max_persons: int = 1
     pattern: str | None = None
+    # a value one or two characters off another (a typed id number, a phone with two digits
+    # swapped) is fuzzy evidence in the probabilistic stage; None: yes for strong identifiers
+    typos: bool | None = None
+
+    @property
+    def compares_typos(self) -> bool:
+        """Whether the probabilistic stage compares this identifier's values with an edit distance."""
+        return self.kind == "strong" and self.typos is not False
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -51,6 +61,12 @@ class IdentifierSpec:
         if not isinstance(self.max_persons, int) or self.max_persons < 1:
             raise SettingsError(f"Identifier '{self.name}': max_persons must be a positive integer. "
                                 f"Got {self.max_persons!r} instead.")
+        if self.typos is not None and not isinstance(self.typos, bool):
+            raise SettingsError(f"Identifier '{self.name}': typos must be true, false or null. "
+                                f"Got {self.typos!r} instead.")
+        if self.typos and self.kind != "strong":
+            raise SettingsError(f"Identifier '{self.name}': only a strong identifier can take typos (a unique one "
+                                f"conflicts, a weak one is no evidence on its own). Got kind {self.kind!r}.")
         if self.pattern is not None:
             try:
                 re.compile(self.pattern)
@@ -61,7 +77,16 @@ class IdentifierSpec:
 
 @dataclass
 class AttributeSpec:
-    """A fuzzy attribute compared by the probabilistic stage."""
+    """A fuzzy attribute compared by the probabilistic stage.
+
+    ``comparison`` is its kind: ``exact``, ``jaro_winkler`` / ``levenshtein`` (``thresholds``:
+    similarities in (0, 1) / edit distances), ``name`` / ``forename`` / ``surname`` (exact,
+    Jaro-Winkler levels; a forename and a surname also catch each other swapped), ``date``
+    (exact, transposed day and month, one field off, one typed character, a month, a year, ten
+    years apart), ``postcode`` (full, one character, prefix of ``thresholds[0]`` characters,
+    default 3), ``house_number`` (exact), ``address`` (free text: exact, Jaro-Winkler 0.9, 0.8),
+    ``numeric`` (equal, absolute difference within ``thresholds``, default [1, 5]).
+    """
 
     comparison: str = "exact"
     thresholds: list[float] | None = None
@@ -71,9 +96,20 @@ class AttributeSpec:
         if self.comparison not in COMPARISONS:
             raise SettingsError(f"Attribute '{name}': comparison must be one of {list(COMPARISONS)}. "
                                 f"Got {self.comparison!r} instead.")
+        if not isinstance(self.term_frequency, bool):
+            raise SettingsError(f"Attribute '{name}': term_frequency must be true or false. "
+                                f"Got {self.term_frequency!r} instead.")
         for t in self.thresholds or []:
-            if not 0 < t < 1:
+            if not isinstance(t, (int, float)) or isinstance(t, bool):
+                raise SettingsError(f"Attribute '{name}': thresholds must be numbers. Got {t!r} instead.")
+            if self.comparison == "jaro_winkler" and not 0 < t < 1:
                 raise SettingsError(f"Attribute '{name}': thresholds must lie in (0, 1). Got {t!r} instead.")
+            if self.comparison in ("levenshtein", "postcode") and (t < 1 or int(t) != t):
+                raise SettingsError(f"Attribute '{name}': thresholds of a {self.comparison} comparison must be "
+                                    f"positive whole numbers. Got {t!r} instead.")
+            if self.comparison == "numeric" and t <= 0:
+                raise SettingsError(f"Attribute '{name}': thresholds of a numeric comparison must be positive. "
+                                    f"Got {t!r} instead.")
 
 
 @dataclass
@@ -143,8 +179,12 @@ class IdentitySettings:
         if not isinstance(self.max_links_per_person, int) or self.max_links_per_person < 1:
             raise SettingsError(f"The 'max_links_per_person' setting must be a positive integer. "
                                 f"Got {self.max_links_per_person!r} instead.")
+        clash = sorted(set(names) & set(self.attributes))
+        if clash:
+            raise SettingsError(f"{clash} are named both as identifiers and as attributes: give each its own name.")
+        comparable = sorted(self.attributes) + [i.name for i in self.identifiers if i.compares_typos]
         for rule in self.blocking_rules:
-            bad = [c for c in rule if c not in self.attributes]
+            bad = [c for c in rule if c not in comparable]
             if bad:
                 raise SettingsError(f"Blocking rule {rule} names {bad}, which are not attributes. "
                                     f"Attributes: {sorted(self.attributes)}.")
