@@ -4,18 +4,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+SPARK_STAMP := $(VENV)/.spark-stamp
 PERSONS ?= 20000
 SEED ?= 42
 # extra arguments for `workbench run`, e.g. make report ARGS="-p force=true --run-id nightly"
 ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help env lock sample report test bench lab strip clean-data browser
+.PHONY: help env env-spark lock sample report test bench bench-spark lab strip clean-data browser
 
 help:
 	@echo "make report  - create .venv if needed, make the sample data if data/raw is empty, run every notebook into reports/<run_id>/"
 	@echo "make test    - unit tests + every notebook under nbval, on a small sample made by the test session"
 	@echo "make bench   - benchmarks (sample, ingest, clean; OneID at 20k/200k/1M persons beside plain Splink; FEBRL3/4 beside Splink; RFM; KMeans; models; the whole report cold and rerun, results vs a reference) -> reports/benchmarks/*.json"
+	@echo "make bench-spark - the Spark engine (local[2]) beside the local engine per stage, time and peak memory (BENCH_PERSONS=200000) -> reports/benchmarks/spark_*.json"
 	@echo "make lab     - JupyterLab in the project environment"
 	@echo "make strip   - strip outputs from notebooks/ (keeps cell tags)"
 	@echo "make browser - install Debian's chromium and fonts-noto-cjk when missing (the screenshot test of the Chinese report)"
@@ -40,8 +42,21 @@ $(STAMP): requirements.lock pyproject.toml
 lock:
 	@test -x $(BIN)/uv || { test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra sql --python-version 3.11.7 --python-platform linux --quiet -o requirements.lock $(LOCK_ARGS)
+	cp requirements.lock requirements-spark.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra sql --extra spark --python-version 3.11.7 --python-platform linux --quiet -o requirements-spark.lock
 
 env: $(STAMP)
+
+# The Spark engine's extra (pyspark, ~300 MB) for `make test` and `make bench-spark` only: `make report`
+# installs requirements.lock, which has no pyspark. requirements-spark.lock is requirements.lock plus
+# the `spark` extra (same pins: `make lock` writes both). Needs Java 17 to run (apt-get install openjdk-17-jre-headless).
+$(SPARK_STAMP): requirements-spark.lock $(STAMP)
+	@echo "installing the Spark engine's locked environment into $(VENV) ..."
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip sync --quiet --compile-bytecode requirements-spark.lock
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/uv pip install --quiet --no-deps -e .
+	@touch $(SPARK_STAMP)
+
+env-spark: $(SPARK_STAMP)
 
 # Headless Chromium and a CJK font for page text, from Debian's packages (needs root), for the test that
 # opens the Chinese segment report and the run index and keeps screenshots in the run folder.
@@ -58,7 +73,7 @@ report: sample
 	$(BIN)/workbench run $(ARGS)
 	@echo "open reports/latest/index.html"
 
-test: env
+test: env-spark
 	MPLBACKEND=agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env -q
 
 bench: env
@@ -69,6 +84,9 @@ bench: env
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.clusters $(CLUSTERS_BENCH_ARGS)
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.models $(MODELS_BENCH_ARGS)
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.pipeline $(PIPELINE_BENCH_ARGS)
+
+bench-spark: env-spark
+	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.spark $(SPARK_BENCH_ARGS)
 
 lab: env
 	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 $(ROOT_FLAG) --ServerApp.root_dir=$(CURDIR)

@@ -141,3 +141,22 @@ def pipeline_runs(tmp_path_factory):
         assert code == 0, f"workbench run of {name} failed:\n" + (folder / "run.log").read_text(encoding="utf-8")[-3000:]
         out[name] = PipelineRun(paths, paths.reports / name)
     return out
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A Spark session (local[2], 2 shuffle partitions, 1 GB driver) for the Spark engine's equality
+    tests, started once and stopped when the session ends. Without Java or pyspark the tests fail
+    with what to install: the Spark engine is part of what ``make test`` checks."""
+    from workbench.engine import EngineSettings
+    from workbench.engine.session import SparkUnavailable, spark_session, stop_spark
+
+    settings = EngineSettings(engine="spark", master="local[2]", shuffle_partitions=2, driver_memory="1g",
+                              app_name="workbench-tests", conf={"spark.ui.enabled": "false"})
+    try:
+        session = spark_session(settings)
+    except SparkUnavailable as exc:
+        pytest.fail(f"The Spark engine's tests cannot run: {exc}", pytrace=False)
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    stop_spark()

@@ -93,7 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         result = run_pipeline(paths=paths, notebooks=args.only or None, parameters=params,
                               run_id=args.run_id, kernel_name=args.kernel, html=not args.no_html,
-                              progress=not args.quiet, start_from=args.start_from, jobs=args.jobs, force=force)
+                              progress=not args.quiet, start_from=args.start_from, jobs=args.jobs, force=force,
+                              engine=args.engine)
     except NotebookFailed as exc:
         print(f"workbench run: FAILED — {exc}", file=sys.stderr)
         return 1
@@ -310,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rerun instead of reusing earlier results: every notebook (no name), or the named ones "
                         "(e.g. 05_rfm) and the notebooks that read their outputs. Not the same as -p force=true, "
                         "which makes notebook 01 re-read raw files it has ingested before")
+    r.add_argument("--engine", default=None, metavar="FILE.yaml",
+                   help="engine settings (engine: local | spark, master or Spark Connect URL; see "
+                        "workbench/conf/engine.yaml): where the heavy stages run. Default: local")
     r.set_defaults(func=cmd_run)
 
     k = sub.add_parser("key", help="create (first time) and show the local pseudonymisation key")

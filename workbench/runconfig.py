@@ -9,6 +9,8 @@ mappings     ``workbench/channels/*.yaml``   ingest (``mappings_dir``)          
 cleaning     ``workbench/conf/cleaning.yaml`` clean (``cleaning_config``)               ``cleaning.json``
 identity     ``workbench/conf/identity.yaml`` identity (``identity_settings``)          ``identity.json``
 analysis     ``workbench/conf/analysis.yaml`` canonical layer (``analysis_settings``)   ``analysis.json``
+engine       ``workbench/conf/engine.yaml``   ``workbench run --engine`` / a stage's     ``engine.json``
+                                             ``engine`` parameter
 ===========  ==============================  =========================================  ====================
 
 The stage that introduces a setting takes it from its parameter (a path) or the package
@@ -44,9 +46,10 @@ from ._dataclasses import check_keys
 from .config import PACKAGE_DIR, Paths
 
 __all__ = ["SETTING_NAMES", "AnalysisSettings", "RunConfig", "load_cleaning_config", "record", "recorded",
-           "resolve_analysis", "resolve_cleaning", "resolve_identity", "resolve_mappings", "settings_dir"]
+           "resolve_analysis", "resolve_cleaning", "resolve_engine", "resolve_identity", "resolve_mappings",
+           "settings_dir"]
 
-SETTING_NAMES = ("mappings", "cleaning", "identity", "analysis")
+SETTING_NAMES = ("mappings", "cleaning", "identity", "analysis", "engine")
 DEFAULT_CLEANING_CONFIG = PACKAGE_DIR / "conf" / "cleaning.yaml"
 DEFAULT_ANALYSIS_SETTINGS = PACKAGE_DIR / "conf" / "analysis.yaml"
 
@@ -213,6 +216,30 @@ def resolve_analysis(paths: Paths, settings: Any = None, *, introduce: bool = Fa
     return AnalysisSettings.from_dict(rec) if rec is not None else AnalysisSettings.from_yaml(None)
 
 
+def resolve_engine(paths: Paths, settings: Any = None):
+    """Engine settings (:class:`workbench.engine.EngineSettings`): the given object, mapping or file;
+    else the recorded ones (``workbench run --engine`` records them for the run); else the
+    package's (``engine: local``).
+
+    >>> import tempfile
+    >>> from workbench.config import get_paths
+    >>> resolve_engine(get_paths(tempfile.mkdtemp(), tempfile.mkdtemp())).engine
+    'local'
+    >>> resolve_engine(None, {"engine": "spark", "master": "local[4]"}).master
+    'local[4]'
+    """
+    from .engine.settings import EngineSettings
+
+    if isinstance(settings, EngineSettings):
+        return settings
+    if isinstance(settings, dict):
+        return EngineSettings.from_dict(settings)
+    if settings is not None:
+        return EngineSettings.from_yaml(settings)
+    rec = recorded(paths, "engine") if paths is not None else None
+    return EngineSettings.from_dict(rec) if rec is not None else EngineSettings.from_yaml(None)
+
+
 @dataclass
 class RunConfig:
     """Everything a stage after the identity stage needs to know, read once from what the
@@ -228,14 +255,20 @@ class RunConfig:
     cleaning: dict[str, Any]
     identity: Any
     analysis: AnalysisSettings
+    engine: Any = None   # EngineSettings; None: the recorded ones, else the package's (local)
+
+    def __post_init__(self) -> None:
+        if self.engine is None or isinstance(self.engine, dict):
+            self.engine = resolve_engine(self.paths, self.engine)
 
     @classmethod
-    def load(cls, paths: Paths | None = None, *, analysis_settings: Any = None) -> "RunConfig":
+    def load(cls, paths: Paths | None = None, *, analysis_settings: Any = None, engine: Any = None) -> "RunConfig":
         from .config import get_paths
 
         paths = paths or get_paths()
         return cls(paths=paths, mappings=resolve_mappings(paths), cleaning=resolve_cleaning(paths),
-                   identity=resolve_identity(paths), analysis=resolve_analysis(paths, analysis_settings))
+                   identity=resolve_identity(paths), analysis=resolve_analysis(paths, analysis_settings),
+                   engine=resolve_engine(paths, engine))
 
     @property
     def base_currency(self) -> str:
@@ -258,4 +291,5 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain JSON (what a run records)."""
         return {"mappings": {c: m.to_dict() for c, m in self.mappings.items()}, "cleaning": self.cleaning,
-                "identity": self.identity.to_dict(), "analysis": self.analysis.to_dict()}
+                "identity": self.identity.to_dict(), "analysis": self.analysis.to_dict(),
+                "engine": self.engine.to_dict()}

@@ -1024,7 +1024,7 @@ def run_pipeline(*, paths: Paths | None = None, notebooks: Sequence[str | Path] 
                  parameters: Mapping[str, Any] | None = None, run_id: str | None = None,
                  kernel_name: str = "python3", progress: bool = True, html: bool = True,
                  log: Callable[[str], None] | None = print, start_from: str | None = None,
-                 jobs: int | None = None, force: bool | Sequence[str] = False) -> RunResult:
+                 jobs: int | None = None, force: bool | Sequence[str] = False, engine: Any = None) -> RunResult:
     """Execute the pipeline notebooks headless into ``paths.reports / run_id``.
 
     - ``notebooks``: names or paths (a bare name is looked up in ``paths.notebooks``;
@@ -1046,6 +1046,10 @@ def run_pipeline(*, paths: Paths | None = None, notebooks: Sequence[str | Path] 
       ``force=["05_rfm"]`` runs those notebooks and their dependants.
     - The run holds a lock on the data folder (:mod:`workbench.lock`): a second run on the
       same data refuses to start with a message naming the holder.
+    - ``engine``: where the heavy stages run (:class:`workbench.engine.EngineSettings`, a mapping or
+      a YAML path; default: the package's, ``engine: local``). Recorded for the run's stages
+      (``data/interim/settings/engine.json``) and in ``manifest.json``; results are the same
+      either way, so a change of engine alone does not make notebooks run again.
     - ``run_id``: default is the UTC start time ``YYYYmmddTHHMMSSZ``; ``-2``, ``-3`` ...
       is appended when the folder already exists (read the actual id from the result).
     - The kernels get ``WORKBENCH_DATA_DIR``/``WORKBENCH_REPORTS_DIR`` of ``paths`` and
@@ -1070,11 +1074,21 @@ def run_pipeline(*, paths: Paths | None = None, notebooks: Sequence[str | Path] 
     emit = log or (lambda _msg: None)
     paths = paths or get_paths()
     from .lock import data_lock
+    from .runconfig import record, resolve_engine
 
+    engine_settings = resolve_engine(None, engine)   # checked before anything runs
     with data_lock(paths.data, owner=f"workbench run {run_id or ''}".strip(), log=emit):
+        record(paths, "engine", engine_settings.to_dict())
         return _run_locked(paths=paths, notebooks=notebooks, parameters=parameters, run_id=run_id,
                            kernel_name=kernel_name, progress=progress, html=html, emit=emit,
                            start_from=start_from, jobs=jobs, force=force)
+
+
+def _recorded_engine(paths: Paths) -> dict[str, Any]:
+    """The engine settings the run's stages use (recorded by :func:`run_pipeline`)."""
+    from .runconfig import resolve_engine
+
+    return resolve_engine(paths).to_dict()
 
 
 def _start_from(sources: list[Path], start_from: str) -> list[Path]:
@@ -1284,6 +1298,7 @@ def _run_locked(*, paths: Paths, notebooks, parameters, run_id, kernel_name, pro
         "finished_utc": None,
         "seconds": None,
         "parameters": shared,
+        "engine": _recorded_engine(paths),
         "kernel_name": kernel_name,
         "jobs": jobs,
         "force": sorted(forced),

@@ -332,7 +332,7 @@ class CanonicalLayer:
         s = self.manifest["settings"]
         return RunConfig(self.paths, {c: ChannelMapping.from_dict(d) for c, d in s["mappings"].items()},
                          s["cleaning"], IdentitySettings.from_dict(s["identity"]),
-                         AnalysisSettings.from_dict(s["analysis"]))
+                         AnalysisSettings.from_dict(s["analysis"]), s.get("engine"))
 
     @property
     def analysis(self) -> AnalysisSettings:

@@ -29,6 +29,7 @@ import pandas as pd
 from ..canonical import load_canonical
 from ..config import Paths, get_paths
 from ..customer360 import load_customer_360
+from ..runconfig import resolve_engine
 from ..timeutil import to_utc
 from . import rfm as R
 from .behaviour import behaviour_features
@@ -59,13 +60,17 @@ class RFMRun:
 
 
 def run_rfm(paths: Paths | None = None, *, as_of: Any = None, segment_map: R.SegmentMap | str | Path | None = None,
-            compare_days: int = 90) -> RFMRun:
+            compare_days: int = 90, engine: Any = None) -> RFMRun:
     """RFM segments of every OneID of the profile at ``as_of`` (default: the profile's as-of date).
 
     Purchases are the canonical layer's (:meth:`~workbench.canonical.CanonicalLayer.purchases`:
     orders with refunds netted, one row per order). Migration compares with the newest earlier
     snapshot of a previous run, else with the same data ``compare_days`` earlier. A brand without
     orders gets every OneID in the map's ``no_purchase`` segment (``has_orders`` False).
+
+    ``engine`` (settings, a mapping or a YAML path; default: the run's recorded engine, else local):
+    with ``engine: spark`` the purchases, summaries, scores and segments are computed by Spark SQL
+    (:mod:`workbench.engine.spark_rfm`) — the same table, written to the same file.
     """
     paths = (paths or get_paths()).ensure()
     layer = load_canonical(paths)
@@ -73,9 +78,20 @@ def run_rfm(paths: Paths | None = None, *, as_of: Any = None, segment_map: R.Seg
     cutoff = to_utc(as_of) or to_utc(profile.attrs["as_of"])
     m = R.load_segment_map(segment_map) if not isinstance(segment_map, R.SegmentMap) else segment_map
     has_orders = layer.has("orders")
-    tx = layer.purchases(as_of=cutoff) if has_orders else None
+    eng = resolve_engine(paths, engine)
+    spark = None
+    if eng.is_spark:
+        from ..engine.session import spark_session
+        from ..engine.spark_rfm import spark_purchases, spark_rfm_segments
+
+        spark = spark_session(eng)
+        tx = spark_purchases(spark, paths.canonical, as_of=cutoff) if has_orders else None
+    else:
+        tx = layer.purchases(as_of=cutoff) if has_orders else None
 
     def segments(purchases, when):
+        if spark is not None and purchases is not None:
+            return spark_rfm_segments(spark, paths.canonical, as_of=when, population=profile["oneid"], segment_map=m)
         if purchases is None:  # no orders at all: everyone is a prospect
             return R.rfm_segments(pd.DataFrame({"oneid": pd.Series([], dtype="string"),
                                                 "ordered_at": pd.Series([], dtype="datetime64[us, UTC]"),
@@ -91,7 +107,8 @@ def run_rfm(paths: Paths | None = None, *, as_of: Any = None, segment_map: R.Seg
     else:
         before = cutoff - pd.Timedelta(days=compare_days)
         label = f"{before:%Y-%m-%d} (same data, {compare_days} days earlier)"
-        previous = segments(layer.purchases(as_of=before) if has_orders else None, before)
+        previous = segments((True if spark is not None else layer.purchases(as_of=before)) if has_orders else None,
+                            before)
     migration = R.segment_migration(previous, rfm, order=m.order)
     keep = rfm[["recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "rfm_cell", "segment"]].copy()
     keep.attrs = {"as_of": cutoff.isoformat(), "has_orders": has_orders, "currency": layer.base_currency}

@@ -1,0 +1,109 @@
+"""The Spark engine beside the local engine, per heavy stage: time and peak memory (``make bench-spark``).
+
+    python -m tests.benchmarks.spark --persons 200000            # the lead's 1M run: --persons 1000000
+    python -m tests.benchmarks.spark --persons 5000 --keep        # quick
+
+A seeded sample of ``--persons`` is made and taken through ingest, clean, OneID, the canonical
+layer and the customer 360 profile (local engine, not compared: their times are in ``make bench``).
+Then each stage with a Spark implementation runs on both engines, each in a fresh process
+(:mod:`tests.benchmarks.spark_stage`): ``seconds`` is the work, the Spark session's start is
+``start_seconds`` apart, ``peak_mb`` is the process's largest resident set plus its JVM's.
+
+- customer_360: local = the whole profile build (``build_customer_360``, every block); Spark =
+  its heavy blocks (always-present columns, orders, events, sessions: ``spark_customer_aggregates``);
+- rfm: purchases view + summary + scores + segments on both (``rfm_segments`` / ``spark_rfm_segments``).
+
+Results: ``reports/benchmarks/spark_<persons>.json`` and ``.md``. Timings on a shared machine are
+inflated by the other load (the 1-minute load average is recorded per run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.benchmarks.child import run_child
+
+ROOT = Path(__file__).parents[2]
+PREPARE = ("sample", "ingest", "clean", "identity", "canonical", "customer_360")
+COMPARED = ("customer_360", "rfm")
+
+
+def prepare(data: Path, persons: int) -> list[dict]:
+    """Sample → canonical layer → profile in ``data`` (each stage in its own process, as make bench)."""
+    done = []
+    for stage in PREPARE:
+        if stage == "sample" and (data / "raw").exists():
+            continue
+        cmd = [sys.executable, "-m", "tests.benchmarks.stage", stage, "--data", str(data), "--persons", str(persons)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"  prepared {stage:<13} {r['seconds']:>8.1f} s  peak {r['peak_mb']:>7,.0f} MB", flush=True)
+        done.append(r)
+    return done
+
+
+def markdown(persons: int, rows: list[dict]) -> str:
+    lines = [f"Spark engine (local[2]) beside the local engine, {persons:,} persons "
+             "(shared 2-core machine: times are inflated by other load)", "",
+             "| stage | engine | rows | seconds | Spark start (s) | peak memory (MB) | load (1 min) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['stage']} | {r['engine']} | {r['rows']:,} | {r['seconds']:.1f} | "
+                     f"{r['start_seconds']:.1f} | {r['peak_mb']:,.0f} | {r['load_1min']} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--persons", type=int, default=200_000)
+    ap.add_argument("--data", default=None, help="a data folder to use (and keep); default: a temporary one")
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--driver-memory", default="4g")
+    ap.add_argument("--shuffle-partitions", type=int, default=8)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    a = ap.parse_args(argv)
+    root = None
+    if a.data:
+        data = Path(a.data).resolve()
+    else:
+        root = Path(tempfile.mkdtemp(prefix=f"wb-bench-spark-{a.persons}-"))
+        data = root / "data"
+    try:
+        if not (data / "processed" / "customer_360.parquet").exists():
+            prepare(data, a.persons)
+        results = []
+        for stage in COMPARED:
+            for engine in ("local", "spark"):
+                r = run_child("tests.benchmarks.spark_stage", stage, "--engine", engine, "--data", data,
+                              "--master", a.master, "--driver-memory", a.driver_memory,
+                              "--shuffle-partitions", a.shuffle_partitions)
+                results.append(r)
+                print(f"{stage:<13} {engine:<6} {r['rows']:>10,} rows  {r['seconds']:>7.1f} s  "
+                      f"(start {r['start_seconds']:.1f} s)  peak {r['peak_mb']:>7,.0f} MB", flush=True)
+    finally:
+        if root is not None and not a.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    doc = {"persons": a.persons, "master": a.master, "driver_memory": a.driver_memory,
+           "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+           "results": results}
+    out = ROOT / "reports" / "benchmarks"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"spark_{a.persons}.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    table = markdown(a.persons, results)
+    (out / f"spark_{a.persons}.md").write_text(table + "\n", encoding="utf-8")
+    print("\n" + table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

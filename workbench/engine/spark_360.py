@@ -1,0 +1,128 @@
+"""Customer 360 aggregates on the Spark engine: the heavy blocks of the profile as Spark SQL.
+
+The always-present columns (records, first / last seen, channels, identifiers), the orders block
+(from the purchases view) and the events block (per event type: count, minutes, money, latest;
+sessions; latest touch) are the scans of the largest canonical tables (records, orders, events).
+:func:`spark_customer_aggregates` computes them with the shared rules ``c360_core.sql``,
+``c360_orders.sql``, ``c360_events.sql`` and ``c360_sessions.sql`` and returns them with the local
+profile's column names and types (one row per OneID with a record before the as-of date, sorted),
+so tests pin them to :func:`workbench.customer360.build_customer_360` column by column.
+
+Example:
+    >>> agg = spark_customer_aggregates(spark, paths.canonical, as_of="2026-06-01")   # doctest: +SKIP
+    >>> agg[["oneid", "orders", "net_revenue", "sessions"]].head()                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..roles import EVENT_TYPES, SESSION_FAMILIES, event_slug
+from ..timeutil import to_utc
+from .spark_io import to_pandas
+from .spark_rfm import spark_purchases
+from .sql import rule, string_literal, timestamp_literal
+
+__all__ = ["spark_customer_aggregates", "spark_event_universe"]
+
+
+def _manifest(canonical_dir: Path) -> dict[str, Any]:
+    f = canonical_dir / "manifest.json"
+    if not f.exists():
+        raise FileNotFoundError(f"{f} not found: build the canonical layer first (notebook 04_customer_360, "
+                                "or workbench.canonical.run_canonical).")
+    return json.loads(f.read_text(encoding="utf-8"))
+
+
+def _has(manifest: dict[str, Any], role: str, table: str) -> bool:
+    return bool(manifest["roles"].get(role)) and manifest["rows"].get(table, 0) > 0
+
+
+def _before(column: str, cutoff: pd.Timestamp | None) -> str:
+    return "TRUE" if cutoff is None else f"{column} < {timestamp_literal(cutoff)}"
+
+
+def spark_event_universe(spark: Any) -> pd.DataFrame:
+    """The event types of the registered ``events`` view in vocabulary order, with whether each
+    carries durations and money (as :func:`workbench.customer360.event_universe`)."""
+    u = spark.sql("SELECT event_type, COUNT(duration_seconds) > 0 AS duration, COUNT(value) > 0 AS value "
+                  "FROM events WHERE event_type IS NOT NULL GROUP BY event_type").toPandas()
+    vocab = list(EVENT_TYPES)
+    order = sorted(u["event_type"], key=lambda t: (vocab.index(t) if t in vocab else len(vocab), t))
+    return u.set_index("event_type").loc[order]
+
+
+def _measures(universe: pd.DataFrame) -> tuple[str, list[str], list[str]]:
+    """The events rule's per-type aggregates; the count / money / minutes columns and the time columns."""
+    parts, floats, times = [], [], []
+    for name, flags in universe.iterrows():
+        slug, lit = event_slug(name), string_literal(str(name))
+        parts.append(f"COALESCE(SUM(CASE WHEN event_type = {lit} THEN quantity END), 0.0) AS `{slug}`")
+        floats.append(slug)
+        if flags["duration"]:
+            parts.append(f"COALESCE(SUM(CASE WHEN event_type = {lit} THEN duration_seconds END), 0.0) / 60.0 "
+                         f"AS `{slug}_minutes`")
+            floats.append(f"{slug}_minutes")
+        if flags["value"]:
+            parts.append(f"COALESCE(SUM(CASE WHEN event_type = {lit} THEN value END), 0.0) AS `{slug}_value`")
+            floats.append(f"{slug}_value")
+        parts.append(f"MAX(CASE WHEN event_type = {lit} THEN event_time END) AS `last_{slug}_at`")
+        times.append(f"last_{slug}_at")
+    return ",\n           ".join(parts), floats, times
+
+
+def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: Any = None,
+                              session_gap_minutes: int = 30) -> pd.DataFrame:
+    """The profile's always-present, orders and events aggregates per OneID at ``as_of`` (None: all
+    data), computed by Spark from the canonical Parquet in ``canonical_dir``.
+
+    Days-since columns are measured at ``as_of``, else at the day after the latest dated row (the
+    layer's ``data_end``, as the local profile). Columns are the local profile's of these blocks;
+    e-mail rates, WeChat, tickets, categories and revenue per sales channel are not among them.
+    """
+    canonical_dir = Path(canonical_dir)
+    if isinstance(session_gap_minutes, bool) or not isinstance(session_gap_minutes, int) or session_gap_minutes < 1:
+        raise ValueError("The 'session_gap_minutes' parameter must be a positive whole number. "
+                         f"Got {session_gap_minutes!r} instead.")
+    manifest = _manifest(canonical_dir)
+    cutoff = to_utc(as_of)
+    last = manifest["window"]["last"]
+    reference = cutoff if cutoff is not None else (
+        (pd.Timestamp(last) + pd.Timedelta(days=1)).normalize() if last else pd.Timestamp.now(tz="UTC").normalize())
+    from .spark_io import register_canonical
+
+    register_canonical(spark, canonical_dir, ["records", "identifiers"])
+    core = spark.sql(rule("c360_core", before_records=_before("at", cutoff),
+                          before_identifiers=_before("at", cutoff))).persist()   # read by every block
+    core.createOrReplaceTempView("c360_core")
+    spark.sql("SELECT oneid FROM c360_core").createOrReplaceTempView("population")
+    out = core
+    times = ["first_seen", "last_seen"]
+    if _has(manifest, "orders", "orders"):
+        spark_purchases(spark, canonical_dir, as_of=cutoff, collect=False).createOrReplaceTempView("purchases")
+        orders = spark.sql(rule("c360_orders", reference=timestamp_literal(reference)))
+        out = out.join(orders, "oneid", "left")
+        times += ["first_order_at", "last_order_at"]
+    if _has(manifest, "events", "events"):
+        register_canonical(spark, canonical_dir, ["events"])
+        universe = spark_event_universe(spark)
+        measures, counts, event_times = _measures(universe)
+        columns = ", ".join([f"COALESCE(per.`{c}`, 0.0) AS `{c}`" for c in counts] + [f"per.`{c}`" for c in event_times])
+        before = _before("event_time", cutoff)
+        out = out.join(spark.sql(rule("c360_events", before_events=before, measures=measures, columns=columns)),
+                       "oneid", "left")
+        times += [*event_times, "last_touch_at"]
+        if any(EVENT_TYPES[t].family in SESSION_FAMILIES for t in universe.index if t in EVENT_TYPES):
+            families = ", ".join(string_literal(f) for f in SESSION_FAMILIES)
+            sessions = spark.sql(rule("c360_sessions", before_events=before, families=families,
+                                      gap_minutes=session_gap_minutes))
+            out = out.join(sessions, "oneid", "left")
+    try:
+        df = to_pandas(out.orderBy("oneid"), times=times, strings=("oneid", "channels"))
+    finally:
+        core.unpersist()
+    return df.reset_index(drop=True)
