@@ -37,11 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import normalise as nz
 from .config import Paths, get_paths
-from .ingest import load_ingested, run_per_channel, write_quarantine
+from .clean_slices import (Companions, DistinctValues, InvalidValues, dedupe_drops, exact_repeats,
+                           iter_slices, parquet_rows, slice_rows_setting)
+from .ingest import QUARANTINE_COLUMNS, ingested_parts, load_ingested, run_per_channel, write_quarantine
 from .normalise import arrow_strings, is_missing, normalise_text
 from .mapping import ChannelMapping, MappingError
 from .runconfig import record, resolve_cleaning, resolve_mappings
@@ -107,11 +110,39 @@ def _top_invalid(raw: pd.Series, bad: pd.Series, pii: str, k: int = 5) -> list[s
     return [f"{_mask_value(v, pii)} ×{n}" for v, n in counts.items()]
 
 
-def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[pd.DataFrame, pd.Series, list[FieldQuality]]:
+class SliceTally:
+    """What :func:`standardise` saw in every slice of a channel, for the whole channel's
+    ``distinct_after`` and ``top_invalid`` (see :mod:`workbench.clean_slices`).
+
+    >>> t = SliceTally(); t.invalid("phone", pd.Series(["1", "1"])); t.top_invalid("phone", "none")
+    ['1 ×2']
+    """
+
+    def __init__(self) -> None:
+        self.distinct: dict[str, DistinctValues] = {}
+        self.invalids: dict[str, InvalidValues] = {}
+
+    def invalid(self, name: str, values: pd.Series) -> None:
+        """Take one slice's invalid values of field ``name`` (as text)."""
+        self.invalids.setdefault(name, InvalidValues()).add(values)
+
+    def values(self, name: str, values: pd.Series) -> None:
+        """Take one slice's cleaned values of field ``name``."""
+        self.distinct.setdefault(name, DistinctValues()).add(values)
+
+    def top_invalid(self, name: str, pii: str, k: int = 5) -> list[str]:
+        """The ``k`` most frequent invalid values of ``name``, masked as :func:`_top_invalid` does."""
+        got = self.invalids[name].top(k) if name in self.invalids else []
+        return [f"{_mask_value(v, pii)} ×{n}" for v, n in got]
+
+
+def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict, *,
+                tally: SliceTally | None = None) -> tuple[pd.DataFrame, pd.Series, list[FieldQuality]]:
     """Standardise every mapped field of an ingested frame.
 
     Returns the cleaned frame, a per-row quarantine reason (NA for rows that are fine) and
-    one :class:`FieldQuality` per field.
+    one :class:`FieldQuality` per field. With ``tally``, ``df`` is one slice of a channel and
+    the values the whole channel's distinct counts and top invalid values need are added to it.
     """
     out = pd.DataFrame(index=df.index)
     reasons = pd.Series(pd.NA, index=df.index, dtype="string")
@@ -124,6 +155,11 @@ def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[p
         if not mask.any():
             return
         reasons = reasons.where(~mask, reasons.fillna("").str.cat([text] * len(reasons), sep="; ").str.lstrip("; "))
+
+    def _top(raw: pd.Series, bad: pd.Series, pii: str) -> list[str]:
+        if tally is not None:
+            tally.invalid(name, raw[bad.fillna(False).to_numpy(bool)].astype(str))
+        return _top_invalid(raw, bad, pii)
 
     for name, spec in mapping.fields.items():
         raw = df[name]
@@ -140,21 +176,21 @@ def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[p
             out[f"{name}_masked"] = ph["masked"]
             valid = ph["phone_status"] == "valid"
             q.conforming_before = int((raw.astype("string") == ph["e164"]).fillna(False).sum())
-            q.top_invalid = _top_invalid(raw, ph["phone_status"] == "invalid", spec.pii)
+            q.top_invalid = _top(raw, ph["phone_status"] == "invalid", spec.pii)
         elif t == "masked_phone":
             ph = nz.normalise_phones(raw, default_region=mapping.phone_region)
             out[name] = ph["masked"]
             out[f"{name}_status"] = ph["phone_status"].astype("string")
             valid = ph["phone_status"].isin(["masked", "valid"])
             q.conforming_before = int((raw.astype("string") == ph["masked"]).fillna(False).sum())
-            q.top_invalid = _top_invalid(raw, ph["phone_status"] == "invalid", spec.pii)
+            q.top_invalid = _top(raw, ph["phone_status"] == "invalid", spec.pii)
         elif t == "email":
             em = nz.normalise_emails(raw)
             out[name] = em["email"]
             out[f"{name}_status"] = em["email_status"].astype("string")
             valid = em["email_status"] == "valid"
             q.conforming_before = int((raw.astype("string") == em["email"]).fillna(False).sum())
-            q.top_invalid = _top_invalid(raw, em["email_status"] == "invalid", spec.pii)
+            q.top_invalid = _top(raw, em["email_status"] == "invalid", spec.pii)
         elif t == "name":
             nm = nz.normalise_names(raw)
             out[name] = nm["name"]
@@ -162,7 +198,7 @@ def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[p
             out[f"{name}_key"] = nm["name_key"]
             valid = nm["name"].notna()
             q.conforming_before = int((raw.astype("string") == nm["name"]).fillna(False).sum())
-            q.top_invalid = _top_invalid(raw, present_b & nm["name"].isna(), spec.pii)
+            q.top_invalid = _top(raw, present_b & nm["name"].isna(), spec.pii)
         elif t == "timestamp":
             values = raw if spec.unit is None else raw.mask(is_missing(raw))
             opts = dict(formats=spec.formats, unit=spec.unit, dayfirst=spec.dayfirst)
@@ -222,13 +258,13 @@ def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[p
                 reasons = reasons.where(~has, reasons.fillna("").str.cat(msg.fillna(""), sep="; ").str.lstrip("; "))
             q.inconsistent = int(((ts < lo) | (ts > hi)).fillna(False).sum())
             q.conforming_before = int(valid.sum())
-            q.top_invalid = _top_invalid(raw, bad, spec.pii)
+            q.top_invalid = _top(raw, bad, spec.pii)
         elif t == "date":
             d = nz.parse_dates(raw, formats=spec.formats, dayfirst=spec.dayfirst)
             out[name] = d
             valid = d.notna()
             q.conforming_before = int(raw.astype("string").str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).sum())
-            q.top_invalid = _top_invalid(raw, present_b & d.isna(), spec.pii)
+            q.top_invalid = _top(raw, present_b & d.isna(), spec.pii)
         elif t == "amount":
             codes = _currency_codes(df[spec.currency_field] if spec.currency_field else
                                     pd.Series(spec.currency or mapping.currency, index=df.index))
@@ -242,7 +278,7 @@ def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[p
             out[f"{name}_original"] = raw.astype("float64")
             valid = out[name].notna()
             q.conforming_before = int((codes == cfg["base_currency"]).sum())
-            q.top_invalid = _top_invalid(codes, unknown, "none")
+            q.top_invalid = _top(codes, unknown, "none")
         elif spec.constant is not None:
             out[name] = pd.Series(spec.constant, index=df.index, dtype="string")
             valid = out[name].notna()
@@ -255,12 +291,12 @@ def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[p
                 add_reason(unknown, f"column '{spec.column}': value not in the mapping's `values` "
                                     f"(codes {sorted(spec.values)}); add its spelling there")
             q.conforming_before = int(raw.astype("string").isin(list(spec.values)).sum())
-            q.top_invalid = _top_invalid(raw, unknown, spec.pii)
+            q.top_invalid = _top(raw, unknown, spec.pii)
         elif t == "boolean":
             out[name] = _boolean(raw)
             valid = out[name].notna()
             q.conforming_before = int(raw.astype("string").str.lower().isin(["true", "false"]).sum())
-            q.top_invalid = _top_invalid(raw, present_b & out[name].isna(), spec.pii)
+            q.top_invalid = _top(raw, present_b & out[name].isna(), spec.pii)
         elif t in ("integer", "float"):
             out[name] = raw
             valid = raw.notna()
@@ -272,6 +308,8 @@ def standardise(df: pd.DataFrame, mapping: ChannelMapping, cfg: dict) -> tuple[p
         q.present_after = int(out[name].notna().sum())
         q.valid_after = int(valid.fillna(False).sum())
         q.distinct_after = int(out[name].nunique(dropna=True))
+        if tally is not None:
+            tally.values(name, out[name])
         quality.append(q)
     return out, reasons, quality
 
@@ -343,16 +381,60 @@ def record_ids(channel: str, files: pd.Series, rows: pd.Series) -> pd.Series:
 
 
 def clean_channel(mapping: ChannelMapping, paths: Paths, cfg: dict) -> tuple[ChannelCleanReport, list[FieldQuality]]:
-    """Clean one channel from its ingested Parquet into ``interim/cleaned/<channel>.parquet``."""
+    """Clean one channel from its ingested Parquet into ``interim/cleaned/<channel>.parquet``.
+
+    A channel of more rows than the cleaning setting ``slice_rows`` is read, standardised and
+    written a slice at a time (memory no longer grows with the channel); the whole-channel steps
+    (exact duplicates, placeholders, the dedupe rule, quality counts) give the same result as
+    cleaning it at once.
+
+    >>> rep, quality = clean_channel(mapping, get_paths(), resolve_cleaning(get_paths()))  # doctest: +SKIP
+    """
     t0 = time.perf_counter()
-    df = load_ingested(mapping.channel, paths)
+    parts = ingested_parts(mapping.channel, paths)
+    size = slice_rows_setting(cfg)
+    rows_in = parquet_rows(parts)
+    if size is None or rows_in <= size:
+        rep, quality = _clean_at_once(mapping, paths, cfg, load_ingested(mapping.channel, paths))
+    else:
+        rep, quality = _clean_in_slices(mapping, paths, cfg, parts, rows=size)
+    rep.seconds = round(time.perf_counter() - t0, 3)
+    if not rep.reconciles():
+        raise AssertionError(f"clean counts do not reconcile for {mapping.channel}: {rep}")
+    return rep, quality
+
+
+def _keyless(mapping: ChannelMapping) -> bool:
+    """A purchases table without order numbers: two identical rows are two purchases."""
+    return mapping.role in ("orders", "returns") and not mapping.key_fields and "return_id" not in mapping.fields
+
+
+def _quarantine_rows(df: pd.DataFrame, reasons: pd.Series, fields: list[str]) -> pd.DataFrame:
+    bad = reasons.notna()
+    return pd.DataFrame({
+        "stage": "clean", "_source_file": df.loc[bad, "_source_file"], "_source_row": df.loc[bad, "_source_row"],
+        "reason": reasons[bad],
+        "record": df.loc[bad, fields].to_json(orient="records", lines=True, force_ascii=False).splitlines()
+        if bad.any() else [],
+    })
+
+
+def _with_record_ids(out: pd.DataFrame, df: pd.DataFrame, channel: str) -> pd.DataFrame:
+    out.insert(0, "record_id", record_ids(channel, df["_source_file"], df["_source_row"]))
+    out.insert(1, "_source_file", df["_source_file"])
+    out.insert(2, "_source_row", df["_source_row"])
+    return out
+
+
+def _clean_at_once(mapping: ChannelMapping, paths: Paths, cfg: dict,
+                   df: pd.DataFrame) -> tuple[ChannelCleanReport, list[FieldQuality]]:
     rows_in = len(df)
     fields = list(mapping.fields)
     # 1. exact duplicates: the same values in every mapped field (an export overlap) — except in a
     #    purchases table without order numbers, where two identical rows are two purchases (CDNOW has
     #    255: the same customer, day, units and amount); they are counted, not dropped
     dup = df.duplicated(subset=fields, keep="first")
-    keyless = mapping.role in ("orders", "returns") and not mapping.key_fields and "return_id" not in mapping.fields
+    keyless = _keyless(mapping)
     identical_kept = int(dup.sum()) if keyless else 0
     if keyless:
         dup[:] = False
@@ -360,18 +442,10 @@ def clean_channel(mapping: ChannelMapping, paths: Paths, cfg: dict) -> tuple[Cha
     df = df[~dup]
     # 2. standardise
     out, reasons, quality = standardise(df, mapping, cfg)
-    out.insert(0, "record_id", record_ids(mapping.channel, df["_source_file"], df["_source_row"]))
-    out.insert(1, "_source_file", df["_source_file"])
-    out.insert(2, "_source_row", df["_source_row"])
+    out = _with_record_ids(out, df, mapping.channel)
     # 3. quarantine rows that cannot be used
     bad = reasons.notna()
-    q = pd.DataFrame({
-        "stage": "clean", "_source_file": df.loc[bad, "_source_file"], "_source_row": df.loc[bad, "_source_row"],
-        "reason": reasons[bad],
-        "record": df.loc[bad, fields].to_json(orient="records", lines=True, force_ascii=False).splitlines()
-        if bad.any() else [],
-    })
-    write_quarantine(paths, mapping.channel, "clean", None, q)
+    write_quarantine(paths, mapping.channel, "clean", None, _quarantine_rows(df, reasons, fields))
     out = out[~bad]
     # 4. placeholders, then near duplicates through the mapping's dedupe rule
     placeholders = flag_identity_placeholders(out, mapping, cfg)
@@ -391,10 +465,132 @@ def clean_channel(mapping: ChannelMapping, paths: Paths, cfg: dict) -> tuple[Cha
     for fq in quality:
         fq.placeholders = placeholders.get(fq.field, 0)
     rep = ChannelCleanReport(mapping.channel, rows_in, len(out), int(bad.sum()), n_exact, merged,
-                             placeholders, round(time.perf_counter() - t0, 3), identical_kept)
-    if not rep.reconciles():
-        raise AssertionError(f"clean counts do not reconcile for {mapping.channel}: {rep}")
+                             placeholders, 0.0, identical_kept)
     return rep, quality
+
+
+_SUMMED = ("rows", "present_before", "conforming_before", "present_after", "valid_after", "inconsistent")
+
+
+def _clean_in_slices(mapping: ChannelMapping, paths: Paths, cfg: dict, parts: list,
+                     *, rows: int) -> tuple[ChannelCleanReport, list[FieldQuality]]:
+    """:func:`_clean_at_once` a slice of ``rows`` rows at a time, in two passes.
+
+    Pass 0 finds the exact duplicates (64-bit row hashes, repeats compared exactly). Pass 1
+    standardises and quarantines each slice and writes it to a scratch file, keeping what the
+    whole-channel steps need: the distinct values and invalid-value counts per field, the
+    distinct companions of each identity value, the dedupe rule's key columns. Pass 2 adds the
+    crowded-placeholder flags, drops the rows the dedupe rule merges and writes the cleaned file.
+    """
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    channel, fields = mapping.channel, list(mapping.fields)
+    repeats = exact_repeats(parts, fields, rows=rows)
+    rows_in = len(repeats)
+    identical_kept = int(repeats.sum()) if _keyless(mapping) else 0
+    if identical_kept:
+        repeats[:] = False
+    n_exact = int(repeats.sum())
+    pcfg = cfg["placeholders"]
+    limit = pcfg.get("max_distinct_companions")
+    ident = [f for f, s in mapping.fields.items() if s.type in IDENTITY_TYPES + ("name",)]
+    id_fields = [f for f, s in mapping.fields.items() if s.type in IDENTITY_TYPES]
+    others = {name: [(f"{f}_key" if mapping.fields[f].type == "name" else f) for f in ident if f != name]
+              for name in id_fields}
+    companions = {name: Companions(name) for name in id_fields if limit and others[name]}
+    d = mapping.dedupe
+    rule_cols = ([*d.key, d.order_by] if d.order_by else list(d.key)) if d else []
+    tally, totals, quarantined, keys, written = SliceTally(), {}, [], [], []
+    n_bad = n_written = 0
+    scratch = paths.cleaned / f".{channel}.slices"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        # pass 1: standardise, quarantine, flag listed placeholders; keep what the whole needs
+        for df in iter_slices(parts, rows=rows):
+            df = df[~repeats[df.index.start:df.index.stop]]
+            if df.empty:
+                continue
+            out, reasons, quality = standardise(df, mapping, cfg, tally=tally)
+            for q in quality:
+                if q.field not in totals:
+                    totals[q.field] = q
+                else:
+                    for k in _SUMMED:
+                        setattr(totals[q.field], k, getattr(totals[q.field], k) + getattr(q, k))
+            out = _with_record_ids(out, df, channel)
+            bad = reasons.notna()
+            n_bad += int(bad.sum())
+            if bad.any():
+                quarantined.append(_quarantine_rows(df, reasons, fields))
+            out = out[~bad]
+            for name in id_fields:
+                out[f"{name}_placeholder"] = nz.flag_placeholders(
+                    out[name], blocklist=pcfg.get("blocklist", [])).astype(bool)
+                if name in companions:
+                    companions[name].add(out[[name] + others[name]].dropna(subset=[name]))
+            if d:
+                keys.append(out.loc[out[d.key].notna().all(axis=1), rule_cols])
+            written.append(scratch / f"{len(written):06d}.parquet")
+            out.to_parquet(written[-1], index=True)
+            n_written += len(out)
+        write_quarantine(paths, channel, "clean", None,
+                         pd.concat(quarantined) if quarantined else pd.DataFrame(columns=QUARANTINE_COLUMNS))
+        crowded = {name: c.crowded(limit) for name, c in companions.items()}
+        drops = (dedupe_drops(pd.concat(keys), key=list(d.key), order_by=d.order_by, keep=d.keep)
+                 if d and keys else np.array([], dtype=np.int64))
+        del keys, companions
+        # pass 2: crowded placeholders, the dedupe rule, the cleaned file
+        placeholders = {name: 0 for name in id_fields}
+        target = scratch / "cleaned.parquet"
+        writer = schema = None
+        for p in written:
+            out = pd.read_parquet(p)
+            for name, values in crowded.items():
+                col = f"{name}_placeholder"
+                out[col] = (out[col] | out[name].isin(values).fillna(False)).astype(bool)
+            for name in id_fields:
+                placeholders[name] += int(out[f"{name}_placeholder"].sum())
+            if len(out):
+                lo, hi = np.searchsorted(drops, [out.index[0], out.index[-1] + 1])
+                out = out.drop(index=drops[lo:hi])
+            table = pa.Table.from_pandas(out.reset_index(drop=True), preserve_index=False)
+            if writer is None:
+                schema = _common_schema(table.schema, written)
+                writer = pq.ParquetWriter(target, schema)
+            writer.write_table(table.cast(schema))
+        if writer is not None:
+            writer.close()
+        paths.cleaned.mkdir(parents=True, exist_ok=True)
+        target.replace(paths.cleaned / f"{channel}.parquet")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    quality = list(totals.values())
+    for fq in quality:
+        fq.distinct_after = tally.distinct[fq.field].count()
+        fq.top_invalid = tally.top_invalid(fq.field, fq.pii if fq.type != "amount" else "none")
+        fq.placeholders = placeholders.get(fq.field, 0)
+    rep = ChannelCleanReport(channel, rows_in, n_written - len(drops), n_bad, n_exact, len(drops),
+                             placeholders, 0.0, identical_kept)
+    return rep, quality
+
+
+def _common_schema(first, files: list) -> "pa.Schema":
+    """``first`` with each all-missing (null-typed) column given the type a later slice has."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = {f.name: f.type for f in first}
+    for p in files:
+        if not any(pa.types.is_null(t) for t in types.values()):
+            break
+        for f in pq.read_schema(p):
+            if f.name in types and pa.types.is_null(types[f.name]):
+                types[f.name] = f.type
+    return pa.schema([pa.field(n, t) for n, t in types.items()], metadata=first.metadata)
 
 
 @dataclass
@@ -435,6 +631,7 @@ def clean_all(paths: Paths | None = None, *, mappings: dict[str, ChannelMapping]
     paths = (paths or get_paths()).ensure()
     mappings = mappings if mappings is not None else resolve_mappings(paths)
     cfg = resolve_cleaning(paths, config, introduce=True)
+    slice_rows_setting(cfg)  # a bad setting stops the stage before any channel starts
     record(paths, "cleaning", cfg)
     if channels is not None:
         mappings = {c: mappings[c] for c in channels}

@@ -1045,14 +1045,23 @@ def _write_metrics(paths: Paths, result: IngestResult) -> None:
     (paths.metrics / "ingest.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
-def load_ingested(channel: str, paths: Paths | None = None) -> pd.DataFrame:
-    """All ingested rows of one channel (every file on record), in file then row order."""
+def ingested_parts(channel: str, paths: Paths | None = None) -> list[Path]:
+    """The ingested Parquet files of one channel (one per source file), in the order they are read.
+
+    >>> ingested_parts("web_events")  # doctest: +SKIP
+    [PosixPath('data/interim/ingested/web_events/web_events__web_events.parquet')]
+    """
     paths = paths or get_paths()
     parts = sorted((paths.ingested / channel).glob("*.parquet"))
     if not parts:
         raise FileNotFoundError(f"No ingested data for channel '{channel}' in {paths.ingested}. "
                                 f"Run the ingest stage (notebook 01_ingest) first.")
-    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    return parts
+
+
+def load_ingested(channel: str, paths: Paths | None = None) -> pd.DataFrame:
+    """All ingested rows of one channel (every file on record), in file then row order."""
+    return pd.concat([pd.read_parquet(p) for p in ingested_parts(channel, paths)], ignore_index=True)
 
 
 def load_quarantine(channel: str, paths: Paths | None = None) -> pd.DataFrame:
