@@ -57,7 +57,7 @@ from .config import Paths, get_paths
 from .roles import EVENT_TYPES, SESSION_FAMILIES, TRAITS, event_slug
 from .timeutil import to_utc
 
-__all__ = ["Column", "DEMOGRAPHIC_RULES", "SCORE_DICTIONARY", "build_customer_360", "data_dictionary",
+__all__ = ["Column", "ComputedBlocks", "DEMOGRAPHIC_RULES", "SCORE_DICTIONARY", "build_customer_360", "data_dictionary",
            "load_customer_360", "public_view", "reconcile", "run_customer_360"]
 
 DEMOGRAPHIC_RULES = ("source_priority", "most_recent")
@@ -88,26 +88,89 @@ SCORE_DICTIONARY: tuple[Column, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class ComputedBlocks:
+    """Whole blocks of the profile computed by another engine (the Spark engine's
+    :func:`workbench.engine.spark_360.spark_customer_aggregates`), with what their data dictionary
+    needs. :func:`build_customer_360` takes these blocks' values from here, computes the others
+    and describes every column itself, so the profile is the same whichever engine computed it.
+
+    ``values``: column ``oneid`` (the profile's OneIDs, sorted, as :func:`build_customer_360`
+    gives them) and every column of each block it covers (always-present, orders, events);
+    ``sources``: the channels behind them at the as-of date — ``"records"``, ``"purchases"``,
+    ``"events"`` (sorted lists) and ``"event_types"`` (``{event type: channels}`` over the whole
+    layer); ``event_types``: the layer's event types as :func:`event_universe` gives them.
+
+    Example:
+        >>> blocks = ComputedBlocks(pd.DataFrame({"oneid": ["a"], "n_records": [3]}), {"records": ["shop"]})
+        >>> blocks.columns
+        ['n_records']
+    """
+
+    values: pd.DataFrame
+    sources: dict[str, Any]
+    event_types: pd.DataFrame | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        """The profile columns these blocks give."""
+        return [c for c in self.values.columns if c != "oneid"]
+
+
+def _column(name: str, meaning: str, sources: str | list[str], unit: str = "", pii: str = "none") -> Column:
+    """A dictionary entry; a list of source channels is shown comma-separated."""
+    return Column(name, meaning, ", ".join(sources) if isinstance(sources, list) else sources, unit, pii)
+
+
 class _Profile:
     """Collects the profile's columns (aligned on the population index) and their dictionary.
 
     ``pos_of`` maps the layer's person codes (:class:`_Persons`) to rows of the profile (-1: a
-    OneID without records before the as-of date, so not in the profile)."""
+    OneID without records before the as-of date, so not in the profile). ``computed``: blocks
+    computed by another engine (:class:`ComputedBlocks`, its values indexed like the profile)."""
 
-    def __init__(self, index: pd.Index, pos_of: np.ndarray | None = None):
+    def __init__(self, index: pd.Index, pos_of: np.ndarray | None = None, computed: ComputedBlocks | None = None):
         self.index = index
         self.n = len(index)
         self.pos_of = pos_of
         self.data: dict[str, Any] = {}
         self.dictionary: list[Column] = []
+        self.computed = computed
 
     def add(self, name: str, values: Any, meaning: str, sources: str | list[str], unit: str = "",
             pii: str = "none") -> None:
-        if isinstance(values, pd.Series) and values.index is not self.index:
-            values = values.reindex(self.index)
-        self.data[name] = values
-        src = ", ".join(sources) if isinstance(sources, list) else sources
-        self.dictionary.append(Column(name, meaning, src, unit, pii))
+        self.put([_column(name, meaning, sources, unit, pii)], {name: values})
+
+    def put(self, columns: list[Column], values: dict[str, Any]) -> None:
+        """Add ``columns`` (their dictionary entries, in order) with their ``values`` by name."""
+        for col in columns:
+            v = values[col.name]
+            if isinstance(v, pd.Series) and v.index is not self.index:
+                v = v.reindex(self.index)
+            self.data[col.name] = v
+            self.dictionary.append(col)
+
+    def taken(self, names: list[str]) -> dict[str, pd.Series] | None:
+        """The values of a block's columns ``names`` from the computed blocks; None when they do
+        not cover this block (it is computed here)."""
+        if self.computed is None:
+            return None
+        have = self.computed.values
+        there = [c for c in names if c in have.columns]
+        if not there:
+            return None
+        if len(there) < len(names):
+            missing = [c for c in names if c not in have.columns]
+            raise ValueError(f"The computed blocks give the columns {there} of a profile block but not {missing}: "
+                             "give every column of a block or none.")
+        return {c: pd.Series(have[c].array, index=self.index, name=c) for c in names}
+
+    def sources(self, key: str) -> Any:
+        """The channels the computed blocks name for ``key`` (see :class:`ComputedBlocks`)."""
+        if key not in self.computed.sources:
+            raise ValueError(f"The computed blocks' 'sources' lack {key!r}: they have "
+                             f"{sorted(self.computed.sources)}.")
+        return self.computed.sources[key]
 
     def series(self, values: Any, dtype: Any = None) -> pd.Series:
         """A column aligned on the profile's rows."""
@@ -261,40 +324,58 @@ def _group_sums(key: np.ndarray, values: dict[str, np.ndarray], how: str = "sum"
 
 
 # ----------------------------------------------------------------------------- blocks
+def _describe_core(records_channels: list[str]) -> list[Column]:
+    """The always-present columns; ``records_channels``: the channels of the records before the as-of date."""
+    return [_column("n_records", "Source records linked to this OneID", "identity (all channels)", "records"),
+            _column("first_seen", "Earliest dated record of any channel", "all channels", "UTC timestamp"),
+            _column("last_seen", "Latest dated record of any channel", "all channels", "UTC timestamp"),
+            _column("channels", "Channels the person was seen in, comma-separated", records_channels),
+            _column("n_channels", "Number of channels the person was seen in", records_channels, "channels"),
+            _column("n_identifiers", "Distinct identifier values linked (the identity settings' identifiers)",
+                    "identity (all channels)", "values")]
+
+
+_CORE_COLUMNS = [c.name for c in _describe_core([])]
+
+
 def _core(p: _Profile, layer: CanonicalLayer, rec: _Coded, rows: np.ndarray | None,
           cutoff: pd.Timestamp | None) -> None:
+    got = p.taken(_CORE_COLUMNS)
+    if got is not None:
+        p.put(_describe_core(p.sources("records")), got)
+        return
+    chan, names = rec.col("channel")
+    p.put(_describe_core(_present(_take(chan, rows), names)), _core_values(p, layer, rec, rows, cutoff))
+
+
+def _core_values(p: _Profile, layer: CanonicalLayer, rec: _Coded, rows: np.ndarray | None,
+                 cutoff: pd.Timestamp | None) -> dict[str, pd.Series]:
+    """The always-present columns' values (local engine)."""
     pos = p.pos_of[_take(rec.person, rows)]
     t = _take(rec.t, rows)
     chan, names = rec.col("channel")
     chan = _take(chan, rows)
-    srcs = _present(chan, names)
-    p.add("n_records", p.series(_count(pos, p.n)), "Source records linked to this OneID", "identity (all channels)",
-          "records")
-    p.add("first_seen", p.series(_as_utc(_tmin(pos, t, p.n))), "Earliest dated record of any channel",
-          "all channels", "UTC timestamp")
-    p.add("last_seen", p.series(_as_utc(_tmax(pos, t, p.n))), "Latest dated record of any channel", "all channels",
-          "UTC timestamp")
+    out = {"n_records": p.series(_count(pos, p.n)), "first_seen": p.series(_as_utc(_tmin(pos, t, p.n))),
+           "last_seen": p.series(_as_utc(_tmax(pos, t, p.n)))}
     if len(names) <= 62:  # each person's set of channels as bits: one string per distinct set
         bits = np.zeros(p.n, np.int64)
         np.bitwise_or.at(bits, pos, np.left_shift(1, chan))
         sets, which = np.unique(bits, return_inverse=True)
         joined = np.array([",".join(names[j] for j in range(len(names)) if b >> j & 1) for b in sets.tolist()],
                           dtype=object)
-        channels = p.series(pd.array(joined[which.reshape(-1)], dtype="string"))
-        n_channels = p.series(np.bitwise_count(bits).astype(np.int64))
+        out["channels"] = p.series(pd.array(joined[which.reshape(-1)], dtype="string"))
+        out["n_channels"] = p.series(np.bitwise_count(bits).astype(np.int64))
     else:
         pairs = pd.DataFrame({"pos": pos, "channel": np.asarray(names, dtype=object)[chan]}).drop_duplicates()
         pairs = pairs.sort_values(["pos", "channel"])
         by = pairs.groupby("pos", sort=True)["channel"]
-        channels = p.series(pd.array(by.agg(",".join).reindex(range(p.n)).to_numpy(), dtype="string"))
-        n_channels = p.series(by.size().reindex(range(p.n), fill_value=0).to_numpy(np.int64))
-    p.add("channels", channels, "Channels the person was seen in, comma-separated", srcs)
-    p.add("n_channels", n_channels, "Number of channels the person was seen in", srcs, "channels")
+        out["channels"] = p.series(pd.array(by.agg(",".join).reindex(range(p.n)).to_numpy(), dtype="string"))
+        out["n_channels"] = p.series(by.size().reindex(range(p.n), fill_value=0).to_numpy(np.int64))
     ids = _coded(layer, "identifiers")
     first = ids.col("first_seen_values", lambda df: _first_seen_values(ids, df))
     person = first["person"] if cutoff is None else first["person"][first["t"] < _np_time(cutoff)]
-    p.add("n_identifiers", p.series(_count(p.pos_of[person], p.n)), "Distinct identifier values linked (the identity "
-          "settings' identifiers)", "identity (all channels)", "values")
+    out["n_identifiers"] = p.series(_count(p.pos_of[person], p.n))
+    return out
 
 
 def _first_seen_values(ids: _Coded, df: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -428,35 +509,56 @@ def _traits_by_name(layer: CanonicalLayer) -> dict[str, pd.DataFrame]:
     return {str(t): traits[kind == i].drop(columns="trait") for i, t in enumerate(names)}
 
 
-def _orders_block(p: _Profile, layer: CanonicalLayer, tx: pd.DataFrame, cutoff: pd.Timestamp, currency: str,
-                  sales_channels: list[str]) -> None:
-    srcs = _channels(tx)
-    pos = p.index.get_indexer(tx["oneid"]) if len(tx) else np.zeros(0, np.int64)
+def _describe_orders(purchases_channels: list[str], currency: str) -> list[Column]:
+    """The orders block's counts, revenue and dates; ``purchases_channels``: the channels of the
+    purchases before the as-of date."""
+    srcs = purchases_channels
+    return [_column("orders", "Paid orders (refunded ones included, cancelled excluded)", srcs, "orders"),
+            _column("cancelled_orders", "Orders cancelled before payment", srcs, "orders"),
+            _column("refunded_orders", "Orders with a refund or return", srcs, "orders"),
+            _column("gross_revenue", "Paid order amounts before refunds", srcs, currency),
+            _column("refunds", "Refunds and returns (returns whose order is not in the data included)", srcs,
+                    currency),
+            _column("net_revenue", "Gross revenue minus refunds and returns", srcs, currency),
+            _column("avg_order_value", "Net revenue per paid order (empty without orders)", srcs, currency),
+            _column("first_order_at", "First paid order", srcs, "UTC timestamp"),
+            _column("last_order_at", "Latest paid order", srcs, "UTC timestamp"),
+            _column("days_since_last_order", "Days from the latest paid order to the as-of date", srcs, "days")]
+
+
+_ORDER_COLUMNS = [c.name for c in _describe_orders([], "")]
+
+
+def _orders_values(p: _Profile, tx: pd.DataFrame, pos: np.ndarray, cutoff: pd.Timestamp) -> dict[str, pd.Series]:
+    """The orders block's counts, revenue and dates (local engine); ``pos``: each purchase's profile row."""
     is_order = tx["is_order"].to_numpy(bool)
     refund = tx["refund"].to_numpy(np.float64)
     n = p.series(_count(pos[is_order], p.n))
-    p.add("orders", n, "Paid orders (refunded ones included, cancelled excluded)", srcs, "orders")
-    p.add("cancelled_orders", p.series(_count(pos[tx["status"].eq("cancelled").fillna(False).to_numpy(bool)], p.n)),
-          "Orders cancelled before payment", srcs, "orders")
-    p.add("refunded_orders", p.series(_count(pos[is_order & (refund > 0)], p.n)), "Orders with a refund or return",
-          srcs, "orders")
+    out = {"orders": n,
+           "cancelled_orders": p.series(_count(pos[tx["status"].eq("cancelled").fillna(False).to_numpy(bool)], p.n)),
+           "refunded_orders": p.series(_count(pos[is_order & (refund > 0)], p.n))}
     mine = pos >= 0
     sums = _group_sums(pos[mine], {c: tx[c].to_numpy(np.float64)[mine] for c in ("gross", "refund", "net")})
     for col, what in (("gross", "gross_revenue"), ("refund", "refunds"), ("net", "net_revenue")):
-        meaning = {"gross_revenue": "Paid order amounts before refunds",
-                   "refunds": "Refunds and returns (returns whose order is not in the data included)",
-                   "net_revenue": "Gross revenue minus refunds and returns"}[what]
         total = np.zeros(p.n)
         total[sums.index.to_numpy(np.int64)] = sums[col].to_numpy()
-        p.add(what, p.series(total).round(6), meaning, srcs, currency)
-    p.add("avg_order_value", (p.data["net_revenue"] / n.where(n > 0)), "Net revenue per paid order (empty without "
-          "orders)", srcs, currency)
+        out[what] = p.series(total).round(6)
+    out["avg_order_value"] = out["net_revenue"] / n.where(n > 0)
     at = _utc64(tx["ordered_at"])
     paid = np.where(is_order, pos, -1)
-    p.add("first_order_at", p.series(_as_utc(_tmin(paid, at, p.n))), "First paid order", srcs, "UTC timestamp")
-    p.add("last_order_at", p.series(_as_utc(_tmax(paid, at, p.n))), "Latest paid order", srcs, "UTC timestamp")
-    p.add("days_since_last_order", _days(cutoff, p.data["last_order_at"]), "Days from the latest paid order to "
-          "the as-of date", srcs, "days")
+    out["first_order_at"] = p.series(_as_utc(_tmin(paid, at, p.n)))
+    out["last_order_at"] = p.series(_as_utc(_tmax(paid, at, p.n)))
+    out["days_since_last_order"] = _days(cutoff, out["last_order_at"])
+    return out
+
+
+def _orders_block(p: _Profile, layer: CanonicalLayer, tx: pd.DataFrame, cutoff: pd.Timestamp, currency: str,
+                  sales_channels: list[str]) -> None:
+    pos = p.index.get_indexer(tx["oneid"]) if len(tx) else np.zeros(0, np.int64)
+    got = p.taken(_ORDER_COLUMNS)
+    srcs = _channels(tx) if got is None else p.sources("purchases")
+    p.put(_describe_orders(srcs, currency), got if got is not None else _orders_values(p, tx, pos, cutoff))
+    mine = pos >= 0
     if tx["category"].notna().any():
         _top_categories(p, tx, pos, srcs)
     sales = tx["sales_channel"].fillna(tx["channel"])
