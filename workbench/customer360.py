@@ -695,15 +695,75 @@ class _Events:
             self.problem[rows] = ev["category"].take(rows).isin(problems).fillna(False).to_numpy(bool)
 
 
+def _describe_events(universe: pd.DataFrame, types_channels: dict[str, list[str]], events_channels: list[str],
+                     currency: str, session_gap_minutes: int) -> list[Column]:
+    """Per event type of the layer (``universe``, see :func:`event_universe`): count, minutes,
+    money and latest time; ``sessions`` (when the layer has digital events); ``last_touch_at``
+    (the last entry). ``types_channels``: each type's channels (whole layer); ``events_channels``:
+    the channels of the events before the as-of date."""
+    out = []
+    for name, flags in universe.iterrows():
+        slug, srcs = event_slug(name), list(types_channels.get(name, []))
+        meaning = EVENT_TYPES[name].meaning if name in EVENT_TYPES else "a custom event type of the brand"
+        out.append(_column(slug, f"'{name}' events ({meaning})", srcs, "events"))
+        if flags["duration"]:
+            out.append(_column(f"{slug}_minutes", f"Total duration of '{name}'", srcs, "minutes"))
+        if flags["value"]:
+            out.append(_column(f"{slug}_value", f"Money of '{name}'", srcs, currency))
+        out.append(_column(f"last_{slug}_at", f"Latest '{name}'", srcs, "UTC timestamp"))
+    if _has_sessions(universe):
+        digital = sorted({ch for t in universe.index if t in EVENT_TYPES and EVENT_TYPES[t].family in SESSION_FAMILIES
+                          for ch in types_channels.get(t, [])})
+        out.append(_column("sessions", f"Digital sessions (site and app events; {session_gap_minutes} minutes "
+                           "without an event start a new one)", digital, "sessions"))
+    out.append(_column("last_touch_at", "Latest event of any kind", events_channels, "UTC timestamp"))
+    return out
+
+
+def _has_sessions(universe: pd.DataFrame) -> bool:
+    return any(EVENT_TYPES[t].family in SESSION_FAMILIES for t in universe.index if t in EVENT_TYPES)
+
+
+#: Event types whose blocks only the local engine computes (e-mail rates, WeChat following, tickets).
+_LOCAL_EVENT_BLOCKS = ("Email Sent", "WeChat Followed", "Service Ticket Opened")
+
+
+class _EventRows:
+    """The events before an as-of date, as the events block reads them (positions, profile rows, types, times)."""
+
+    def __init__(self, p: _Profile, e: _Events, cutoff: pd.Timestamp | None):
+        self.e, self.c, self.cutoff = e, e.coded, cutoff
+        self.rows = self.c.kept(cutoff)
+        self.pos = p.pos_of[_take(self.c.person, self.rows)]
+        self.typ, self.t = _take(e.type, self.rows), _take(self.c.t, self.rows)
+        self.mine = self.pos >= 0
+
+
 def _events_block(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | None) -> None:
-    e = layer.memo(("customer_360", "events"), lambda: _Events(layer))
-    c, universe = e.coded, e.universe
-    rows = c.kept(cutoff)
-    person = _take(c.person, rows)
-    pos = p.pos_of[person]
-    typ, t = _take(e.type, rows), _take(c.t, rows)
+    computed = p.computed.event_types if p.computed is not None else None
+    universe = computed if computed is not None else event_universe(layer)
+    gap = layer.analysis.session_gap_minutes
+    columns = _describe_events(universe, {}, [], layer.base_currency, gap)
+    got = p.taken([c.name for c in columns])
+    local = got is None or any(t in universe.index for t in _LOCAL_EVENT_BLOCKS)
+    r = _EventRows(p, layer.memo(("customer_360", "events"), lambda: _Events(layer)), cutoff) if local else None
+    if got is None:
+        e = r.e
+        columns = _describe_events(universe, e.srcs_of, _present(_take(e.channel, r.rows), e.channels),
+                                   layer.base_currency, gap)
+        got = _event_values(p, layer, r, universe)
+    else:
+        columns = _describe_events(universe, p.sources("event_types"), p.sources("events"), layer.base_currency, gap)
+    p.put(columns[:-1], got)
+    if r is not None:
+        _local_event_blocks(p, layer, r, universe)
+    p.put(columns[-1:], got)
+
+
+def _event_values(p: _Profile, layer: CanonicalLayer, r: _EventRows, universe: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per event type count, minutes, money and latest time; sessions; latest event (local engine)."""
+    e, c, rows, pos, typ, t, mine, cutoff = r.e, r.c, r.rows, r.pos, r.typ, r.t, r.mine, r.cutoff
     # one grouped pass per measure over (type, person)
-    mine = pos >= 0
     key = typ[mine] * p.n + pos[mine]
     sums = _group_sums(key, {f: _take(c.floats(f), rows)[mine] for f in ("quantity", "duration_seconds", "value")})
     k = sums.index.to_numpy(np.int64)
@@ -714,29 +774,29 @@ def _events_block(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | Non
     last = np.full(ntypes * p.n, _NAT, np.int64)
     np.maximum.at(last, key, t[mine].view(np.int64))
     last = last.reshape(ntypes, p.n)
+    out = {}
     for name, flags in universe.iterrows():
-        i = e.code[name]
-        slug, srcs = event_slug(name), list(e.srcs_of.get(name, []))
-        meaning = EVENT_TYPES[name].meaning if name in EVENT_TYPES else "a custom event type of the brand"
-        p.add(slug, p.series(dense["quantity"][i]), f"'{name}' events ({meaning})", srcs, "events")
+        i, slug = e.code[name], event_slug(name)
+        out[slug] = p.series(dense["quantity"][i])
         if flags["duration"]:
-            p.add(f"{slug}_minutes", p.series(dense["duration_seconds"][i] / 60.0), f"Total duration of '{name}'",
-                  srcs, "minutes")
+            out[f"{slug}_minutes"] = p.series(dense["duration_seconds"][i] / 60.0)
         if flags["value"]:
-            p.add(f"{slug}_value", p.series(dense["value"][i]), f"Money of '{name}'", srcs, layer.base_currency)
-        p.add(f"last_{slug}_at", p.series(_as_utc(last[i].view("datetime64[us]"))), f"Latest '{name}'", srcs,
-              "UTC timestamp")
+            out[f"{slug}_value"] = p.series(dense["value"][i])
+        out[f"last_{slug}_at"] = p.series(_as_utc(last[i].view("datetime64[us]")))
     del sums, dense, last
-    if any(EVENT_TYPES[t].family in SESSION_FAMILIES for t in universe.index if t in EVENT_TYPES):
+    if _has_sessions(universe):
         gap = pd.Timedelta(minutes=layer.analysis.session_gap_minutes)
         d = e.digital if cutoff is None else e.digital[c.t[e.digital] < _np_time(cutoff)]
         new = _session_starts(c.person[d], c.t[d], gap.to_timedelta64())
         new[:1] = e.first_starts
-        p.add("sessions", p.series(_count(p.pos_of[c.person[d][new]], p.n)),
-              f"Digital sessions (site and app events; {layer.analysis.session_gap_minutes} minutes without an "
-              "event start a new one)", sorted({ch for t in universe.index if t in EVENT_TYPES
-                                                and EVENT_TYPES[t].family in SESSION_FAMILIES
-                                                for ch in e.srcs_of.get(t, [])}), "sessions")
+        out["sessions"] = p.series(_count(p.pos_of[c.person[d][new]], p.n))
+    out["last_touch_at"] = p.series(_as_utc(_tmax(pos, t, p.n)))
+    return out
+
+
+def _local_event_blocks(p: _Profile, layer: CanonicalLayer, r: _EventRows, universe: pd.DataFrame) -> None:
+    """E-mail open / click rates, WeChat following, problem tickets and service rating (local engine only)."""
+    e, c, rows, pos, typ, t, mine, cutoff = r.e, r.c, r.rows, r.pos, r.typ, r.t, r.mine, r.cutoff
     if "Email Sent" in universe.index:
         er = e.email_rows
         keep = np.ones(len(er), bool) if cutoff is None else c.t[er] < _np_time(cutoff)
@@ -779,8 +839,6 @@ def _events_block(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | Non
             rating = np.full(p.n, np.nan)
             rating[mean.index.to_numpy(np.int64)] = mean.to_numpy()
             p.add("service_rating", p.series(rating), "Mean rating of rated service tickets", srcs, "rating")
-    p.add("last_touch_at", p.series(_as_utc(_tmax(pos, t, p.n))), "Latest event of any kind",
-          _present(_take(e.channel, rows), e.channels), "UTC timestamp")
 
 
 def _consents_block(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | None) -> None:
