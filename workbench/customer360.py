@@ -55,6 +55,7 @@ import pandas as pd
 from .canonical import TIME_COLUMN, CanonicalLayer, load_canonical, totals_from_cleaned
 from .config import Paths, get_paths
 from .roles import EVENT_TYPES, SESSION_FAMILIES, TRAITS, event_slug
+from .runconfig import resolve_engine
 from .timeutil import to_utc
 
 __all__ = ["Column", "ComputedBlocks", "DEMOGRAPHIC_RULES", "SCORE_DICTIONARY", "build_customer_360", "data_dictionary",
@@ -867,6 +868,25 @@ def _sales_channels(layer: CanonicalLayer) -> list[str]:
     return sorted(every["sales_channel"].fillna(every["channel"]).unique().tolist())
 
 
+def _aligned(computed: ComputedBlocks | None, index: pd.Index) -> ComputedBlocks | None:
+    """``computed`` with its values indexed by the profile's OneIDs, which they must list in order."""
+    if computed is None:
+        return None
+    if not isinstance(computed, ComputedBlocks):
+        raise ValueError("The 'computed' parameter must be a ComputedBlocks (values and sources of whole profile "
+                         f"blocks) or None. Got {type(computed).__name__} instead.")
+    v = computed.values
+    if "oneid" not in v.columns:
+        raise ValueError(f"The computed blocks' values lack the column 'oneid'. Columns present: {list(v.columns)}.")
+    ids = pd.Index(v["oneid"].astype("string"))
+    if not ids.equals(index):
+        extra, lacking = ids.difference(index), index.difference(ids)
+        raise ValueError(f"The computed blocks' OneIDs must be the profile's ({len(index)}, sorted). Got {len(ids)}: "
+                         f"{len(extra)} not in the profile (e.g. {list(extra[:3])}), {len(lacking)} of the profile "
+                         f"missing (e.g. {list(lacking[:3])}){'' if len(extra) or len(lacking) else ', in another order'}.")
+    return ComputedBlocks(v.drop(columns="oneid").set_axis(index, axis=0), computed.sources, computed.event_types)
+
+
 class _Entries(list):
     """The data dictionary in ``profile.attrs``: a list of dicts of strings, as before, that copies
     itself cheaply. pandas deep-copies a frame's ``attrs`` into every frame or column derived from
@@ -882,13 +902,19 @@ class _Entries(list):
 
 # ----------------------------------------------------------------------------- build
 def build_customer_360(layer: CanonicalLayer | Paths | None = None, *, as_of: Any = None,
-                       demographics_rule: str = "source_priority") -> pd.DataFrame:
+                       demographics_rule: str = "source_priority",
+                       computed: ComputedBlocks | None = None) -> pd.DataFrame:
     """One row per OneID (column ``oneid``, sorted) with the columns the data supports (see the
     module docstring). ``attrs`` holds ``as_of`` and the data dictionary.
 
     ``layer`` is a :class:`~workbench.canonical.CanonicalLayer` (or the paths of one; default:
     the data folder's). What the profile needs of the layer's tables is made once per layer, so
     profiles of one layer at several as-of dates cost little more than one.
+
+    ``computed``: blocks computed by another engine at the same ``as_of`` (:class:`ComputedBlocks`;
+    the customer 360 stage passes the Spark engine's when the run's engine is ``spark``): their
+    values are taken as they are, every other block is computed here, and the profile's columns,
+    order, types and dictionary are those of a profile computed here alone.
     """
     if demographics_rule not in DEMOGRAPHIC_RULES:
         raise ValueError(f"The 'demographics_rule' parameter must be one of {list(DEMOGRAPHIC_RULES)}. "
@@ -904,7 +930,7 @@ def build_customer_360(layer: CanonicalLayer | Paths | None = None, *, as_of: An
     index = pd.Index(persons.ids[present], name="oneid", dtype="string")
     pos_of = np.full(len(persons.ids) + 1, -1, np.int64)   # the last entry: person code -1
     pos_of[:-1][present] = np.arange(len(index))
-    p = _Profile(index, pos_of)
+    p = _Profile(index, pos_of, _aligned(computed, index))
     _core(p, layer, rec, rows, cutoff)
     is_member = _profile_block(p, layer, cutoff) if layer.has("profile") else pd.Series(False, index=index)
     _traits_block(p, layer, demographics_rule, cutoff, ref)
@@ -977,14 +1003,25 @@ def reconcile(profile: pd.DataFrame, layer: CanonicalLayer) -> pd.DataFrame:
 
 
 def run_customer_360(paths: Paths | None = None, *, as_of: Any = None, demographics_rule: str = "source_priority",
-                     layer: CanonicalLayer | None = None) -> pd.DataFrame:
+                     layer: CanonicalLayer | None = None, engine: Any = None) -> pd.DataFrame:
     """The stage: build the profile from the canonical layer and write it, its dictionary and
     its metrics (``customer_360.parquet``, ``customer_360_dictionary.csv``,
-    ``metrics/customer_360.json``). Returns the profile."""
+    ``metrics/customer_360.json``). Returns the profile.
+
+    ``engine`` (settings, a mapping or a YAML path; default: the run's recorded engine, else
+    local): with ``engine: spark`` the always-present, orders and events blocks are computed by
+    Spark SQL (:mod:`workbench.engine.spark_360`), the other blocks here — the same profile,
+    written to the same files.
+
+    Example:
+        >>> profile = run_customer_360(paths, engine={"engine": "spark"})   # doctest: +SKIP
+    """
     t0 = time.perf_counter()
     paths = (paths or get_paths()).ensure()
     layer = layer or load_canonical(paths)
-    profile = build_customer_360(layer, as_of=as_of, demographics_rule=demographics_rule)
+    eng = resolve_engine(paths, engine)
+    computed = _spark_blocks(eng, layer, to_utc(as_of)) if eng.is_spark else None
+    profile = build_customer_360(layer, as_of=as_of, demographics_rule=demographics_rule, computed=computed)
     profile.to_parquet(paths.customer_360, index=False)
     data_dictionary(profile).to_csv(paths.processed / "customer_360_dictionary.csv", encoding="utf-8")
     rec = reconcile(profile, layer)
@@ -992,11 +1029,24 @@ def run_customer_360(paths: Paths | None = None, *, as_of: Any = None, demograph
     if "orders" in profile.columns:
         totals.update(customers=int((profile["orders"] > 0).sum()), orders=int(profile["orders"].sum()),
                       net_revenue=round(float(profile["net_revenue"].sum()), 2))
-    metrics = {"stage": "customer_360", "seconds": round(time.perf_counter() - t0, 3),
+    metrics = {"stage": "customer_360", "seconds": round(time.perf_counter() - t0, 3), "engine": eng.engine,
                "as_of": profile.attrs["as_of"], "demographics_rule": demographics_rule, "columns": len(profile.columns),
                "totals": totals, "reconciles": bool(rec["ok"].all())}
     (paths.metrics / "customer_360.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     return profile
+
+
+def _spark_blocks(settings: Any, layer: CanonicalLayer, cutoff: pd.Timestamp | None) -> ComputedBlocks:
+    """The blocks the Spark engine computes (:mod:`workbench.engine.spark_360`), at ``cutoff``."""
+    from .engine.session import spark_session
+    from .engine.spark_360 import spark_column_sources, spark_customer_aggregates, spark_event_universe
+
+    spark = spark_session(settings)
+    canonical = layer.paths.canonical
+    values = spark_customer_aggregates(spark, canonical, as_of=cutoff,
+                                       session_gap_minutes=layer.analysis.session_gap_minutes)
+    universe = spark_event_universe(spark, canonical) if layer.has("events") else None
+    return ComputedBlocks(values, spark_column_sources(spark, canonical, as_of=cutoff), universe)
 
 
 def load_customer_360(paths: Paths | None = None) -> pd.DataFrame:

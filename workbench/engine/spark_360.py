@@ -23,11 +23,11 @@ import pandas as pd
 
 from ..roles import EVENT_TYPES, SESSION_FAMILIES, event_slug
 from ..timeutil import to_utc
-from .spark_io import to_pandas
+from .spark_io import register_canonical, to_pandas
 from .spark_rfm import spark_purchases
 from .sql import rule, string_literal, timestamp_literal
 
-__all__ = ["spark_customer_aggregates", "spark_event_universe"]
+__all__ = ["spark_column_sources", "spark_customer_aggregates", "spark_event_universe"]
 
 
 def _manifest(canonical_dir: Path) -> dict[str, Any]:
@@ -46,10 +46,14 @@ def _before(column: str, cutoff: pd.Timestamp | None) -> str:
     return "TRUE" if cutoff is None else f"{column} < {timestamp_literal(cutoff)}"
 
 
-def spark_event_universe(spark: Any) -> pd.DataFrame:
-    """The event types of the registered ``events`` view in vocabulary order, with whether each
-    carries durations and money (as :func:`workbench.customer360.event_universe`)."""
-    u = spark.sql("SELECT event_type, COUNT(duration_seconds) > 0 AS duration, COUNT(value) > 0 AS value "
+def spark_event_universe(spark: Any, canonical_dir: str | Path | None = None) -> pd.DataFrame:
+    """The event types of the ``events`` view (registered from ``canonical_dir`` when given) in
+    vocabulary order, with whether each carries durations, money, ratings and categories (as
+    :func:`workbench.customer360.event_universe`)."""
+    if canonical_dir is not None:
+        register_canonical(spark, canonical_dir, ["events"])
+    u = spark.sql("SELECT event_type, COUNT(duration_seconds) > 0 AS duration, COUNT(value) > 0 AS value, "
+                  "COUNT(rating) > 0 AS rating, COUNT(category) > 0 AS category "
                   "FROM events WHERE event_type IS NOT NULL GROUP BY event_type").toPandas()
     vocab = list(EVENT_TYPES)
     order = sorted(u["event_type"], key=lambda t: (vocab.index(t) if t in vocab else len(vocab), t))
@@ -93,8 +97,6 @@ def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: A
     last = manifest["window"]["last"]
     reference = cutoff if cutoff is not None else (
         (pd.Timestamp(last) + pd.Timedelta(days=1)).normalize() if last else pd.Timestamp.now(tz="UTC").normalize())
-    from .spark_io import register_canonical
-
     register_canonical(spark, canonical_dir, ["records", "identifiers"])
     core = spark.sql(rule("c360_core", before_records=_before("at", cutoff),
                           before_identifiers=_before("at", cutoff))).persist()   # read by every block
@@ -126,3 +128,36 @@ def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: A
     finally:
         core.unpersist()
     return df.reset_index(drop=True)
+
+
+def spark_column_sources(spark: Any, canonical_dir: str | Path, *, as_of: Any = None) -> dict[str, Any]:
+    """The channels behind :func:`spark_customer_aggregates`' columns, as the profile's data
+    dictionary names them: ``"records"``, ``"purchases"`` and ``"events"`` — the channels of each
+    before ``as_of`` (sorted; purchases / events only when the layer has them) — and
+    ``"event_types"``: ``{event type: its channels}`` over the whole layer.
+
+    Example:
+        >>> spark_column_sources(spark, paths.canonical, as_of="2026-06-01")["records"]   # doctest: +SKIP
+        ['app_log', 'members', 'pos', 'shop', 'web']
+    """
+    canonical_dir = Path(canonical_dir)
+    manifest = _manifest(canonical_dir)
+    cutoff = to_utc(as_of)
+
+    def channels(sql: str) -> list[str]:
+        return sorted(str(r[0]) for r in spark.sql(sql).collect())
+
+    register_canonical(spark, canonical_dir, ["records"])
+    out: dict[str, Any] = {"records": channels("SELECT DISTINCT channel FROM records WHERE channel IS NOT NULL "
+                                               f"AND {_before('at', cutoff)}")}
+    if _has(manifest, "orders", "orders"):
+        spark_purchases(spark, canonical_dir, as_of=cutoff, collect=False).createOrReplaceTempView("purchases")
+        out["purchases"] = channels("SELECT DISTINCT channel FROM purchases WHERE channel IS NOT NULL")
+    if _has(manifest, "events", "events"):
+        register_canonical(spark, canonical_dir, ["events"])
+        out["events"] = channels("SELECT DISTINCT channel FROM events WHERE channel IS NOT NULL "
+                                 f"AND {_before('event_time', cutoff)}")
+        pairs = spark.sql("SELECT DISTINCT event_type, channel FROM events "
+                          "WHERE event_type IS NOT NULL AND channel IS NOT NULL").toPandas()
+        out["event_types"] = {str(t): sorted(str(c) for c in g) for t, g in pairs.groupby("event_type")["channel"]}
+    return out
