@@ -696,12 +696,16 @@ class _Events:
             self.problem[rows] = ev["category"].take(rows).isin(problems).fillna(False).to_numpy(bool)
 
 
-def _describe_events(universe: pd.DataFrame, types_channels: dict[str, list[str]], events_channels: list[str],
-                     currency: str, session_gap_minutes: int) -> list[Column]:
-    """Per event type of the layer (``universe``, see :func:`event_universe`): count, minutes,
-    money and latest time; ``sessions`` (when the layer has digital events); ``last_touch_at``
-    (the last entry). ``types_channels``: each type's channels (whole layer); ``events_channels``:
-    the channels of the events before the as-of date."""
+def _describe_events(universe: pd.DataFrame, sources: dict[str, Any], *, currency: str, session_gap_minutes: int,
+                     problem_categories: list[str]) -> list[Column]:
+    """The events block's columns, in the profile's order: per event type of the layer
+    (``universe``, see :func:`event_universe`) count, minutes, money and latest time; ``sessions``
+    (when the layer has digital events); e-mail rates, WeChat following, problem tickets and
+    service rating (when the layer has those event types); ``last_touch_at``.
+
+    ``sources``: ``"event_types"`` (each type's channels, whole layer) and the channels of the
+    events before the as-of date — ``"events"`` (all), ``"email"`` and ``"wechat"`` (those families)."""
+    types_channels = sources.get("event_types", {})
     out = []
     for name, flags in universe.iterrows():
         slug, srcs = event_slug(name), list(types_channels.get(name, []))
@@ -717,16 +721,28 @@ def _describe_events(universe: pd.DataFrame, types_channels: dict[str, list[str]
                           for ch in types_channels.get(t, [])})
         out.append(_column("sessions", f"Digital sessions (site and app events; {session_gap_minutes} minutes "
                            "without an event start a new one)", digital, "sessions"))
-    out.append(_column("last_touch_at", "Latest event of any kind", events_channels, "UTC timestamp"))
+    if "Email Sent" in universe.index:
+        email = sources.get("email", [])
+        out.append(_column("email_open_rate", "Campaigns opened or clicked / campaigns sent (empty when none sent)",
+                           email, "share 0–1"))
+        out.append(_column("email_click_rate", "Campaigns clicked / campaigns sent (empty when none sent)", email,
+                           "share 0–1"))
+    if "WeChat Followed" in universe.index:
+        out.append(_column("wechat_following", "Follows the WeChat account at the as-of date (latest follow later "
+                           "than any unfollow)", sources.get("wechat", [])))
+    if "Service Ticket Opened" in universe.index:
+        srcs = list(types_channels.get("Service Ticket Opened", []))
+        if problem_categories and universe.loc["Service Ticket Opened", "category"]:
+            out.append(_column("problem_tickets", f"Service tickets in the problem categories {problem_categories}",
+                               srcs, "tickets"))
+        if universe.loc["Service Ticket Opened", "rating"]:
+            out.append(_column("service_rating", "Mean rating of rated service tickets", srcs, "rating"))
+    out.append(_column("last_touch_at", "Latest event of any kind", sources.get("events", []), "UTC timestamp"))
     return out
 
 
 def _has_sessions(universe: pd.DataFrame) -> bool:
     return any(EVENT_TYPES[t].family in SESSION_FAMILIES for t in universe.index if t in EVENT_TYPES)
-
-
-#: Event types whose blocks only the local engine computes (e-mail rates, WeChat following, tickets).
-_LOCAL_EVENT_BLOCKS = ("Email Sent", "WeChat Followed", "Service Ticket Opened")
 
 
 class _EventRows:
@@ -743,22 +759,21 @@ class _EventRows:
 def _events_block(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | None) -> None:
     computed = p.computed.event_types if p.computed is not None else None
     universe = computed if computed is not None else event_universe(layer)
-    gap = layer.analysis.session_gap_minutes
-    columns = _describe_events(universe, {}, [], layer.base_currency, gap)
-    got = p.taken([c.name for c in columns])
-    local = got is None or any(t in universe.index for t in _LOCAL_EVENT_BLOCKS)
-    r = _EventRows(p, layer.memo(("customer_360", "events"), lambda: _Events(layer)), cutoff) if local else None
-    if got is None:
-        e = r.e
-        columns = _describe_events(universe, e.srcs_of, _present(_take(e.channel, r.rows), e.channels),
-                                   layer.base_currency, gap)
-        got = _event_values(p, layer, r, universe)
-    else:
-        columns = _describe_events(universe, p.sources("event_types"), p.sources("events"), layer.base_currency, gap)
-    p.put(columns[:-1], got)
-    if r is not None:
-        _local_event_blocks(p, layer, r, universe)
-    p.put(columns[-1:], got)
+    how = dict(currency=layer.base_currency, session_gap_minutes=layer.analysis.session_gap_minutes,
+               problem_categories=layer.analysis.problem_ticket_categories)
+    got = p.taken([c.name for c in _describe_events(universe, {}, **how)])
+    if got is not None:
+        p.put(_describe_events(universe, p.computed.sources, **how), got)
+        return
+    r = _EventRows(p, layer.memo(("customer_360", "events"), lambda: _Events(layer)), cutoff)
+    e = r.e
+    keep = np.ones(len(e.email_rows), bool) if cutoff is None else r.c.t[e.email_rows] < _np_time(cutoff)
+    sources = {"event_types": e.srcs_of, "events": _present(_take(e.channel, r.rows), e.channels),
+               "email": _present(e.channel[e.email_rows[keep]], e.channels),
+               "wechat": _present(_take(e.channel, r.rows)[_take(e.is_family["wechat"], r.rows)], e.channels)}
+    values = _event_values(p, layer, r, universe)
+    values.update(_engagement_values(p, layer, r, universe))
+    p.put(_describe_events(universe, sources, **how), values)
 
 
 def _event_values(p: _Profile, layer: CanonicalLayer, r: _EventRows, universe: pd.DataFrame) -> dict[str, pd.Series]:
@@ -795,13 +810,13 @@ def _event_values(p: _Profile, layer: CanonicalLayer, r: _EventRows, universe: p
     return out
 
 
-def _local_event_blocks(p: _Profile, layer: CanonicalLayer, r: _EventRows, universe: pd.DataFrame) -> None:
-    """E-mail open / click rates, WeChat following, problem tickets and service rating (local engine only)."""
+def _engagement_values(p: _Profile, layer: CanonicalLayer, r: _EventRows, universe: pd.DataFrame) -> dict[str, Any]:
+    """E-mail open / click rates, WeChat following, problem tickets and service rating (local engine)."""
     e, c, rows, pos, typ, t, mine, cutoff = r.e, r.c, r.rows, r.pos, r.typ, r.t, r.mine, r.cutoff
+    out: dict[str, Any] = {}
     if "Email Sent" in universe.index:
         er = e.email_rows
         keep = np.ones(len(er), bool) if cutoff is None else c.t[er] < _np_time(cutoff)
-        srcs = _present(e.channel[er[keep]], e.channels)
         epos = p.pos_of[c.person[er]]
         keep &= epos >= 0
         nc = int(e.email_campaign.max()) + 1 if len(er) else 1
@@ -814,32 +829,26 @@ def _local_event_blocks(p: _Profile, layer: CanonicalLayer, r: _EventRows, unive
             counts[f] = np.bincount(pair[per_pair] // nc, minlength=p.n)
         sent = counts["sent"]
         with np.errstate(divide="ignore", invalid="ignore"):
-            p.add("email_open_rate", p.series(np.where(sent > 0, counts["opened"] / sent, np.nan)),
-                  "Campaigns opened or clicked / campaigns sent (empty when none sent)", srcs, "share 0–1")
-            p.add("email_click_rate", p.series(np.where(sent > 0, counts["clicked"] / sent, np.nan)),
-                  "Campaigns clicked / campaigns sent (empty when none sent)", srcs, "share 0–1")
+            out["email_open_rate"] = p.series(np.where(sent > 0, counts["opened"] / sent, np.nan))
+            out["email_click_rate"] = p.series(np.where(sent > 0, counts["clicked"] / sent, np.nan))
     if "WeChat Followed" in universe.index:
         w = _take(e.is_family["wechat"], rows)
         wpos = np.where(w, pos, -1)
         has = _count(wpos, p.n) > 0
         fol = _tmax(np.where(typ == e.code["WeChat Followed"], wpos, -1), t, p.n)
         unf = _tmax(np.where(typ == e.code.get("WeChat Unfollowed", -2), wpos, -1), t, p.n)
-        following = has & ~(unf >= fol) & ~(~np.isnat(unf) & np.isnat(fol))
-        p.add("wechat_following", p.series(following), "Follows the WeChat account at the as-of date (latest follow "
-              "later than any unfollow)", _present(_take(e.channel, rows)[w], e.channels))
+        out["wechat_following"] = p.series(has & ~(unf >= fol) & ~(~np.isnat(unf) & np.isnat(fol)))
     if "Service Ticket Opened" in universe.index:
         s = _take(e.ticket, rows)
-        srcs = list(e.srcs_of.get("Service Ticket Opened", []))
-        problems = layer.analysis.problem_ticket_categories
-        if problems and universe.loc["Service Ticket Opened", "category"]:
-            p.add("problem_tickets", p.series(_count(pos[_take(e.problem, rows)], p.n)),
-                  f"Service tickets in the problem categories {problems}", srcs, "tickets")
+        if layer.analysis.problem_ticket_categories and universe.loc["Service Ticket Opened", "category"]:
+            out["problem_tickets"] = p.series(_count(pos[_take(e.problem, rows)], p.n))
         if universe.loc["Service Ticket Opened", "rating"]:
             ok = s & mine
             mean = _group_sums(pos[ok], {"rating": _take(c.floats("rating"), rows)[ok]}, how="mean")["rating"]
             rating = np.full(p.n, np.nan)
             rating[mean.index.to_numpy(np.int64)] = mean.to_numpy()
-            p.add("service_rating", p.series(rating), "Mean rating of rated service tickets", srcs, "rating")
+            out["service_rating"] = p.series(rating)
+    return out
 
 
 def _consents_block(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | None) -> None:
@@ -1044,7 +1053,8 @@ def _spark_blocks(settings: Any, layer: CanonicalLayer, cutoff: pd.Timestamp | N
     spark = spark_session(settings)
     canonical = layer.paths.canonical
     values = spark_customer_aggregates(spark, canonical, as_of=cutoff,
-                                       session_gap_minutes=layer.analysis.session_gap_minutes)
+                                       session_gap_minutes=layer.analysis.session_gap_minutes,
+                                       problem_ticket_categories=layer.analysis.problem_ticket_categories)
     universe = spark_event_universe(spark, canonical) if layer.has("events") else None
     return ComputedBlocks(values, spark_column_sources(spark, canonical, as_of=cutoff), universe)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -80,13 +80,15 @@ def _measures(universe: pd.DataFrame) -> tuple[str, list[str], list[str]]:
 
 
 def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: Any = None,
-                              session_gap_minutes: int = 30) -> pd.DataFrame:
+                              session_gap_minutes: int = 30,
+                              problem_ticket_categories: Sequence[str] = ()) -> pd.DataFrame:
     """The profile's always-present, orders and events aggregates per OneID at ``as_of`` (None: all
     data), computed by Spark from the canonical Parquet in ``canonical_dir``.
 
     Days-since columns are measured at ``as_of``, else at the day after the latest dated row (the
-    layer's ``data_end``, as the local profile). Columns are the local profile's of these blocks;
-    e-mail rates, WeChat, tickets, categories and revenue per sales channel are not among them.
+    layer's ``data_end``, as the local profile). Columns are the local profile's of these blocks,
+    e-mail rates, WeChat following and service tickets (``problem_ticket_categories``: the analysis
+    settings') included; favourite / top categories and revenue per sales channel are not among them.
     """
     canonical_dir = Path(canonical_dir)
     if isinstance(session_gap_minutes, bool) or not isinstance(session_gap_minutes, int) or session_gap_minutes < 1:
@@ -123,6 +125,19 @@ def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: A
             sessions = spark.sql(rule("c360_sessions", before_events=before, families=families,
                                       gap_minutes=session_gap_minutes))
             out = out.join(sessions, "oneid", "left")
+        if "Email Sent" in universe.index:
+            out = out.join(spark.sql(rule("c360_email", before_events=before)), "oneid", "left")
+        if "WeChat Followed" in universe.index:
+            out = out.join(spark.sql(rule("c360_wechat", before_events=before)), "oneid", "left")
+        if "Service Ticket Opened" in universe.index:
+            flags = universe.loc["Service Ticket Opened"]
+            problems = list(problem_ticket_categories)
+            tickets = spark.sql(rule("c360_tickets", before_events=before,
+                                     problems=", ".join(string_literal(c) for c in problems) or "NULL"))
+            keep = (["problem_tickets"] if problems and flags["category"] else []) + \
+                (["service_rating"] if flags["rating"] else [])
+            if keep:
+                out = out.join(tickets.select("oneid", *keep), "oneid", "left")
     try:
         df = to_pandas(out.orderBy("oneid"), times=times, strings=("oneid", "channels"))
     finally:
@@ -132,8 +147,9 @@ def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: A
 
 def spark_column_sources(spark: Any, canonical_dir: str | Path, *, as_of: Any = None) -> dict[str, Any]:
     """The channels behind :func:`spark_customer_aggregates`' columns, as the profile's data
-    dictionary names them: ``"records"``, ``"purchases"`` and ``"events"`` — the channels of each
-    before ``as_of`` (sorted; purchases / events only when the layer has them) — and
+    dictionary names them: ``"records"``, ``"purchases"``, ``"events"``, ``"email"`` and ``"wechat"``
+    (events of those families) — the channels of each before ``as_of`` (sorted; purchases / events
+    only when the layer has them) — and
     ``"event_types"``: ``{event type: its channels}`` over the whole layer.
 
     Example:
@@ -155,8 +171,9 @@ def spark_column_sources(spark: Any, canonical_dir: str | Path, *, as_of: Any = 
         out["purchases"] = channels("SELECT DISTINCT channel FROM purchases WHERE channel IS NOT NULL")
     if _has(manifest, "events", "events"):
         register_canonical(spark, canonical_dir, ["events"])
-        out["events"] = channels("SELECT DISTINCT channel FROM events WHERE channel IS NOT NULL "
-                                 f"AND {_before('event_time', cutoff)}")
+        for key, only in (("events", ""), ("email", " AND family = 'email'"), ("wechat", " AND family = 'wechat'")):
+            out[key] = channels("SELECT DISTINCT channel FROM events WHERE channel IS NOT NULL "
+                                f"AND {_before('event_time', cutoff)}{only}")
         pairs = spark.sql("SELECT DISTINCT event_type, channel FROM events "
                           "WHERE event_type IS NOT NULL AND channel IS NOT NULL").toPandas()
         out["event_types"] = {str(t): sorted(str(c) for c in g) for t, g in pairs.groupby("event_type")["channel"]}
