@@ -510,21 +510,33 @@ def _traits_by_name(layer: CanonicalLayer) -> dict[str, pd.DataFrame]:
     return {str(t): traits[kind == i].drop(columns="trait") for i, t in enumerate(names)}
 
 
-def _describe_orders(purchases_channels: list[str], currency: str) -> list[Column]:
-    """The orders block's counts, revenue and dates; ``purchases_channels``: the channels of the
+def _describe_orders(purchases_channels: list[str], currency: str, *, categories: bool = False,
+                     sales_channels: dict[str, list[str]] | None = None) -> list[Column]:
+    """The orders block's columns: counts, revenue and dates; favourite / top categories (when the
+    purchases carry categories); revenue per sales channel and the main one (``sales_channels``:
+    ``{sales channel: the channels of its purchases}``, when the layer has 2 to
+    :data:`MAX_SALES_CHANNEL_COLUMNS` of them). ``purchases_channels``: the channels of the
     purchases before the as-of date."""
     srcs = purchases_channels
-    return [_column("orders", "Paid orders (refunded ones included, cancelled excluded)", srcs, "orders"),
-            _column("cancelled_orders", "Orders cancelled before payment", srcs, "orders"),
-            _column("refunded_orders", "Orders with a refund or return", srcs, "orders"),
-            _column("gross_revenue", "Paid order amounts before refunds", srcs, currency),
-            _column("refunds", "Refunds and returns (returns whose order is not in the data included)", srcs,
-                    currency),
-            _column("net_revenue", "Gross revenue minus refunds and returns", srcs, currency),
-            _column("avg_order_value", "Net revenue per paid order (empty without orders)", srcs, currency),
-            _column("first_order_at", "First paid order", srcs, "UTC timestamp"),
-            _column("last_order_at", "Latest paid order", srcs, "UTC timestamp"),
-            _column("days_since_last_order", "Days from the latest paid order to the as-of date", srcs, "days")]
+    out = [_column("orders", "Paid orders (refunded ones included, cancelled excluded)", srcs, "orders"),
+           _column("cancelled_orders", "Orders cancelled before payment", srcs, "orders"),
+           _column("refunded_orders", "Orders with a refund or return", srcs, "orders"),
+           _column("gross_revenue", "Paid order amounts before refunds", srcs, currency),
+           _column("refunds", "Refunds and returns (returns whose order is not in the data included)", srcs,
+                   currency),
+           _column("net_revenue", "Gross revenue minus refunds and returns", srcs, currency),
+           _column("avg_order_value", "Net revenue per paid order (empty without orders)", srcs, currency),
+           _column("first_order_at", "First paid order", srcs, "UTC timestamp"),
+           _column("last_order_at", "Latest paid order", srcs, "UTC timestamp"),
+           _column("days_since_last_order", "Days from the latest paid order to the as-of date", srcs, "days")]
+    if categories:
+        out += [_column("favourite_category", "Category with the highest net spend (ties: alphabetical)", srcs),
+                _column("top_categories", "Up to three categories by net spend, comma-separated", srcs)]
+    if sales_channels is not None:
+        out += [_column(f"revenue_{event_slug(name)}", f"Net revenue sold through '{name}'", list(chans), currency)
+                for name, chans in sales_channels.items()]
+        out.append(_column("main_sales_channel", "Sales channel with the highest net revenue", srcs))
+    return out
 
 
 _ORDER_COLUMNS = [c.name for c in _describe_orders([], "")]
@@ -553,35 +565,56 @@ def _orders_values(p: _Profile, tx: pd.DataFrame, pos: np.ndarray, cutoff: pd.Ti
     return out
 
 
-def _orders_block(p: _Profile, layer: CanonicalLayer, tx: pd.DataFrame, cutoff: pd.Timestamp, currency: str,
-                  sales_channels: list[str]) -> None:
+def _sales_channel_columns(names: list[str]) -> bool:
+    """Whether the profile has revenue per sales channel (2 to MAX_SALES_CHANNEL_COLUMNS of them)."""
+    return 1 < len(names) <= MAX_SALES_CHANNEL_COLUMNS
+
+
+def _orders_block(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | None, ref: pd.Timestamp,
+                  currency: str) -> None:
+    """The orders block at ``cutoff`` (the as-of date; None: all data), days counted to ``ref``."""
+    if p.computed is not None and any(c in p.computed.values.columns for c in _ORDER_COLUMNS):
+        names = list(p.sources("sales_channels"))
+        how = dict(categories=bool(p.sources("purchase_categories")),
+                   sales_channels=p.sources("sales_channels") if _sales_channel_columns(names) else None)
+        got = p.taken([c.name for c in _describe_orders([], currency, **how)])
+        if got is not None:
+            p.put(_describe_orders(p.sources("purchases"), currency, **how), got)
+            return
+    tx = layer.purchases(as_of=cutoff)
+    names = layer.memo(("customer_360", "sales_channels"), lambda: _sales_channels(layer))
     pos = p.index.get_indexer(tx["oneid"]) if len(tx) else np.zeros(0, np.int64)
-    got = p.taken(_ORDER_COLUMNS)
-    srcs = _channels(tx) if got is None else p.sources("purchases")
-    p.put(_describe_orders(srcs, currency), got if got is not None else _orders_values(p, tx, pos, cutoff))
-    mine = pos >= 0
-    if tx["category"].notna().any():
-        _top_categories(p, tx, pos, srcs)
+    values = _orders_values(p, tx, pos, ref)
+    categories = bool(tx["category"].notna().any())
+    if categories:
+        values.update(_top_categories(p, tx, pos))
+    by_channel = None
+    if _sales_channel_columns(names):
+        by_channel, more = _sales_channel_values(p, tx, pos, names)
+        values.update(more)
+    p.put(_describe_orders(_channels(tx), currency, categories=categories, sales_channels=by_channel), values)
+
+
+def _sales_channel_values(p: _Profile, tx: pd.DataFrame, pos: np.ndarray,
+                          sales_channels: list[str]) -> tuple[dict[str, list[str]], dict[str, pd.Series]]:
+    """Net revenue per sales channel and the main one (local engine); with each sales channel's channels."""
     sales = tx["sales_channel"].fillna(tx["channel"])
-    if 1 < len(sales_channels) <= MAX_SALES_CHANNEL_COLUMNS:
-        sc = pd.Index(sales_channels).get_indexer(sales)
-        chan, chan_names = _sorted_codes(tx["channel"])
-        ok = mine & (sc >= 0)
-        k = len(sales_channels)
-        s = _group_sums(pos[ok] * k + sc[ok], {"net": tx["net"].to_numpy(np.float64)[ok]})
-        mat = np.zeros((p.n, k))
-        key = s.index.to_numpy(np.int64)
-        mat[key // k, key % k] = s["net"].to_numpy()
-        by = pd.DataFrame(mat, index=p.index, columns=sales_channels)
-        for i, name in enumerate(sales_channels):
-            p.add(f"revenue_{event_slug(name)}", by[name], f"Net revenue sold through '{name}'",
-                  _present(chan[sc == i], chan_names), currency)
-        best = pd.Series(np.asarray(by.columns)[by.to_numpy().argmax(axis=1)], index=by.index)
-        p.add("main_sales_channel", best.where(by.max(axis=1) > 0).astype("string"),
-              "Sales channel with the highest net revenue", srcs)
+    sc = pd.Index(sales_channels).get_indexer(sales)
+    chan, chan_names = _sorted_codes(tx["channel"])
+    ok = (pos >= 0) & (sc >= 0)
+    k = len(sales_channels)
+    s = _group_sums(pos[ok] * k + sc[ok], {"net": tx["net"].to_numpy(np.float64)[ok]})
+    mat = np.zeros((p.n, k))
+    key = s.index.to_numpy(np.int64)
+    mat[key // k, key % k] = s["net"].to_numpy()
+    by = pd.DataFrame(mat, index=p.index, columns=sales_channels)
+    out = {f"revenue_{event_slug(name)}": by[name] for name in sales_channels}
+    best = pd.Series(np.asarray(by.columns)[by.to_numpy().argmax(axis=1)], index=by.index)
+    out["main_sales_channel"] = best.where(by.max(axis=1) > 0).astype("string")
+    return {name: _present(chan[sc == i], chan_names) for i, name in enumerate(sales_channels)}, out
 
 
-def _top_categories(p: _Profile, tx: pd.DataFrame, pos: np.ndarray, srcs: list[str]) -> None:
+def _top_categories(p: _Profile, tx: pd.DataFrame, pos: np.ndarray) -> dict[str, pd.Series]:
     """favourite_category and top_categories: categories by net spend (> 0; ties alphabetical)."""
     cat, names = _sorted_codes(tx["category"])
     ok = (pos >= 0) & (cat >= 0)
@@ -602,10 +635,8 @@ def _top_categories(p: _Profile, tx: pd.DataFrame, pos: np.ndarray, srcs: list[s
     for i in (1, 2):
         at = nth == i
         top[person[at]] = top[person[at]] + "," + names[cat[at]]
-    p.add("favourite_category", p.series(pd.array(favourite, dtype="string")),
-          "Category with the highest net spend (ties: alphabetical)", srcs)
-    p.add("top_categories", p.series(pd.array(top, dtype="string")),
-          "Up to three categories by net spend, comma-separated", srcs)
+    return {"favourite_category": p.series(pd.array(favourite, dtype="string")),
+            "top_categories": p.series(pd.array(top, dtype="string"))}
 
 
 def _session_starts(person: np.ndarray, t: np.ndarray, gap: np.timedelta64) -> np.ndarray:
@@ -944,8 +975,7 @@ def build_customer_360(layer: CanonicalLayer | Paths | None = None, *, as_of: An
     is_member = _profile_block(p, layer, cutoff) if layer.has("profile") else pd.Series(False, index=index)
     _traits_block(p, layer, demographics_rule, cutoff, ref)
     if layer.has("orders"):
-        names = layer.memo(("customer_360", "sales_channels"), lambda: _sales_channels(layer))
-        _orders_block(p, layer, layer.purchases(as_of=cutoff), ref, layer.base_currency, names)
+        _orders_block(p, layer, cutoff, ref, layer.base_currency)
     if layer.has("events"):  # columns from the whole layer's event types, values from before as_of
         _events_block(p, layer, cutoff)
     _consents_block(p, layer, cutoff)
