@@ -96,9 +96,10 @@ def test_customer_360_stage_on_spark_writes_the_same_profile(spark, resolved_pat
     computed = seen[0]
     assert computed is not None and len(computed.columns) >= 30       # the heavy blocks came from Spark
     for must in ("n_records", "channels", "n_identifiers", "orders", "net_revenue", "days_since_last_order",
-                 "sessions", "email_open_rate", "wechat_following", "problem_tickets", "service_rating",
-                 "last_touch_at"):
+                 "favourite_category", "top_categories", "main_sales_channel", "sessions", "email_open_rate",
+                 "wechat_following", "problem_tickets", "service_rating", "last_touch_at"):
         assert must in computed.columns
+    assert sum(c.startswith("revenue_") for c in computed.columns) >= 2
     assert written_local["orders"].sum() > 0 and written_local["sessions"].sum() > 0
     pd.testing.assert_frame_equal(written_spark, written_local, check_exact=False, rtol=1e-9, atol=1e-9)
     assert written_spark.attrs == written_local.attrs                  # as_of, currency, the data dictionary
@@ -109,20 +110,21 @@ def test_customer_360_stage_on_spark_writes_the_same_profile(spark, resolved_pat
 
 def test_customer_360_aggregates_equal(spark, layer):
     """The Spark blocks at an earlier as-of date (the stage test covers all data)."""
-    from workbench.customer360 import build_customer_360
+    from workbench.customer360 import MAX_SALES_CHANNEL_COLUMNS, build_customer_360
     from workbench.engine.spark_360 import spark_customer_aggregates
 
     for as_of in (_earlier(layer),):
         local = build_customer_360(layer, as_of=as_of)
         got = spark_customer_aggregates(spark, layer.paths.canonical, as_of=as_of,
                                         session_gap_minutes=layer.analysis.session_gap_minutes,
-                                        problem_ticket_categories=layer.analysis.problem_ticket_categories)
+                                        problem_ticket_categories=layer.analysis.problem_ticket_categories,
+                                        max_sales_channels=MAX_SALES_CHANNEL_COLUMNS)
         assert got["oneid"].tolist() == local["oneid"].tolist()
         cols = [c for c in got.columns if c != "oneid"]
         missing = sorted(set(cols) - set(local.columns))
         assert not missing, f"Spark columns the local profile lacks: {missing}"
         for must in ("n_records", "channels", "n_identifiers", "orders", "net_revenue", "days_since_last_order",
-                     "sessions", "email_click_rate", "wechat_following", "problem_tickets", "service_rating",
+                     "top_categories", "main_sales_channel", "sessions", "email_click_rate", "wechat_following", "problem_tickets", "service_rating",
                      "last_touch_at"):
             assert must in cols
         assert len(cols) >= 30 and local["sessions"].sum() > 0 and local["orders"].sum() > 0

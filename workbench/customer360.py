@@ -1084,7 +1084,8 @@ def _spark_blocks(settings: Any, layer: CanonicalLayer, cutoff: pd.Timestamp | N
     canonical = layer.paths.canonical
     values = spark_customer_aggregates(spark, canonical, as_of=cutoff,
                                        session_gap_minutes=layer.analysis.session_gap_minutes,
-                                       problem_ticket_categories=layer.analysis.problem_ticket_categories)
+                                       problem_ticket_categories=layer.analysis.problem_ticket_categories,
+                                       max_sales_channels=MAX_SALES_CHANNEL_COLUMNS)
     universe = spark_event_universe(spark, canonical) if layer.has("events") else None
     return ComputedBlocks(values, spark_column_sources(spark, canonical, as_of=cutoff), universe)
 

@@ -27,7 +27,7 @@ from .spark_io import register_canonical, to_pandas
 from .spark_rfm import spark_purchases
 from .sql import rule, string_literal, timestamp_literal
 
-__all__ = ["spark_column_sources", "spark_customer_aggregates", "spark_event_universe"]
+__all__ = ["spark_column_sources", "spark_customer_aggregates", "spark_event_universe", "spark_sales_channels"]
 
 
 def _manifest(canonical_dir: Path) -> dict[str, Any]:
@@ -81,14 +81,17 @@ def _measures(universe: pd.DataFrame) -> tuple[str, list[str], list[str]]:
 
 def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: Any = None,
                               session_gap_minutes: int = 30,
-                              problem_ticket_categories: Sequence[str] = ()) -> pd.DataFrame:
+                              problem_ticket_categories: Sequence[str] = (),
+                              max_sales_channels: int | None = None) -> pd.DataFrame:
     """The profile's always-present, orders and events aggregates per OneID at ``as_of`` (None: all
     data), computed by Spark from the canonical Parquet in ``canonical_dir``.
 
     Days-since columns are measured at ``as_of``, else at the day after the latest dated row (the
     layer's ``data_end``, as the local profile). Columns are the local profile's of these blocks,
     e-mail rates, WeChat following and service tickets (``problem_ticket_categories``: the analysis
-    settings') included; favourite / top categories and revenue per sales channel are not among them.
+    settings') included, favourite / top categories, and revenue per sales channel with the main
+    one when the layer has 2 to ``max_sales_channels`` sales channels (the profile's limit; None:
+    no such columns).
     """
     canonical_dir = Path(canonical_dir)
     if isinstance(session_gap_minutes, bool) or not isinstance(session_gap_minutes, int) or session_gap_minutes < 1:
@@ -105,12 +108,19 @@ def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: A
     core.createOrReplaceTempView("c360_core")
     spark.sql("SELECT oneid FROM c360_core").createOrReplaceTempView("population")
     out = core
-    times = ["first_seen", "last_seen"]
+    times, strings = ["first_seen", "last_seen"], ["oneid", "channels"]
     if _has(manifest, "orders", "orders"):
+        names = spark_sales_channels(spark, canonical_dir)   # (the whole layer's: before the view at the cutoff)
         spark_purchases(spark, canonical_dir, as_of=cutoff, collect=False).createOrReplaceTempView("purchases")
         orders = spark.sql(rule("c360_orders", reference=timestamp_literal(reference)))
         out = out.join(orders, "oneid", "left")
         times += ["first_order_at", "last_order_at"]
+        if spark.sql("SELECT COUNT(category) > 0 FROM purchases").first()[0]:
+            out = out.join(spark.sql(rule("c360_categories")), "oneid", "left")
+            strings += ["favourite_category", "top_categories"]
+        if max_sales_channels is not None and 1 < len(names) <= max_sales_channels:
+            out = out.join(spark.sql(_sales_channel_rule(names)), "oneid", "left")
+            strings.append("main_sales_channel")
     if _has(manifest, "events", "events"):
         register_canonical(spark, canonical_dir, ["events"])
         universe = spark_event_universe(spark)
@@ -139,17 +149,37 @@ def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: A
             if keep:
                 out = out.join(tickets.select("oneid", *keep), "oneid", "left")
     try:
-        df = to_pandas(out.orderBy("oneid"), times=times, strings=("oneid", "channels"))
+        df = to_pandas(out.orderBy("oneid"), times=times, strings=strings)
     finally:
         core.unpersist()
     return df.reset_index(drop=True)
+
+
+def spark_sales_channels(spark: Any, canonical_dir: str | Path) -> list[str]:
+    """The sales channels of the whole layer's purchases (the order's, else its channel), sorted."""
+    spark_purchases(spark, canonical_dir, collect=False).createOrReplaceTempView("all_purchases")
+    rows = spark.sql("SELECT DISTINCT COALESCE(sales_channel, channel) FROM all_purchases").collect()
+    return sorted(str(r[0]) for r in rows if r[0] is not None)
+
+
+def _sales_channel_rule(names: list[str]) -> str:
+    """The revenue-per-sales-channel rule for the layer's sales channels ``names``."""
+    cols = [f"revenue_{event_slug(n)}" for n in names]
+    revenues = ", ".join(f"SUM(CASE WHEN sales = {string_literal(n)} THEN net END) AS `{c}`" for n, c in zip(names, cols))
+    filled = ", ".join(f"COALESCE(per.`{c}`, 0.0) AS `{c}`" for c in cols)
+    top = f"GREATEST({', '.join(f'`{c}`' for c in cols)})"
+    main = (f"CASE WHEN {top} > 0 THEN CASE " + " ".join(f"WHEN `{c}` = {top} THEN {string_literal(n)}"
+                                                          for n, c in zip(names, cols)) + " END END")
+    return rule("c360_sales_channels", revenues=revenues, filled=filled, main=main)
 
 
 def spark_column_sources(spark: Any, canonical_dir: str | Path, *, as_of: Any = None) -> dict[str, Any]:
     """The channels behind :func:`spark_customer_aggregates`' columns, as the profile's data
     dictionary names them: ``"records"``, ``"purchases"``, ``"events"``, ``"email"`` and ``"wechat"``
     (events of those families) — the channels of each before ``as_of`` (sorted; purchases / events
-    only when the layer has them) — and
+    only when the layer has them); ``"sales_channels"``: ``{sales channel of the layer: the channels
+    of its purchases before as_of}``; ``"purchase_categories"``: whether those purchases carry
+    categories; and
     ``"event_types"``: ``{event type: its channels}`` over the whole layer.
 
     Example:
@@ -167,8 +197,14 @@ def spark_column_sources(spark: Any, canonical_dir: str | Path, *, as_of: Any = 
     out: dict[str, Any] = {"records": channels("SELECT DISTINCT channel FROM records WHERE channel IS NOT NULL "
                                                f"AND {_before('at', cutoff)}")}
     if _has(manifest, "orders", "orders"):
+        names = spark_sales_channels(spark, canonical_dir)
         spark_purchases(spark, canonical_dir, as_of=cutoff, collect=False).createOrReplaceTempView("purchases")
         out["purchases"] = channels("SELECT DISTINCT channel FROM purchases WHERE channel IS NOT NULL")
+        out["purchase_categories"] = bool(spark.sql("SELECT COUNT(category) > 0 FROM purchases").first()[0])
+        pairs = spark.sql("SELECT DISTINCT COALESCE(sales_channel, channel) AS sales, channel FROM purchases "
+                          "WHERE channel IS NOT NULL").toPandas()
+        per = {str(k): sorted(str(c) for c in g) for k, g in pairs.groupby("sales")["channel"]}
+        out["sales_channels"] = {n: per.get(n, []) for n in names}
     if _has(manifest, "events", "events"):
         register_canonical(spark, canonical_dir, ["events"])
         for key, only in (("events", ""), ("email", " AND family = 'email'"), ("wechat", " AND family = 'wechat'")):
