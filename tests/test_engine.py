@@ -66,7 +66,8 @@ def test_spark_session_needs_the_spark_engine():
 
 def test_rules_fill_every_parameter():
     assert {"purchases", "rfm_summary", "rfm_scores", "c360_core", "c360_orders", "c360_events",
-            "c360_sessions"} <= set(rule_names())
+            "c360_sessions", "c360_email", "c360_wechat", "c360_tickets",
+            "c360_categories", "c360_sales_channels"} <= set(rule_names())
     text = rule("rfm_summary", as_of=timestamp_literal("2026-06-01"))
     assert "TIMESTAMP '2026-06-01 00:00:00'" in text and "{" not in text
     with pytest.raises(ValueError, match="needs the parameters"):

@@ -2,11 +2,15 @@
 
 Each heavy stage with a Spark implementation is run both ways on the same canonical layer and
 compared: the purchases view and RFM summaries / scores / segments exactly (floats to 1e-9), the
-stage's written ``rfm_segments.parquet``, the customer 360 aggregates to float tolerance.
+stage's written ``rfm_segments.parquet``; the customer 360 stage's written profile (columns, order,
+types, data dictionary) with the Spark blocks in it, and the Spark aggregates at an earlier as-of
+date column by column; the feature store's model features at three cutoffs with the order features
+from Spark (floats to 1e-9).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -74,24 +78,59 @@ def test_rfm_stage_on_spark_writes_the_same_file(spark, resolved_paths, tmp_path
     pd.testing.assert_frame_equal(on_spark.summary, local.summary)
 
 
-def test_customer_360_aggregates_equal(spark, layer, profile_360):
-    from workbench.customer360 import build_customer_360
+def test_customer_360_stage_on_spark_writes_the_same_profile(spark, resolved_paths, tmp_path, monkeypatch):
+    import workbench.customer360 as C
+    from workbench.runconfig import record
+
+    shutil.copytree(resolved_paths.data, tmp_path / "data")
+    paths = get_paths(tmp_path / "data", tmp_path / "reports").ensure()
+    C.run_customer_360(paths, engine={"engine": "local"})
+    written_local = pd.read_parquet(paths.customer_360)
+    dictionary_local = (paths.processed / "customer_360_dictionary.csv").read_text(encoding="utf-8")
+    seen = []
+    build = C.build_customer_360
+    monkeypatch.setattr(C, "build_customer_360", lambda *a, **k: seen.append(k["computed"]) or build(*a, **k))
+    record(paths, "engine", EngineSettings(engine="spark", master="local[2]", shuffle_partitions=2).to_dict())
+    C.run_customer_360(paths)                          # the recorded engine
+    written_spark = pd.read_parquet(paths.customer_360)
+    computed = seen[0]
+    assert computed is not None and len(computed.columns) >= 30       # the heavy blocks came from Spark
+    for must in ("n_records", "channels", "n_identifiers", "orders", "net_revenue", "days_since_last_order",
+                 "favourite_category", "top_categories", "main_sales_channel", "sessions", "email_open_rate",
+                 "wechat_following", "problem_tickets", "service_rating", "last_touch_at"):
+        assert must in computed.columns
+    assert sum(c.startswith("revenue_") for c in computed.columns) >= 2
+    assert written_local["orders"].sum() > 0 and written_local["sessions"].sum() > 0
+    pd.testing.assert_frame_equal(written_spark, written_local, check_exact=False, rtol=1e-9, atol=1e-9)
+    assert written_spark.attrs == written_local.attrs                  # as_of, currency, the data dictionary
+    assert (paths.processed / "customer_360_dictionary.csv").read_text(encoding="utf-8") == dictionary_local
+    metrics = json.loads((paths.metrics / "customer_360.json").read_text(encoding="utf-8"))
+    assert metrics["engine"] == "spark" and metrics["reconciles"]
+
+
+def test_customer_360_aggregates_equal(spark, layer):
+    """The Spark blocks at an earlier as-of date (the stage test covers all data)."""
+    from workbench.customer360 import MAX_SALES_CHANNEL_COLUMNS, build_customer_360
     from workbench.engine.spark_360 import spark_customer_aggregates
 
-    for as_of in (None, _earlier(layer)):
-        local = profile_360 if as_of is None else build_customer_360(layer, as_of=as_of)
+    for as_of in (_earlier(layer),):
+        local = build_customer_360(layer, as_of=as_of)
         got = spark_customer_aggregates(spark, layer.paths.canonical, as_of=as_of,
-                                        session_gap_minutes=layer.analysis.session_gap_minutes)
+                                        session_gap_minutes=layer.analysis.session_gap_minutes,
+                                        problem_ticket_categories=layer.analysis.problem_ticket_categories,
+                                        max_sales_channels=MAX_SALES_CHANNEL_COLUMNS)
         assert got["oneid"].tolist() == local["oneid"].tolist()
         cols = [c for c in got.columns if c != "oneid"]
         missing = sorted(set(cols) - set(local.columns))
         assert not missing, f"Spark columns the local profile lacks: {missing}"
         for must in ("n_records", "channels", "n_identifiers", "orders", "net_revenue", "days_since_last_order",
-                     "sessions", "last_touch_at"):
+                     "top_categories", "main_sales_channel", "sessions", "email_click_rate", "wechat_following", "problem_tickets", "service_rating",
+                     "last_touch_at"):
             assert must in cols
         assert len(cols) >= 30 and local["sessions"].sum() > 0 and local["orders"].sum() > 0
         for c in cols:
             a, b = got[c], local[c]
+            assert a.dtype == b.dtype, c
             if pd.api.types.is_float_dtype(b.dtype):
                 np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-9, atol=1e-9,
                                            equal_nan=True, err_msg=c)
@@ -100,24 +139,29 @@ def test_customer_360_aggregates_equal(spark, layer, profile_360):
                     b.astype(object).where(b.notna(), None).tolist(), c
 
 
-def test_model_order_features_at_all_cutoffs_equal(spark, layer):
-    from workbench.engine.spark_features import spark_rfm_features
-    from workbench.models.dataset import build_features, rfm_features
+def test_feature_store_on_spark_builds_the_same_features(spark, layer, tmp_path):
+    """The models' features (the feature store's snapshots) with the order block from Spark, at
+    three cutoffs in one Spark pass, equal the local engine's; the order block itself is
+    ``rfm_features``' table, so this pins ``rfm_features.sql`` to it."""
+    from workbench.models.dataset import build_features
+    from workbench.models.feature_store import FeatureStore, cutoff_key
 
-    cutoffs = [layer.data_end - pd.Timedelta(days=d) for d in (300, 180, 30)]
-    got = spark_rfm_features(spark, layer.paths.canonical, cutoffs=cutoffs)
-    for cutoff in cutoffs:
-        tx = layer.purchases(as_of=cutoff)
-        paid = tx[tx["is_order"].to_numpy(bool)]
-        first_seen = layer.table("records", as_of=cutoff).groupby("oneid")["at"].min()
-        local = rfm_features(paid, customer_id_col="oneid", datetime_col="ordered_at", monetary_value_col="net",
-                             cutoff=cutoff, observation_start=tx["ordered_at"].min(), first_seen=first_seen)
-        g = got[cutoff]
-        assert len(local) > 100 and g.index.tolist() == local.index.astype(str).tolist()
-        pd.testing.assert_frame_equal(g, local, check_dtype=False, check_index_type=False, check_names=False,
-                                      rtol=1e-9)
-    # the same numbers build_features puts in the model's table (the order block)
-    f = build_features(layer, cutoff=cutoffs[-1])
-    g = got[cutoffs[-1]]
-    np.testing.assert_allclose(f.loc[g.index, "orders_per_30d"], g["orders_per_30d"], rtol=1e-9)
-    np.testing.assert_allclose(f.loc[g.index, "recency_ratio"], g["recency_ratio"], rtol=1e-9, equal_nan=True)
+    cutoffs = [cutoff_key(layer.data_end - pd.Timedelta(days=d)) for d in (300, 180, 30)]
+    given = []
+
+    def build(lay, *, cutoff, **kw):
+        given.append((cutoff, kw.get("order_features")))
+        return build_features(lay, cutoff=cutoff, **kw)
+
+    local = FeatureStore(layer, root=tmp_path / "local").features(cutoffs)
+    store = FeatureStore(layer, root=tmp_path / "spark", build=build,
+                         engine=EngineSettings(engine="spark", master="local[2]", shuffle_partitions=2))
+    got = store.features(cutoffs)
+    assert store.stats["built"] == 3 and store.key == FeatureStore(layer, root=tmp_path / "local").key
+    assert sorted(c for c, orders in given if orders is not None) == sorted(cutoffs)   # the order block from Spark
+    for c in cutoffs:
+        orders = dict(given)[c]
+        assert len(orders) > 100 and {"orders_per_30d", "recency_ratio", "revenue_365d"} <= set(orders.columns)
+        pd.testing.assert_frame_equal(got[c], local[c], check_exact=False, rtol=1e-9, atol=1e-9)
+        assert got[c].attrs == local[c].attrs
+        assert got[c].loc[orders.index, "orders_90d"].sum() == orders["orders_90d"].sum() > 0

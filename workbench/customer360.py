@@ -55,9 +55,10 @@ import pandas as pd
 from .canonical import TIME_COLUMN, CanonicalLayer, load_canonical, totals_from_cleaned
 from .config import Paths, get_paths
 from .roles import EVENT_TYPES, SESSION_FAMILIES, TRAITS, event_slug
+from .runconfig import resolve_engine
 from .timeutil import to_utc
 
-__all__ = ["Column", "DEMOGRAPHIC_RULES", "SCORE_DICTIONARY", "build_customer_360", "data_dictionary",
+__all__ = ["Column", "ComputedBlocks", "DEMOGRAPHIC_RULES", "SCORE_DICTIONARY", "build_customer_360", "data_dictionary",
            "load_customer_360", "public_view", "reconcile", "run_customer_360"]
 
 DEMOGRAPHIC_RULES = ("source_priority", "most_recent")
@@ -88,26 +89,89 @@ SCORE_DICTIONARY: tuple[Column, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class ComputedBlocks:
+    """Whole blocks of the profile computed by another engine (the Spark engine's
+    :func:`workbench.engine.spark_360.spark_customer_aggregates`), with what their data dictionary
+    needs. :func:`build_customer_360` takes these blocks' values from here, computes the others
+    and describes every column itself, so the profile is the same whichever engine computed it.
+
+    ``values``: column ``oneid`` (the profile's OneIDs, sorted, as :func:`build_customer_360`
+    gives them) and every column of each block it covers (always-present, orders, events);
+    ``sources``: the channels behind them at the as-of date — ``"records"``, ``"purchases"``,
+    ``"events"`` (sorted lists) and ``"event_types"`` (``{event type: channels}`` over the whole
+    layer); ``event_types``: the layer's event types as :func:`event_universe` gives them.
+
+    Example:
+        >>> blocks = ComputedBlocks(pd.DataFrame({"oneid": ["a"], "n_records": [3]}), {"records": ["shop"]})
+        >>> blocks.columns
+        ['n_records']
+    """
+
+    values: pd.DataFrame
+    sources: dict[str, Any]
+    event_types: pd.DataFrame | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        """The profile columns these blocks give."""
+        return [c for c in self.values.columns if c != "oneid"]
+
+
+def _column(name: str, meaning: str, sources: str | list[str], unit: str = "", pii: str = "none") -> Column:
+    """A dictionary entry; a list of source channels is shown comma-separated."""
+    return Column(name, meaning, ", ".join(sources) if isinstance(sources, list) else sources, unit, pii)
+
+
 class _Profile:
     """Collects the profile's columns (aligned on the population index) and their dictionary.
 
     ``pos_of`` maps the layer's person codes (:class:`_Persons`) to rows of the profile (-1: a
-    OneID without records before the as-of date, so not in the profile)."""
+    OneID without records before the as-of date, so not in the profile). ``computed``: blocks
+    computed by another engine (:class:`ComputedBlocks`, its values indexed like the profile)."""
 
-    def __init__(self, index: pd.Index, pos_of: np.ndarray | None = None):
+    def __init__(self, index: pd.Index, pos_of: np.ndarray | None = None, computed: ComputedBlocks | None = None):
         self.index = index
         self.n = len(index)
         self.pos_of = pos_of
         self.data: dict[str, Any] = {}
         self.dictionary: list[Column] = []
+        self.computed = computed
 
     def add(self, name: str, values: Any, meaning: str, sources: str | list[str], unit: str = "",
             pii: str = "none") -> None:
-        if isinstance(values, pd.Series) and values.index is not self.index:
-            values = values.reindex(self.index)
-        self.data[name] = values
-        src = ", ".join(sources) if isinstance(sources, list) else sources
-        self.dictionary.append(Column(name, meaning, src, unit, pii))
+        self.put([_column(name, meaning, sources, unit, pii)], {name: values})
+
+    def put(self, columns: list[Column], values: dict[str, Any]) -> None:
+        """Add ``columns`` (their dictionary entries, in order) with their ``values`` by name."""
+        for col in columns:
+            v = values[col.name]
+            if isinstance(v, pd.Series) and v.index is not self.index:
+                v = v.reindex(self.index)
+            self.data[col.name] = v
+            self.dictionary.append(col)
+
+    def taken(self, names: list[str]) -> dict[str, pd.Series] | None:
+        """The values of a block's columns ``names`` from the computed blocks; None when they do
+        not cover this block (it is computed here)."""
+        if self.computed is None:
+            return None
+        have = self.computed.values
+        there = [c for c in names if c in have.columns]
+        if not there:
+            return None
+        if len(there) < len(names):
+            missing = [c for c in names if c not in have.columns]
+            raise ValueError(f"The computed blocks give the columns {there} of a profile block but not {missing}: "
+                             "give every column of a block or none.")
+        return {c: pd.Series(have[c].array, index=self.index, name=c) for c in names}
+
+    def sources(self, key: str) -> Any:
+        """The channels the computed blocks name for ``key`` (see :class:`ComputedBlocks`)."""
+        if key not in self.computed.sources:
+            raise ValueError(f"The computed blocks' 'sources' lack {key!r}: they have "
+                             f"{sorted(self.computed.sources)}.")
+        return self.computed.sources[key]
 
     def series(self, values: Any, dtype: Any = None) -> pd.Series:
         """A column aligned on the profile's rows."""
@@ -261,40 +325,58 @@ def _group_sums(key: np.ndarray, values: dict[str, np.ndarray], how: str = "sum"
 
 
 # ----------------------------------------------------------------------------- blocks
+def _describe_core(records_channels: list[str]) -> list[Column]:
+    """The always-present columns; ``records_channels``: the channels of the records before the as-of date."""
+    return [_column("n_records", "Source records linked to this OneID", "identity (all channels)", "records"),
+            _column("first_seen", "Earliest dated record of any channel", "all channels", "UTC timestamp"),
+            _column("last_seen", "Latest dated record of any channel", "all channels", "UTC timestamp"),
+            _column("channels", "Channels the person was seen in, comma-separated", records_channels),
+            _column("n_channels", "Number of channels the person was seen in", records_channels, "channels"),
+            _column("n_identifiers", "Distinct identifier values linked (the identity settings' identifiers)",
+                    "identity (all channels)", "values")]
+
+
+_CORE_COLUMNS = [c.name for c in _describe_core([])]
+
+
 def _core(p: _Profile, layer: CanonicalLayer, rec: _Coded, rows: np.ndarray | None,
           cutoff: pd.Timestamp | None) -> None:
+    got = p.taken(_CORE_COLUMNS)
+    if got is not None:
+        p.put(_describe_core(p.sources("records")), got)
+        return
+    chan, names = rec.col("channel")
+    p.put(_describe_core(_present(_take(chan, rows), names)), _core_values(p, layer, rec, rows, cutoff))
+
+
+def _core_values(p: _Profile, layer: CanonicalLayer, rec: _Coded, rows: np.ndarray | None,
+                 cutoff: pd.Timestamp | None) -> dict[str, pd.Series]:
+    """The always-present columns' values (local engine)."""
     pos = p.pos_of[_take(rec.person, rows)]
     t = _take(rec.t, rows)
     chan, names = rec.col("channel")
     chan = _take(chan, rows)
-    srcs = _present(chan, names)
-    p.add("n_records", p.series(_count(pos, p.n)), "Source records linked to this OneID", "identity (all channels)",
-          "records")
-    p.add("first_seen", p.series(_as_utc(_tmin(pos, t, p.n))), "Earliest dated record of any channel",
-          "all channels", "UTC timestamp")
-    p.add("last_seen", p.series(_as_utc(_tmax(pos, t, p.n))), "Latest dated record of any channel", "all channels",
-          "UTC timestamp")
+    out = {"n_records": p.series(_count(pos, p.n)), "first_seen": p.series(_as_utc(_tmin(pos, t, p.n))),
+           "last_seen": p.series(_as_utc(_tmax(pos, t, p.n)))}
     if len(names) <= 62:  # each person's set of channels as bits: one string per distinct set
         bits = np.zeros(p.n, np.int64)
         np.bitwise_or.at(bits, pos, np.left_shift(1, chan))
         sets, which = np.unique(bits, return_inverse=True)
         joined = np.array([",".join(names[j] for j in range(len(names)) if b >> j & 1) for b in sets.tolist()],
                           dtype=object)
-        channels = p.series(pd.array(joined[which.reshape(-1)], dtype="string"))
-        n_channels = p.series(np.bitwise_count(bits).astype(np.int64))
+        out["channels"] = p.series(pd.array(joined[which.reshape(-1)], dtype="string"))
+        out["n_channels"] = p.series(np.bitwise_count(bits).astype(np.int64))
     else:
         pairs = pd.DataFrame({"pos": pos, "channel": np.asarray(names, dtype=object)[chan]}).drop_duplicates()
         pairs = pairs.sort_values(["pos", "channel"])
         by = pairs.groupby("pos", sort=True)["channel"]
-        channels = p.series(pd.array(by.agg(",".join).reindex(range(p.n)).to_numpy(), dtype="string"))
-        n_channels = p.series(by.size().reindex(range(p.n), fill_value=0).to_numpy(np.int64))
-    p.add("channels", channels, "Channels the person was seen in, comma-separated", srcs)
-    p.add("n_channels", n_channels, "Number of channels the person was seen in", srcs, "channels")
+        out["channels"] = p.series(pd.array(by.agg(",".join).reindex(range(p.n)).to_numpy(), dtype="string"))
+        out["n_channels"] = p.series(by.size().reindex(range(p.n), fill_value=0).to_numpy(np.int64))
     ids = _coded(layer, "identifiers")
     first = ids.col("first_seen_values", lambda df: _first_seen_values(ids, df))
     person = first["person"] if cutoff is None else first["person"][first["t"] < _np_time(cutoff)]
-    p.add("n_identifiers", p.series(_count(p.pos_of[person], p.n)), "Distinct identifier values linked (the identity "
-          "settings' identifiers)", "identity (all channels)", "values")
+    out["n_identifiers"] = p.series(_count(p.pos_of[person], p.n))
+    return out
 
 
 def _first_seen_values(ids: _Coded, df: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -428,57 +510,111 @@ def _traits_by_name(layer: CanonicalLayer) -> dict[str, pd.DataFrame]:
     return {str(t): traits[kind == i].drop(columns="trait") for i, t in enumerate(names)}
 
 
-def _orders_block(p: _Profile, layer: CanonicalLayer, tx: pd.DataFrame, cutoff: pd.Timestamp, currency: str,
-                  sales_channels: list[str]) -> None:
-    srcs = _channels(tx)
-    pos = p.index.get_indexer(tx["oneid"]) if len(tx) else np.zeros(0, np.int64)
+def _describe_orders(purchases_channels: list[str], currency: str, *, categories: bool = False,
+                     sales_channels: dict[str, list[str]] | None = None) -> list[Column]:
+    """The orders block's columns: counts, revenue and dates; favourite / top categories (when the
+    purchases carry categories); revenue per sales channel and the main one (``sales_channels``:
+    ``{sales channel: the channels of its purchases}``, when the layer has 2 to
+    :data:`MAX_SALES_CHANNEL_COLUMNS` of them). ``purchases_channels``: the channels of the
+    purchases before the as-of date."""
+    srcs = purchases_channels
+    out = [_column("orders", "Paid orders (refunded ones included, cancelled excluded)", srcs, "orders"),
+           _column("cancelled_orders", "Orders cancelled before payment", srcs, "orders"),
+           _column("refunded_orders", "Orders with a refund or return", srcs, "orders"),
+           _column("gross_revenue", "Paid order amounts before refunds", srcs, currency),
+           _column("refunds", "Refunds and returns (returns whose order is not in the data included)", srcs,
+                   currency),
+           _column("net_revenue", "Gross revenue minus refunds and returns", srcs, currency),
+           _column("avg_order_value", "Net revenue per paid order (empty without orders)", srcs, currency),
+           _column("first_order_at", "First paid order", srcs, "UTC timestamp"),
+           _column("last_order_at", "Latest paid order", srcs, "UTC timestamp"),
+           _column("days_since_last_order", "Days from the latest paid order to the as-of date", srcs, "days")]
+    if categories:
+        out += [_column("favourite_category", "Category with the highest net spend (ties: alphabetical)", srcs),
+                _column("top_categories", "Up to three categories by net spend, comma-separated", srcs)]
+    if sales_channels is not None:
+        out += [_column(f"revenue_{event_slug(name)}", f"Net revenue sold through '{name}'", list(chans), currency)
+                for name, chans in sales_channels.items()]
+        out.append(_column("main_sales_channel", "Sales channel with the highest net revenue", srcs))
+    return out
+
+
+_ORDER_COLUMNS = [c.name for c in _describe_orders([], "")]
+
+
+def _orders_values(p: _Profile, tx: pd.DataFrame, pos: np.ndarray, cutoff: pd.Timestamp) -> dict[str, pd.Series]:
+    """The orders block's counts, revenue and dates (local engine); ``pos``: each purchase's profile row."""
     is_order = tx["is_order"].to_numpy(bool)
     refund = tx["refund"].to_numpy(np.float64)
     n = p.series(_count(pos[is_order], p.n))
-    p.add("orders", n, "Paid orders (refunded ones included, cancelled excluded)", srcs, "orders")
-    p.add("cancelled_orders", p.series(_count(pos[tx["status"].eq("cancelled").fillna(False).to_numpy(bool)], p.n)),
-          "Orders cancelled before payment", srcs, "orders")
-    p.add("refunded_orders", p.series(_count(pos[is_order & (refund > 0)], p.n)), "Orders with a refund or return",
-          srcs, "orders")
+    out = {"orders": n,
+           "cancelled_orders": p.series(_count(pos[tx["status"].eq("cancelled").fillna(False).to_numpy(bool)], p.n)),
+           "refunded_orders": p.series(_count(pos[is_order & (refund > 0)], p.n))}
     mine = pos >= 0
     sums = _group_sums(pos[mine], {c: tx[c].to_numpy(np.float64)[mine] for c in ("gross", "refund", "net")})
     for col, what in (("gross", "gross_revenue"), ("refund", "refunds"), ("net", "net_revenue")):
-        meaning = {"gross_revenue": "Paid order amounts before refunds",
-                   "refunds": "Refunds and returns (returns whose order is not in the data included)",
-                   "net_revenue": "Gross revenue minus refunds and returns"}[what]
         total = np.zeros(p.n)
         total[sums.index.to_numpy(np.int64)] = sums[col].to_numpy()
-        p.add(what, p.series(total).round(6), meaning, srcs, currency)
-    p.add("avg_order_value", (p.data["net_revenue"] / n.where(n > 0)), "Net revenue per paid order (empty without "
-          "orders)", srcs, currency)
+        out[what] = p.series(total).round(6)
+    out["avg_order_value"] = out["net_revenue"] / n.where(n > 0)
     at = _utc64(tx["ordered_at"])
     paid = np.where(is_order, pos, -1)
-    p.add("first_order_at", p.series(_as_utc(_tmin(paid, at, p.n))), "First paid order", srcs, "UTC timestamp")
-    p.add("last_order_at", p.series(_as_utc(_tmax(paid, at, p.n))), "Latest paid order", srcs, "UTC timestamp")
-    p.add("days_since_last_order", _days(cutoff, p.data["last_order_at"]), "Days from the latest paid order to "
-          "the as-of date", srcs, "days")
-    if tx["category"].notna().any():
-        _top_categories(p, tx, pos, srcs)
+    out["first_order_at"] = p.series(_as_utc(_tmin(paid, at, p.n)))
+    out["last_order_at"] = p.series(_as_utc(_tmax(paid, at, p.n)))
+    out["days_since_last_order"] = _days(cutoff, out["last_order_at"])
+    return out
+
+
+def _sales_channel_columns(names: list[str]) -> bool:
+    """Whether the profile has revenue per sales channel (2 to MAX_SALES_CHANNEL_COLUMNS of them)."""
+    return 1 < len(names) <= MAX_SALES_CHANNEL_COLUMNS
+
+
+def _orders_block(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | None, ref: pd.Timestamp,
+                  currency: str) -> None:
+    """The orders block at ``cutoff`` (the as-of date; None: all data), days counted to ``ref``."""
+    if p.computed is not None and any(c in p.computed.values.columns for c in _ORDER_COLUMNS):
+        names = list(p.sources("sales_channels"))
+        how = dict(categories=bool(p.sources("purchase_categories")),
+                   sales_channels=p.sources("sales_channels") if _sales_channel_columns(names) else None)
+        got = p.taken([c.name for c in _describe_orders([], currency, **how)])
+        if got is not None:
+            p.put(_describe_orders(p.sources("purchases"), currency, **how), got)
+            return
+    tx = layer.purchases(as_of=cutoff)
+    names = layer.memo(("customer_360", "sales_channels"), lambda: _sales_channels(layer))
+    pos = p.index.get_indexer(tx["oneid"]) if len(tx) else np.zeros(0, np.int64)
+    values = _orders_values(p, tx, pos, ref)
+    categories = bool(tx["category"].notna().any())
+    if categories:
+        values.update(_top_categories(p, tx, pos))
+    by_channel = None
+    if _sales_channel_columns(names):
+        by_channel, more = _sales_channel_values(p, tx, pos, names)
+        values.update(more)
+    p.put(_describe_orders(_channels(tx), currency, categories=categories, sales_channels=by_channel), values)
+
+
+def _sales_channel_values(p: _Profile, tx: pd.DataFrame, pos: np.ndarray,
+                          sales_channels: list[str]) -> tuple[dict[str, list[str]], dict[str, pd.Series]]:
+    """Net revenue per sales channel and the main one (local engine); with each sales channel's channels."""
     sales = tx["sales_channel"].fillna(tx["channel"])
-    if 1 < len(sales_channels) <= MAX_SALES_CHANNEL_COLUMNS:
-        sc = pd.Index(sales_channels).get_indexer(sales)
-        chan, chan_names = _sorted_codes(tx["channel"])
-        ok = mine & (sc >= 0)
-        k = len(sales_channels)
-        s = _group_sums(pos[ok] * k + sc[ok], {"net": tx["net"].to_numpy(np.float64)[ok]})
-        mat = np.zeros((p.n, k))
-        key = s.index.to_numpy(np.int64)
-        mat[key // k, key % k] = s["net"].to_numpy()
-        by = pd.DataFrame(mat, index=p.index, columns=sales_channels)
-        for i, name in enumerate(sales_channels):
-            p.add(f"revenue_{event_slug(name)}", by[name], f"Net revenue sold through '{name}'",
-                  _present(chan[sc == i], chan_names), currency)
-        best = pd.Series(np.asarray(by.columns)[by.to_numpy().argmax(axis=1)], index=by.index)
-        p.add("main_sales_channel", best.where(by.max(axis=1) > 0).astype("string"),
-              "Sales channel with the highest net revenue", srcs)
+    sc = pd.Index(sales_channels).get_indexer(sales)
+    chan, chan_names = _sorted_codes(tx["channel"])
+    ok = (pos >= 0) & (sc >= 0)
+    k = len(sales_channels)
+    s = _group_sums(pos[ok] * k + sc[ok], {"net": tx["net"].to_numpy(np.float64)[ok]})
+    mat = np.zeros((p.n, k))
+    key = s.index.to_numpy(np.int64)
+    mat[key // k, key % k] = s["net"].to_numpy()
+    by = pd.DataFrame(mat, index=p.index, columns=sales_channels)
+    out = {f"revenue_{event_slug(name)}": by[name] for name in sales_channels}
+    best = pd.Series(np.asarray(by.columns)[by.to_numpy().argmax(axis=1)], index=by.index)
+    out["main_sales_channel"] = best.where(by.max(axis=1) > 0).astype("string")
+    return {name: _present(chan[sc == i], chan_names) for i, name in enumerate(sales_channels)}, out
 
 
-def _top_categories(p: _Profile, tx: pd.DataFrame, pos: np.ndarray, srcs: list[str]) -> None:
+def _top_categories(p: _Profile, tx: pd.DataFrame, pos: np.ndarray) -> dict[str, pd.Series]:
     """favourite_category and top_categories: categories by net spend (> 0; ties alphabetical)."""
     cat, names = _sorted_codes(tx["category"])
     ok = (pos >= 0) & (cat >= 0)
@@ -499,10 +635,8 @@ def _top_categories(p: _Profile, tx: pd.DataFrame, pos: np.ndarray, srcs: list[s
     for i in (1, 2):
         at = nth == i
         top[person[at]] = top[person[at]] + "," + names[cat[at]]
-    p.add("favourite_category", p.series(pd.array(favourite, dtype="string")),
-          "Category with the highest net spend (ties: alphabetical)", srcs)
-    p.add("top_categories", p.series(pd.array(top, dtype="string")),
-          "Up to three categories by net spend, comma-separated", srcs)
+    return {"favourite_category": p.series(pd.array(favourite, dtype="string")),
+            "top_categories": p.series(pd.array(top, dtype="string"))}
 
 
 def _session_starts(person: np.ndarray, t: np.ndarray, gap: np.timedelta64) -> np.ndarray:
@@ -593,15 +727,90 @@ class _Events:
             self.problem[rows] = ev["category"].take(rows).isin(problems).fillna(False).to_numpy(bool)
 
 
+def _describe_events(universe: pd.DataFrame, sources: dict[str, Any], *, currency: str, session_gap_minutes: int,
+                     problem_categories: list[str]) -> list[Column]:
+    """The events block's columns, in the profile's order: per event type of the layer
+    (``universe``, see :func:`event_universe`) count, minutes, money and latest time; ``sessions``
+    (when the layer has digital events); e-mail rates, WeChat following, problem tickets and
+    service rating (when the layer has those event types); ``last_touch_at``.
+
+    ``sources``: ``"event_types"`` (each type's channels, whole layer) and the channels of the
+    events before the as-of date — ``"events"`` (all), ``"email"`` and ``"wechat"`` (those families)."""
+    types_channels = sources.get("event_types", {})
+    out = []
+    for name, flags in universe.iterrows():
+        slug, srcs = event_slug(name), list(types_channels.get(name, []))
+        meaning = EVENT_TYPES[name].meaning if name in EVENT_TYPES else "a custom event type of the brand"
+        out.append(_column(slug, f"'{name}' events ({meaning})", srcs, "events"))
+        if flags["duration"]:
+            out.append(_column(f"{slug}_minutes", f"Total duration of '{name}'", srcs, "minutes"))
+        if flags["value"]:
+            out.append(_column(f"{slug}_value", f"Money of '{name}'", srcs, currency))
+        out.append(_column(f"last_{slug}_at", f"Latest '{name}'", srcs, "UTC timestamp"))
+    if _has_sessions(universe):
+        digital = sorted({ch for t in universe.index if t in EVENT_TYPES and EVENT_TYPES[t].family in SESSION_FAMILIES
+                          for ch in types_channels.get(t, [])})
+        out.append(_column("sessions", f"Digital sessions (site and app events; {session_gap_minutes} minutes "
+                           "without an event start a new one)", digital, "sessions"))
+    if "Email Sent" in universe.index:
+        email = sources.get("email", [])
+        out.append(_column("email_open_rate", "Campaigns opened or clicked / campaigns sent (empty when none sent)",
+                           email, "share 0–1"))
+        out.append(_column("email_click_rate", "Campaigns clicked / campaigns sent (empty when none sent)", email,
+                           "share 0–1"))
+    if "WeChat Followed" in universe.index:
+        out.append(_column("wechat_following", "Follows the WeChat account at the as-of date (latest follow later "
+                           "than any unfollow)", sources.get("wechat", [])))
+    if "Service Ticket Opened" in universe.index:
+        srcs = list(types_channels.get("Service Ticket Opened", []))
+        if problem_categories and universe.loc["Service Ticket Opened", "category"]:
+            out.append(_column("problem_tickets", f"Service tickets in the problem categories {problem_categories}",
+                               srcs, "tickets"))
+        if universe.loc["Service Ticket Opened", "rating"]:
+            out.append(_column("service_rating", "Mean rating of rated service tickets", srcs, "rating"))
+    out.append(_column("last_touch_at", "Latest event of any kind", sources.get("events", []), "UTC timestamp"))
+    return out
+
+
+def _has_sessions(universe: pd.DataFrame) -> bool:
+    return any(EVENT_TYPES[t].family in SESSION_FAMILIES for t in universe.index if t in EVENT_TYPES)
+
+
+class _EventRows:
+    """The events before an as-of date, as the events block reads them (positions, profile rows, types, times)."""
+
+    def __init__(self, p: _Profile, e: _Events, cutoff: pd.Timestamp | None):
+        self.e, self.c, self.cutoff = e, e.coded, cutoff
+        self.rows = self.c.kept(cutoff)
+        self.pos = p.pos_of[_take(self.c.person, self.rows)]
+        self.typ, self.t = _take(e.type, self.rows), _take(self.c.t, self.rows)
+        self.mine = self.pos >= 0
+
+
 def _events_block(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | None) -> None:
-    e = layer.memo(("customer_360", "events"), lambda: _Events(layer))
-    c, universe = e.coded, e.universe
-    rows = c.kept(cutoff)
-    person = _take(c.person, rows)
-    pos = p.pos_of[person]
-    typ, t = _take(e.type, rows), _take(c.t, rows)
+    computed = p.computed.event_types if p.computed is not None else None
+    universe = computed if computed is not None else event_universe(layer)
+    how = dict(currency=layer.base_currency, session_gap_minutes=layer.analysis.session_gap_minutes,
+               problem_categories=layer.analysis.problem_ticket_categories)
+    got = p.taken([c.name for c in _describe_events(universe, {}, **how)])
+    if got is not None:
+        p.put(_describe_events(universe, p.computed.sources, **how), got)
+        return
+    r = _EventRows(p, layer.memo(("customer_360", "events"), lambda: _Events(layer)), cutoff)
+    e = r.e
+    keep = np.ones(len(e.email_rows), bool) if cutoff is None else r.c.t[e.email_rows] < _np_time(cutoff)
+    sources = {"event_types": e.srcs_of, "events": _present(_take(e.channel, r.rows), e.channels),
+               "email": _present(e.channel[e.email_rows[keep]], e.channels),
+               "wechat": _present(_take(e.channel, r.rows)[_take(e.is_family["wechat"], r.rows)], e.channels)}
+    values = _event_values(p, layer, r, universe)
+    values.update(_engagement_values(p, layer, r, universe))
+    p.put(_describe_events(universe, sources, **how), values)
+
+
+def _event_values(p: _Profile, layer: CanonicalLayer, r: _EventRows, universe: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per event type count, minutes, money and latest time; sessions; latest event (local engine)."""
+    e, c, rows, pos, typ, t, mine, cutoff = r.e, r.c, r.rows, r.pos, r.typ, r.t, r.mine, r.cutoff
     # one grouped pass per measure over (type, person)
-    mine = pos >= 0
     key = typ[mine] * p.n + pos[mine]
     sums = _group_sums(key, {f: _take(c.floats(f), rows)[mine] for f in ("quantity", "duration_seconds", "value")})
     k = sums.index.to_numpy(np.int64)
@@ -612,33 +821,33 @@ def _events_block(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | Non
     last = np.full(ntypes * p.n, _NAT, np.int64)
     np.maximum.at(last, key, t[mine].view(np.int64))
     last = last.reshape(ntypes, p.n)
+    out = {}
     for name, flags in universe.iterrows():
-        i = e.code[name]
-        slug, srcs = event_slug(name), list(e.srcs_of.get(name, []))
-        meaning = EVENT_TYPES[name].meaning if name in EVENT_TYPES else "a custom event type of the brand"
-        p.add(slug, p.series(dense["quantity"][i]), f"'{name}' events ({meaning})", srcs, "events")
+        i, slug = e.code[name], event_slug(name)
+        out[slug] = p.series(dense["quantity"][i])
         if flags["duration"]:
-            p.add(f"{slug}_minutes", p.series(dense["duration_seconds"][i] / 60.0), f"Total duration of '{name}'",
-                  srcs, "minutes")
+            out[f"{slug}_minutes"] = p.series(dense["duration_seconds"][i] / 60.0)
         if flags["value"]:
-            p.add(f"{slug}_value", p.series(dense["value"][i]), f"Money of '{name}'", srcs, layer.base_currency)
-        p.add(f"last_{slug}_at", p.series(_as_utc(last[i].view("datetime64[us]"))), f"Latest '{name}'", srcs,
-              "UTC timestamp")
+            out[f"{slug}_value"] = p.series(dense["value"][i])
+        out[f"last_{slug}_at"] = p.series(_as_utc(last[i].view("datetime64[us]")))
     del sums, dense, last
-    if any(EVENT_TYPES[t].family in SESSION_FAMILIES for t in universe.index if t in EVENT_TYPES):
+    if _has_sessions(universe):
         gap = pd.Timedelta(minutes=layer.analysis.session_gap_minutes)
         d = e.digital if cutoff is None else e.digital[c.t[e.digital] < _np_time(cutoff)]
         new = _session_starts(c.person[d], c.t[d], gap.to_timedelta64())
         new[:1] = e.first_starts
-        p.add("sessions", p.series(_count(p.pos_of[c.person[d][new]], p.n)),
-              f"Digital sessions (site and app events; {layer.analysis.session_gap_minutes} minutes without an "
-              "event start a new one)", sorted({ch for t in universe.index if t in EVENT_TYPES
-                                                and EVENT_TYPES[t].family in SESSION_FAMILIES
-                                                for ch in e.srcs_of.get(t, [])}), "sessions")
+        out["sessions"] = p.series(_count(p.pos_of[c.person[d][new]], p.n))
+    out["last_touch_at"] = p.series(_as_utc(_tmax(pos, t, p.n)))
+    return out
+
+
+def _engagement_values(p: _Profile, layer: CanonicalLayer, r: _EventRows, universe: pd.DataFrame) -> dict[str, Any]:
+    """E-mail open / click rates, WeChat following, problem tickets and service rating (local engine)."""
+    e, c, rows, pos, typ, t, mine, cutoff = r.e, r.c, r.rows, r.pos, r.typ, r.t, r.mine, r.cutoff
+    out: dict[str, Any] = {}
     if "Email Sent" in universe.index:
         er = e.email_rows
         keep = np.ones(len(er), bool) if cutoff is None else c.t[er] < _np_time(cutoff)
-        srcs = _present(e.channel[er[keep]], e.channels)
         epos = p.pos_of[c.person[er]]
         keep &= epos >= 0
         nc = int(e.email_campaign.max()) + 1 if len(er) else 1
@@ -651,34 +860,26 @@ def _events_block(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | Non
             counts[f] = np.bincount(pair[per_pair] // nc, minlength=p.n)
         sent = counts["sent"]
         with np.errstate(divide="ignore", invalid="ignore"):
-            p.add("email_open_rate", p.series(np.where(sent > 0, counts["opened"] / sent, np.nan)),
-                  "Campaigns opened or clicked / campaigns sent (empty when none sent)", srcs, "share 0–1")
-            p.add("email_click_rate", p.series(np.where(sent > 0, counts["clicked"] / sent, np.nan)),
-                  "Campaigns clicked / campaigns sent (empty when none sent)", srcs, "share 0–1")
+            out["email_open_rate"] = p.series(np.where(sent > 0, counts["opened"] / sent, np.nan))
+            out["email_click_rate"] = p.series(np.where(sent > 0, counts["clicked"] / sent, np.nan))
     if "WeChat Followed" in universe.index:
         w = _take(e.is_family["wechat"], rows)
         wpos = np.where(w, pos, -1)
         has = _count(wpos, p.n) > 0
         fol = _tmax(np.where(typ == e.code["WeChat Followed"], wpos, -1), t, p.n)
         unf = _tmax(np.where(typ == e.code.get("WeChat Unfollowed", -2), wpos, -1), t, p.n)
-        following = has & ~(unf >= fol) & ~(~np.isnat(unf) & np.isnat(fol))
-        p.add("wechat_following", p.series(following), "Follows the WeChat account at the as-of date (latest follow "
-              "later than any unfollow)", _present(_take(e.channel, rows)[w], e.channels))
+        out["wechat_following"] = p.series(has & ~(unf >= fol) & ~(~np.isnat(unf) & np.isnat(fol)))
     if "Service Ticket Opened" in universe.index:
         s = _take(e.ticket, rows)
-        srcs = list(e.srcs_of.get("Service Ticket Opened", []))
-        problems = layer.analysis.problem_ticket_categories
-        if problems and universe.loc["Service Ticket Opened", "category"]:
-            p.add("problem_tickets", p.series(_count(pos[_take(e.problem, rows)], p.n)),
-                  f"Service tickets in the problem categories {problems}", srcs, "tickets")
+        if layer.analysis.problem_ticket_categories and universe.loc["Service Ticket Opened", "category"]:
+            out["problem_tickets"] = p.series(_count(pos[_take(e.problem, rows)], p.n))
         if universe.loc["Service Ticket Opened", "rating"]:
             ok = s & mine
             mean = _group_sums(pos[ok], {"rating": _take(c.floats("rating"), rows)[ok]}, how="mean")["rating"]
             rating = np.full(p.n, np.nan)
             rating[mean.index.to_numpy(np.int64)] = mean.to_numpy()
-            p.add("service_rating", p.series(rating), "Mean rating of rated service tickets", srcs, "rating")
-    p.add("last_touch_at", p.series(_as_utc(_tmax(pos, t, p.n))), "Latest event of any kind",
-          _present(_take(e.channel, rows), e.channels), "UTC timestamp")
+            out["service_rating"] = p.series(rating)
+    return out
 
 
 def _consents_block(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | None) -> None:
@@ -707,6 +908,25 @@ def _sales_channels(layer: CanonicalLayer) -> list[str]:
     return sorted(every["sales_channel"].fillna(every["channel"]).unique().tolist())
 
 
+def _aligned(computed: ComputedBlocks | None, index: pd.Index) -> ComputedBlocks | None:
+    """``computed`` with its values indexed by the profile's OneIDs, which they must list in order."""
+    if computed is None:
+        return None
+    if not isinstance(computed, ComputedBlocks):
+        raise ValueError("The 'computed' parameter must be a ComputedBlocks (values and sources of whole profile "
+                         f"blocks) or None. Got {type(computed).__name__} instead.")
+    v = computed.values
+    if "oneid" not in v.columns:
+        raise ValueError(f"The computed blocks' values lack the column 'oneid'. Columns present: {list(v.columns)}.")
+    ids = pd.Index(v["oneid"].astype("string"))
+    if not ids.equals(index):
+        extra, lacking = ids.difference(index), index.difference(ids)
+        raise ValueError(f"The computed blocks' OneIDs must be the profile's ({len(index)}, sorted). Got {len(ids)}: "
+                         f"{len(extra)} not in the profile (e.g. {list(extra[:3])}), {len(lacking)} of the profile "
+                         f"missing (e.g. {list(lacking[:3])}){'' if len(extra) or len(lacking) else ', in another order'}.")
+    return ComputedBlocks(v.drop(columns="oneid").set_axis(index, axis=0), computed.sources, computed.event_types)
+
+
 class _Entries(list):
     """The data dictionary in ``profile.attrs``: a list of dicts of strings, as before, that copies
     itself cheaply. pandas deep-copies a frame's ``attrs`` into every frame or column derived from
@@ -722,13 +942,19 @@ class _Entries(list):
 
 # ----------------------------------------------------------------------------- build
 def build_customer_360(layer: CanonicalLayer | Paths | None = None, *, as_of: Any = None,
-                       demographics_rule: str = "source_priority") -> pd.DataFrame:
+                       demographics_rule: str = "source_priority",
+                       computed: ComputedBlocks | None = None) -> pd.DataFrame:
     """One row per OneID (column ``oneid``, sorted) with the columns the data supports (see the
     module docstring). ``attrs`` holds ``as_of`` and the data dictionary.
 
     ``layer`` is a :class:`~workbench.canonical.CanonicalLayer` (or the paths of one; default:
     the data folder's). What the profile needs of the layer's tables is made once per layer, so
     profiles of one layer at several as-of dates cost little more than one.
+
+    ``computed``: blocks computed by another engine at the same ``as_of`` (:class:`ComputedBlocks`;
+    the customer 360 stage passes the Spark engine's when the run's engine is ``spark``): their
+    values are taken as they are, every other block is computed here, and the profile's columns,
+    order, types and dictionary are those of a profile computed here alone.
     """
     if demographics_rule not in DEMOGRAPHIC_RULES:
         raise ValueError(f"The 'demographics_rule' parameter must be one of {list(DEMOGRAPHIC_RULES)}. "
@@ -744,13 +970,12 @@ def build_customer_360(layer: CanonicalLayer | Paths | None = None, *, as_of: An
     index = pd.Index(persons.ids[present], name="oneid", dtype="string")
     pos_of = np.full(len(persons.ids) + 1, -1, np.int64)   # the last entry: person code -1
     pos_of[:-1][present] = np.arange(len(index))
-    p = _Profile(index, pos_of)
+    p = _Profile(index, pos_of, _aligned(computed, index))
     _core(p, layer, rec, rows, cutoff)
     is_member = _profile_block(p, layer, cutoff) if layer.has("profile") else pd.Series(False, index=index)
     _traits_block(p, layer, demographics_rule, cutoff, ref)
     if layer.has("orders"):
-        names = layer.memo(("customer_360", "sales_channels"), lambda: _sales_channels(layer))
-        _orders_block(p, layer, layer.purchases(as_of=cutoff), ref, layer.base_currency, names)
+        _orders_block(p, layer, cutoff, ref, layer.base_currency)
     if layer.has("events"):  # columns from the whole layer's event types, values from before as_of
         _events_block(p, layer, cutoff)
     _consents_block(p, layer, cutoff)
@@ -817,14 +1042,25 @@ def reconcile(profile: pd.DataFrame, layer: CanonicalLayer) -> pd.DataFrame:
 
 
 def run_customer_360(paths: Paths | None = None, *, as_of: Any = None, demographics_rule: str = "source_priority",
-                     layer: CanonicalLayer | None = None) -> pd.DataFrame:
+                     layer: CanonicalLayer | None = None, engine: Any = None) -> pd.DataFrame:
     """The stage: build the profile from the canonical layer and write it, its dictionary and
     its metrics (``customer_360.parquet``, ``customer_360_dictionary.csv``,
-    ``metrics/customer_360.json``). Returns the profile."""
+    ``metrics/customer_360.json``). Returns the profile.
+
+    ``engine`` (settings, a mapping or a YAML path; default: the run's recorded engine, else
+    local): with ``engine: spark`` the always-present, orders and events blocks are computed by
+    Spark SQL (:mod:`workbench.engine.spark_360`), the other blocks here — the same profile,
+    written to the same files.
+
+    Example:
+        >>> profile = run_customer_360(paths, engine={"engine": "spark"})   # doctest: +SKIP
+    """
     t0 = time.perf_counter()
     paths = (paths or get_paths()).ensure()
     layer = layer or load_canonical(paths)
-    profile = build_customer_360(layer, as_of=as_of, demographics_rule=demographics_rule)
+    eng = resolve_engine(paths, engine)
+    computed = _spark_blocks(eng, layer, to_utc(as_of)) if eng.is_spark else None
+    profile = build_customer_360(layer, as_of=as_of, demographics_rule=demographics_rule, computed=computed)
     profile.to_parquet(paths.customer_360, index=False)
     data_dictionary(profile).to_csv(paths.processed / "customer_360_dictionary.csv", encoding="utf-8")
     rec = reconcile(profile, layer)
@@ -832,11 +1068,26 @@ def run_customer_360(paths: Paths | None = None, *, as_of: Any = None, demograph
     if "orders" in profile.columns:
         totals.update(customers=int((profile["orders"] > 0).sum()), orders=int(profile["orders"].sum()),
                       net_revenue=round(float(profile["net_revenue"].sum()), 2))
-    metrics = {"stage": "customer_360", "seconds": round(time.perf_counter() - t0, 3),
+    metrics = {"stage": "customer_360", "seconds": round(time.perf_counter() - t0, 3), "engine": eng.engine,
                "as_of": profile.attrs["as_of"], "demographics_rule": demographics_rule, "columns": len(profile.columns),
                "totals": totals, "reconciles": bool(rec["ok"].all())}
     (paths.metrics / "customer_360.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     return profile
+
+
+def _spark_blocks(settings: Any, layer: CanonicalLayer, cutoff: pd.Timestamp | None) -> ComputedBlocks:
+    """The blocks the Spark engine computes (:mod:`workbench.engine.spark_360`), at ``cutoff``."""
+    from .engine.session import spark_session
+    from .engine.spark_360 import spark_column_sources, spark_customer_aggregates, spark_event_universe
+
+    spark = spark_session(settings)
+    canonical = layer.paths.canonical
+    values = spark_customer_aggregates(spark, canonical, as_of=cutoff,
+                                       session_gap_minutes=layer.analysis.session_gap_minutes,
+                                       problem_ticket_categories=layer.analysis.problem_ticket_categories,
+                                       max_sales_channels=MAX_SALES_CHANNEL_COLUMNS)
+    universe = spark_event_universe(spark, canonical) if layer.has("events") else None
+    return ComputedBlocks(values, spark_column_sources(spark, canonical, as_of=cutoff), universe)
 
 
 def load_customer_360(paths: Paths | None = None) -> pd.DataFrame:

@@ -71,7 +71,7 @@ def main() -> int:
 
     from workbench.canonical import load_canonical
     from workbench.config import get_paths
-    from workbench.customer360 import build_customer_360
+    from workbench.customer360 import run_customer_360
     from workbench.segments import rfm as R
 
     paths = get_paths(a.data, a.data + "/../reports")
@@ -82,26 +82,23 @@ def main() -> int:
     sampler = _Sampler()
     sampler.start()
     start = 0.0
+    from workbench.engine import EngineSettings
+
+    settings = EngineSettings(engine="local")
     if a.engine == "spark":
-        from workbench.engine import EngineSettings
         from workbench.engine.session import spark_session, stop_spark
 
         t = time.perf_counter()
-        spark = spark_session(EngineSettings(engine="spark", master=a.master, driver_memory=a.driver_memory,
-                                             shuffle_partitions=a.shuffle_partitions,
-                                             conf={"spark.ui.enabled": "false"}))
+        settings = EngineSettings(engine="spark", master=a.master, driver_memory=a.driver_memory,
+                                  shuffle_partitions=a.shuffle_partitions, conf={"spark.ui.enabled": "false"})
+        spark = spark_session(settings)
         spark.sparkContext.setLogLevel("ERROR")
         spark.range(1).count()
         start = time.perf_counter() - t
     t0 = time.perf_counter()
     if a.stage == "customer_360":
-        if a.engine == "local":   # the profile's whole build (the Spark side computes its heavy blocks)
-            rows = len(build_customer_360(layer))
-        else:
-            from workbench.engine.spark_360 import spark_customer_aggregates
-
-            rows = len(spark_customer_aggregates(spark, paths.canonical,
-                                                 session_gap_minutes=layer.analysis.session_gap_minutes))
+        # the stage on either engine: the whole profile, written (Spark: its heavy blocks by Spark SQL)
+        rows = len(run_customer_360(paths, layer=layer, engine=settings))
     else:
         if a.engine == "local":
             rows = len(R.rfm_segments(layer.purchases(as_of=as_of), customer_id_col="oneid", datetime_col="ordered_at",

@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 
 from ..roles import EVENT_TYPES, SESSION_FAMILIES, event_slug
 from ..timeutil import to_utc
-from .spark_io import to_pandas
+from .spark_io import register_canonical, to_pandas
 from .spark_rfm import spark_purchases
 from .sql import rule, string_literal, timestamp_literal
 
-__all__ = ["spark_customer_aggregates", "spark_event_universe"]
+__all__ = ["spark_column_sources", "spark_customer_aggregates", "spark_event_universe", "spark_sales_channels"]
 
 
 def _manifest(canonical_dir: Path) -> dict[str, Any]:
@@ -46,10 +46,14 @@ def _before(column: str, cutoff: pd.Timestamp | None) -> str:
     return "TRUE" if cutoff is None else f"{column} < {timestamp_literal(cutoff)}"
 
 
-def spark_event_universe(spark: Any) -> pd.DataFrame:
-    """The event types of the registered ``events`` view in vocabulary order, with whether each
-    carries durations and money (as :func:`workbench.customer360.event_universe`)."""
-    u = spark.sql("SELECT event_type, COUNT(duration_seconds) > 0 AS duration, COUNT(value) > 0 AS value "
+def spark_event_universe(spark: Any, canonical_dir: str | Path | None = None) -> pd.DataFrame:
+    """The event types of the ``events`` view (registered from ``canonical_dir`` when given) in
+    vocabulary order, with whether each carries durations, money, ratings and categories (as
+    :func:`workbench.customer360.event_universe`)."""
+    if canonical_dir is not None:
+        register_canonical(spark, canonical_dir, ["events"])
+    u = spark.sql("SELECT event_type, COUNT(duration_seconds) > 0 AS duration, COUNT(value) > 0 AS value, "
+                  "COUNT(rating) > 0 AS rating, COUNT(category) > 0 AS category "
                   "FROM events WHERE event_type IS NOT NULL GROUP BY event_type").toPandas()
     vocab = list(EVENT_TYPES)
     order = sorted(u["event_type"], key=lambda t: (vocab.index(t) if t in vocab else len(vocab), t))
@@ -76,13 +80,18 @@ def _measures(universe: pd.DataFrame) -> tuple[str, list[str], list[str]]:
 
 
 def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: Any = None,
-                              session_gap_minutes: int = 30) -> pd.DataFrame:
+                              session_gap_minutes: int = 30,
+                              problem_ticket_categories: Sequence[str] = (),
+                              max_sales_channels: int | None = None) -> pd.DataFrame:
     """The profile's always-present, orders and events aggregates per OneID at ``as_of`` (None: all
     data), computed by Spark from the canonical Parquet in ``canonical_dir``.
 
     Days-since columns are measured at ``as_of``, else at the day after the latest dated row (the
-    layer's ``data_end``, as the local profile). Columns are the local profile's of these blocks;
-    e-mail rates, WeChat, tickets, categories and revenue per sales channel are not among them.
+    layer's ``data_end``, as the local profile). Columns are the local profile's of these blocks,
+    e-mail rates, WeChat following and service tickets (``problem_ticket_categories``: the analysis
+    settings') included, favourite / top categories, and revenue per sales channel with the main
+    one when the layer has 2 to ``max_sales_channels`` sales channels (the profile's limit; None:
+    no such columns).
     """
     canonical_dir = Path(canonical_dir)
     if isinstance(session_gap_minutes, bool) or not isinstance(session_gap_minutes, int) or session_gap_minutes < 1:
@@ -93,20 +102,25 @@ def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: A
     last = manifest["window"]["last"]
     reference = cutoff if cutoff is not None else (
         (pd.Timestamp(last) + pd.Timedelta(days=1)).normalize() if last else pd.Timestamp.now(tz="UTC").normalize())
-    from .spark_io import register_canonical
-
     register_canonical(spark, canonical_dir, ["records", "identifiers"])
     core = spark.sql(rule("c360_core", before_records=_before("at", cutoff),
                           before_identifiers=_before("at", cutoff))).persist()   # read by every block
     core.createOrReplaceTempView("c360_core")
     spark.sql("SELECT oneid FROM c360_core").createOrReplaceTempView("population")
     out = core
-    times = ["first_seen", "last_seen"]
+    times, strings = ["first_seen", "last_seen"], ["oneid", "channels"]
     if _has(manifest, "orders", "orders"):
+        names = spark_sales_channels(spark, canonical_dir)   # (the whole layer's: before the view at the cutoff)
         spark_purchases(spark, canonical_dir, as_of=cutoff, collect=False).createOrReplaceTempView("purchases")
         orders = spark.sql(rule("c360_orders", reference=timestamp_literal(reference)))
         out = out.join(orders, "oneid", "left")
         times += ["first_order_at", "last_order_at"]
+        if spark.sql("SELECT COUNT(category) > 0 FROM purchases").first()[0]:
+            out = out.join(spark.sql(rule("c360_categories")), "oneid", "left")
+            strings += ["favourite_category", "top_categories"]
+        if max_sales_channels is not None and 1 < len(names) <= max_sales_channels:
+            out = out.join(spark.sql(_sales_channel_rule(names)), "oneid", "left")
+            strings.append("main_sales_channel")
     if _has(manifest, "events", "events"):
         register_canonical(spark, canonical_dir, ["events"])
         universe = spark_event_universe(spark)
@@ -121,8 +135,82 @@ def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: A
             sessions = spark.sql(rule("c360_sessions", before_events=before, families=families,
                                       gap_minutes=session_gap_minutes))
             out = out.join(sessions, "oneid", "left")
+        if "Email Sent" in universe.index:
+            out = out.join(spark.sql(rule("c360_email", before_events=before)), "oneid", "left")
+        if "WeChat Followed" in universe.index:
+            out = out.join(spark.sql(rule("c360_wechat", before_events=before)), "oneid", "left")
+        if "Service Ticket Opened" in universe.index:
+            flags = universe.loc["Service Ticket Opened"]
+            problems = list(problem_ticket_categories)
+            tickets = spark.sql(rule("c360_tickets", before_events=before,
+                                     problems=", ".join(string_literal(c) for c in problems) or "NULL"))
+            keep = (["problem_tickets"] if problems and flags["category"] else []) + \
+                (["service_rating"] if flags["rating"] else [])
+            if keep:
+                out = out.join(tickets.select("oneid", *keep), "oneid", "left")
     try:
-        df = to_pandas(out.orderBy("oneid"), times=times, strings=("oneid", "channels"))
+        df = to_pandas(out.orderBy("oneid"), times=times, strings=strings)
     finally:
         core.unpersist()
     return df.reset_index(drop=True)
+
+
+def spark_sales_channels(spark: Any, canonical_dir: str | Path) -> list[str]:
+    """The sales channels of the whole layer's purchases (the order's, else its channel), sorted."""
+    spark_purchases(spark, canonical_dir, collect=False).createOrReplaceTempView("all_purchases")
+    rows = spark.sql("SELECT DISTINCT COALESCE(sales_channel, channel) FROM all_purchases").collect()
+    return sorted(str(r[0]) for r in rows if r[0] is not None)
+
+
+def _sales_channel_rule(names: list[str]) -> str:
+    """The revenue-per-sales-channel rule for the layer's sales channels ``names``."""
+    cols = [f"revenue_{event_slug(n)}" for n in names]
+    revenues = ", ".join(f"SUM(CASE WHEN sales = {string_literal(n)} THEN net END) AS `{c}`" for n, c in zip(names, cols))
+    filled = ", ".join(f"COALESCE(per.`{c}`, 0.0) AS `{c}`" for c in cols)
+    top = f"GREATEST({', '.join(f'`{c}`' for c in cols)})"
+    main = (f"CASE WHEN {top} > 0 THEN CASE " + " ".join(f"WHEN `{c}` = {top} THEN {string_literal(n)}"
+                                                          for n, c in zip(names, cols)) + " END END")
+    return rule("c360_sales_channels", revenues=revenues, filled=filled, main=main)
+
+
+def spark_column_sources(spark: Any, canonical_dir: str | Path, *, as_of: Any = None) -> dict[str, Any]:
+    """The channels behind :func:`spark_customer_aggregates`' columns, as the profile's data
+    dictionary names them: ``"records"``, ``"purchases"``, ``"events"``, ``"email"`` and ``"wechat"``
+    (events of those families) — the channels of each before ``as_of`` (sorted; purchases / events
+    only when the layer has them); ``"sales_channels"``: ``{sales channel of the layer: the channels
+    of its purchases before as_of}``; ``"purchase_categories"``: whether those purchases carry
+    categories; and
+    ``"event_types"``: ``{event type: its channels}`` over the whole layer.
+
+    Example:
+        >>> spark_column_sources(spark, paths.canonical, as_of="2026-06-01")["records"]   # doctest: +SKIP
+        ['app_log', 'members', 'pos', 'shop', 'web']
+    """
+    canonical_dir = Path(canonical_dir)
+    manifest = _manifest(canonical_dir)
+    cutoff = to_utc(as_of)
+
+    def channels(sql: str) -> list[str]:
+        return sorted(str(r[0]) for r in spark.sql(sql).collect())
+
+    register_canonical(spark, canonical_dir, ["records"])
+    out: dict[str, Any] = {"records": channels("SELECT DISTINCT channel FROM records WHERE channel IS NOT NULL "
+                                               f"AND {_before('at', cutoff)}")}
+    if _has(manifest, "orders", "orders"):
+        names = spark_sales_channels(spark, canonical_dir)
+        spark_purchases(spark, canonical_dir, as_of=cutoff, collect=False).createOrReplaceTempView("purchases")
+        out["purchases"] = channels("SELECT DISTINCT channel FROM purchases WHERE channel IS NOT NULL")
+        out["purchase_categories"] = bool(spark.sql("SELECT COUNT(category) > 0 FROM purchases").first()[0])
+        pairs = spark.sql("SELECT DISTINCT COALESCE(sales_channel, channel) AS sales, channel FROM purchases "
+                          "WHERE channel IS NOT NULL").toPandas()
+        per = {str(k): sorted(str(c) for c in g) for k, g in pairs.groupby("sales")["channel"]}
+        out["sales_channels"] = {n: per.get(n, []) for n in names}
+    if _has(manifest, "events", "events"):
+        register_canonical(spark, canonical_dir, ["events"])
+        for key, only in (("events", ""), ("email", " AND family = 'email'"), ("wechat", " AND family = 'wechat'")):
+            out[key] = channels("SELECT DISTINCT channel FROM events WHERE channel IS NOT NULL "
+                                f"AND {_before('event_time', cutoff)}{only}")
+        pairs = spark.sql("SELECT DISTINCT event_type, channel FROM events "
+                          "WHERE event_type IS NOT NULL AND channel IS NOT NULL").toPandas()
+        out["event_types"] = {str(t): sorted(str(c) for c in g) for t, g in pairs.groupby("event_type")["channel"]}
+    return out

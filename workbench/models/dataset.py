@@ -431,7 +431,7 @@ def _windows(ev: pd.DataFrame, cutoff: pd.Timestamp, ids: pd.Index, problems: li
     return out
 
 
-def build_features(layer: Any = None, *, cutoff: Any) -> pd.DataFrame:
+def build_features(layer: Any = None, *, cutoff: Any, order_features: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every OneID seen before ``cutoff`` with its model features (index ``oneid``, sorted).
 
     Built only from canonical rows strictly before the cutoff, from what the brand's data holds:
@@ -443,6 +443,10 @@ def build_features(layer: Any = None, *, cutoff: Any) -> pd.DataFrame:
     ``<sales channel>_revenue_share`` and ``engaged_never_bought`` (no paid order, some event).
     Booleans are 0/1 floats; categoricals are strings (missing = NaN). ``layer`` is a
     :class:`~workbench.canonical.CanonicalLayer` (default: the data folder's).
+
+    ``order_features``: the :func:`rfm_features` block at this cutoff computed elsewhere — the
+    Spark engine's :func:`workbench.engine.spark_features.spark_rfm_features`, as the feature
+    store passes it when the run's engine is ``spark`` — taken instead of computing it here.
 
     Example:
         >>> f = build_features(cutoff="2026-02-01")          # doctest: +SKIP
@@ -475,8 +479,11 @@ def build_features(layer: Any = None, *, cutoff: Any) -> pd.DataFrame:
     if tx is not None:
         paid = tx[tx["is_order"].to_numpy(bool)]
         start = tx["ordered_at"].min() if len(tx) else cutoff
-        rfm = rfm_features(paid, customer_id_col="oneid", datetime_col="ordered_at", monetary_value_col="net",
-                           cutoff=cutoff, observation_start=start, first_seen=profile["first_seen"])
+        if order_features is None:
+            rfm = rfm_features(paid, customer_id_col="oneid", datetime_col="ordered_at", monetary_value_col="net",
+                               cutoff=cutoff, observation_start=start, first_seen=profile["first_seen"])
+        else:
+            rfm = _checked_order_features(order_features, f.index)
         f = f.drop(columns=[c for c in rfm.columns if c in f.columns]).join(rfm, how="left")
         counts = [c for c in rfm.columns if c.startswith(("orders", "revenue", "purchase_days"))]
         f[counts] = f[counts].fillna(0.0)
@@ -510,6 +517,27 @@ def build_features(layer: Any = None, *, cutoff: Any) -> pd.DataFrame:
     f.attrs = {"cutoff": cutoff.isoformat(), "categorical": categorical,
                "peak_days": list(analysis.peak_days), "timezone": layer.local_timezone}
     return f
+
+
+def _order_feature_columns() -> list[str]:
+    """The columns of :func:`rfm_features` (default windows), from a one-purchase example."""
+    one = pd.DataFrame({"oneid": ["a"], "ts": pd.to_datetime(["1999-12-01"], utc=True), "net": [1.0]})
+    return list(rfm_features(one, customer_id_col="oneid", datetime_col="ts", monetary_value_col="net",
+                             cutoff="2000-01-01").columns)
+
+
+def _checked_order_features(order_features: Any, ids: pd.Index) -> pd.DataFrame:
+    """``order_features`` as :func:`rfm_features` gives them: its columns, OneIDs among ``ids``."""
+    expected = _order_feature_columns()
+    if not isinstance(order_features, pd.DataFrame) or list(order_features.columns) != expected:
+        got = list(order_features.columns) if isinstance(order_features, pd.DataFrame) else type(order_features).__name__
+        raise ValueError(f"The 'order_features' parameter must be rfm_features' table (columns {expected}). "
+                         f"Got {got} instead.")
+    unknown = order_features.index.difference(ids)
+    if len(unknown):
+        raise ValueError(f"The 'order_features' table has {len(unknown)} OneIDs not seen before the cutoff "
+                         f"(e.g. {list(unknown[:3])}).")
+    return order_features
 
 
 def make_dataset(layer: Any = None, *, cutoff: Any, task: str = "churn", horizon_days: int | None = None,

@@ -62,14 +62,21 @@ class FeatureStore:
     """Features of one canonical layer at any cutoff, built once per input fingerprint.
 
     ``root`` defaults to ``<data>/interim/feature_store``; ``build`` (default
-    :func:`~workbench.models.dataset.build_features`) makes one cutoff's frame.
+    :func:`~workbench.models.dataset.build_features`) makes one cutoff's frame. ``engine``
+    (:class:`~workbench.engine.EngineSettings`; default local): with ``engine: spark`` the order
+    features of every cutoff to build are computed by Spark SQL in one pass
+    (:func:`~workbench.engine.spark_features.spark_rfm_features`) and handed to ``build`` as
+    ``order_features``; the other features are built here. The snapshots are the same either way
+    (the equality tests pin the engines), so the engine is not part of the store's key.
     ``stats`` counts cutoffs ``built`` here, ``read`` from disk (built earlier or by another
     process) and seconds ``waited`` for another process's lock.
     """
 
     def __init__(self, layer: Any, *, root: str | os.PathLike | None = None,
-                 build: Callable[..., pd.DataFrame] | None = None) -> None:
+                 build: Callable[..., pd.DataFrame] | None = None, engine: Any = None) -> None:
         self.layer = layer
+        self.engine = engine
+        self._orders: dict[str, pd.DataFrame] = {}   # order features computed by Spark, per cutoff key
         self.root = Path(root) if root is not None else layer.paths.interim / STORE_DIR
         self._build = build or build_features
         self.key = digest({"canonical": path_content_hash(layer.paths.canonical),
@@ -103,6 +110,7 @@ class FeatureStore:
         self._prune()
         self.folder.mkdir(parents=True, exist_ok=True)
         out: dict[str, pd.DataFrame] = {}
+        self._orders = self._spark_order_features([k for k in keys if not self.path(k).exists()])
         pending = list(keys)
         blocking = False
         while pending:
@@ -136,7 +144,9 @@ class FeatureStore:
                     return _read(target)
                 if progress:
                     progress(f"[{done + 1}/{total}] features at {key} ...")
-                frame = self._build(self.layer, cutoff=key)
+                given = self._orders.pop(key, None)
+                frame = (self._build(self.layer, cutoff=key) if given is None
+                         else self._build(self.layer, cutoff=key, order_features=given))
                 tmp = target.with_name(f".{key}.{os.getpid()}.tmp")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 frame.to_parquet(tmp)
@@ -145,6 +155,16 @@ class FeatureStore:
                 return _read(target)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _spark_order_features(self, keys: list[str]) -> dict[str, pd.DataFrame]:
+        """The order features of the cutoffs ``keys`` from the Spark engine (none on the local engine)."""
+        if not keys or self.engine is None or not self.engine.is_spark or not self.layer.has("orders"):
+            return {}
+        from ..engine.session import spark_session
+        from ..engine.spark_features import spark_rfm_features
+
+        got = spark_rfm_features(spark_session(self.engine), self.layer.paths.canonical, cutoffs=keys)
+        return {cutoff_key(c): frame for c, frame in got.items()}
 
     def _prune(self) -> None:
         """Remove snapshots of other fingerprints that no open store uses (inputs that no longer exist)."""

@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..canonical import load_canonical
 from ..config import Paths, get_paths
+from ..runconfig import resolve_engine
 from ..timeutil import day_after, to_utc
 from .classifiers import ModelResult, backtest, fit_and_evaluate, save_model, score_customers, write_scores
 from .dataset import Dataset, derive_cutoffs, make_dataset
@@ -55,12 +56,16 @@ def run_task(paths: Paths | None = None, *, task: str, train_cutoffs: list[Any] 
              test_cutoff: Any = None, horizon_days: int, n_train_cutoffs: int = 4,
              cutoff_step_days: int | None = None, score_as_of: Any = None, lookback_days: int = 180,
              kind: str = "hgb", random_state: int = 0, calibrate: bool = True,
-             backtest_cutoffs: list[Any] | None = None, progress=print, **params) -> TaskRun:
+             backtest_cutoffs: list[Any] | None = None, progress=print, engine: Any = None, **params) -> TaskRun:
     """Fit on ``train_cutoffs`` snapshots, test at ``test_cutoff`` (both derived from the data when
     None: ``n_train_cutoffs`` cutoffs ``cutoff_step_days`` apart, default the horizon), backtest over
     ``backtest_cutoffs`` (default: the train and test cutoffs, expanding window), save the model
     and its card to ``data/processed/models/<task>.*``, score every customer of the population at
-    ``score_as_of`` (default: the end of the data) and write ``scores_<task>.parquet``."""
+    ``score_as_of`` (default: the end of the data) and write ``scores_<task>.parquet``.
+
+    ``engine`` (settings, a mapping or a YAML path; default: the run's recorded engine, else
+    local): with ``engine: spark`` the feature store computes the order features of every cutoff
+    with Spark SQL (:mod:`workbench.engine.spark_features`); the model sees the same features."""
     paths = paths or get_paths()
     layer = load_canonical(paths)
     say = progress or (lambda _m: None)
@@ -76,7 +81,7 @@ def run_task(paths: Paths | None = None, *, task: str, train_cutoffs: list[Any] 
     tx = layer.purchases()
     score_at = to_utc(score_as_of) or day_after(tx["ordered_at"].max())
     cutoffs = sorted({_key(c) for c in [*train_cutoffs, test_cutoff, *(backtest_cutoffs or [])]} | {_key(score_at)})
-    store = FeatureStore(layer)
+    store = FeatureStore(layer, engine=resolve_engine(paths, engine))
     try:
         features = store.features(cutoffs, progress=say)
     finally:

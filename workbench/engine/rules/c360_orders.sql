@@ -21,5 +21,5 @@ SELECT p.oneid,
        COALESCE(o.net_revenue, 0.0) AS net_revenue,
        CASE WHEN o.orders > 0 THEN o.net_revenue / o.orders END AS avg_order_value,
        o.first_order_at, o.last_order_at,
-       (unix_micros({reference}) - unix_micros(o.last_order_at)) / 86400000000.0 AS days_since_last_order
+       CAST(unix_micros({reference}) - unix_micros(o.last_order_at) AS DOUBLE) / 86400000000.0D AS days_since_last_order
 FROM population p LEFT JOIN per o ON p.oneid = o.oneid
