@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import gc
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,10 @@ import pandas as pd
 from .comparisons import (comparison_columns, contribution_columns, derived_blocking_rules, em_rules, prior_rules,
                           splink_comparisons, splink_rule)
 from .settings import IdentitySettings
+
+#: scores the pairs of the profiles with a trained model: (model JSON, profiles, term-frequency
+#: tables, threshold=) -> (scored pairs, per-comparison weights of the pairs >= threshold)
+Predictor = Callable[..., tuple[pd.DataFrame, pd.DataFrame]]
 
 
 def component_profiles(labels: np.ndarray, attrs: pd.DataFrame, anchored: np.ndarray) -> pd.DataFrame:
@@ -120,11 +125,12 @@ def _remove_matches_from_u(comparisons, prior: float, *, max_pairs: float) -> No
 
 
 def _splink_predictions(df: pd.DataFrame, present: list[str], rules: list[list[str]], settings: IdentitySettings,
-                        con) -> tuple[pd.DataFrame, pd.DataFrame, float] | None:
+                        con, predict: Predictor | None = None) -> tuple[pd.DataFrame, pd.DataFrame, float] | None:
     """Splink's scored pairs of the profiles ``df`` (u by random sampling, the matches taken out
     of it, m by EM on rules that together train every comparison), the per-comparison match
     weights of the pairs at or above the threshold, and the prior, on the DuckDB connection
-    ``con``; None when no pair agrees on the prior's rules."""
+    ``con``; None when no pair agrees on the prior's rules. With ``predict``, the model is
+    trained here and the pairs are scored by ``predict`` (e.g. on Spark)."""
     from splink import DuckDBAPI, Linker, SettingsCreator
 
     db = DuckDBAPI(connection=con)
@@ -136,9 +142,10 @@ def _splink_predictions(df: pd.DataFrame, present: list[str], rules: list[list[s
         additional_columns_to_retain=["anchored"],
     )
     linker = Linker(db.register(df), creator, log_level=logging.ERROR)
-    for c in present:
-        if c in settings.attributes and settings.attributes[c].term_frequency:
-            linker.table_management.register_term_frequency_lookup(db.register(_pair_excluded_tf(df[c])), c)
+    tf_tables = {c: _pair_excluded_tf(df[c]) for c in present
+                 if c in settings.attributes and settings.attributes[c].term_frequency}
+    for c, tf in tf_tables.items():
+        linker.table_management.register_term_frequency_lookup(db.register(tf), c)
     # the prior from rules on *this* table (shrinks as the table grows)
     try:
         linker.training.estimate_probability_two_random_records_match(
@@ -167,6 +174,10 @@ def _splink_predictions(df: pd.DataFrame, present: list[str], rules: list[list[s
             continue
     prior = float(linker._settings_obj._probability_two_random_records_match)
     _remove_matches_from_u(linker._settings_obj.comparisons, prior, max_pairs=max_pairs)
+    if predict is not None:
+        pred, contrib = predict(linker.misc.save_model_to_json(), df, tf_tables,
+                                threshold=float(settings.match_threshold))
+        return pred, contrib, prior
     rel = linker.inference.predict(threshold_match_weight=-5).as_duckdbpyrelation()
     core = ["unique_id_l", "unique_id_r", "match_weight", "match_probability", "anchored_l", "anchored_r"]
     pred = rel.select(*core).df()
@@ -241,11 +252,14 @@ def cluster_with_guards(edges: pd.DataFrame, n: int, unique: pd.DataFrame, max_g
 
 
 def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings,
-                       unique: pd.DataFrame | None = None) -> ProbabilisticResult:
+                       unique: pd.DataFrame | None = None, *, predict: Predictor | None = None) -> ProbabilisticResult:
     """Score profile pairs with Splink and keep the links of the guarded clusters.
 
     ``unique`` (``component``, ``value``): the identifier values of each component no cluster
-    may hold two of (unique identifiers, strong ones not compared with typos)."""
+    may hold two of (unique identifiers, strong ones not compared with typos). ``predict``
+    scores the pairs with the trained model instead of DuckDB (the Spark engine's
+    :func:`workbench.engine.spark_identity.spark_predict`): ``predict(model_json, profiles,
+    term_frequency_tables, threshold=...)`` -> (scored pairs, contributions)."""
     empty = pd.DataFrame(columns=["component_a", "component_b", "match_weight", "match_probability"])
     attr_cols = [c for c in settings.attributes if c in profiles and profiles[c].notna().sum() > 1]
     typo_ids = [c for c in comparison_columns(settings, attr_cols + list(profiles.columns))
@@ -275,7 +289,7 @@ def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings,
     # forked workers meanwhile, freeing them crashed the child.
     con = duckdb.connect(config={"threads": 1})
     try:
-        predicted = _splink_predictions(df, present, rules, settings, con)
+        predicted = _splink_predictions(df, present, rules, settings, con, predict)
     finally:
         con.close()
         gc.collect()
