@@ -112,36 +112,38 @@ def test_deterministic_equal_with_and_without_conflicts(spark):
     assert len(local.over_limit) and len(local.conflicts)          # both guards were reached
 
 
-def test_identity_stage_on_spark_gives_the_same_oneids(spark, cleaned_paths, tmp_path):
-    """run_identity with the recorded Spark engine: the same persons, links and files as the local engine."""
+def test_identity_stage_on_spark_gives_the_same_oneids(spark, cleaned_paths, resolved_paths, tmp_path):
+    """run_identity with the recorded Spark engine: the same persons, links and files as the local
+    engine's run of the session (``resolved_paths``)."""
+    import json
+
     from workbench.identity import run_identity
     from workbench.runconfig import record
 
-    runs = {}
-    for name, engine in (("local", None), ("spark", SPARK)):
-        root = tmp_path / name
-        shutil.copytree(cleaned_paths.data, root / "data", ignore=shutil.ignore_patterns("processed"))
-        paths = get_paths(root / "data", root / "reports").ensure()
-        if engine is not None:
-            record(paths, "engine", engine.to_dict())
-        runs[name] = (run_identity(paths, evaluate=False), paths)
-    (local, lp), (on_spark, sp) = runs["local"], runs["spark"]
+    shutil.copytree(cleaned_paths.data, tmp_path / "data", ignore=shutil.ignore_patterns("processed"))
+    sp = get_paths(tmp_path / "data", tmp_path / "reports").ensure()
+    record(sp, "engine", SPARK.to_dict())
+    on_spark = run_identity(sp, evaluate=False)
+    lp = resolved_paths
+    local = json.loads((lp.metrics / "identity.json").read_text(encoding="utf-8"))
     a = pd.read_parquet(lp.processed / "oneid_records.parquet")
     b = pd.read_parquet(sp.processed / "oneid_records.parquet")
     assert a["record_id"].tolist() == b["record_id"].tolist()
     assert _partition(a["record_id"], a["oneid"]) == _partition(b["record_id"], b["oneid"])
-    assert a["oneid"].nunique() < len(a) and local.probabilistic["merges"] > 0     # real merges, fuzzy ones too
+    assert a["oneid"].nunique() < len(a) and local["probabilistic"]["merges"] > 0     # real merges, fuzzy ones too
     assert (a["anchored"] == b["anchored"]).all()
-    assert on_spark.probabilistic["merges"] == local.probabilistic["merges"]
-    assert on_spark.probabilistic["prior"] == pytest.approx(local.probabilistic["prior"], rel=1e-12)
+    assert on_spark.probabilistic["merges"] == local["probabilistic"]["merges"]
+    assert on_spark.probabilistic["prior"] == pytest.approx(local["probabilistic"]["prior"], rel=1e-12)
+    assert on_spark.probabilistic["pairs_above_threshold"] == local["probabilistic"]["pairs_above_threshold"]
     pd.testing.assert_frame_equal(pd.read_parquet(sp.processed / "identity_over_limit.parquet"),
                                   pd.read_parquet(lp.processed / "identity_over_limit.parquet"))
     # evidence: the same identifier links; the fuzzy links' weights to float tolerance
-    la = pd.read_parquet(lp.processed / "identity_links.parquet")
-    lb = pd.read_parquet(sp.processed / "identity_links.parquet")
     key = ["record_a", "record_b", "how"]
-    la, lb = la.sort_values(key).reset_index(drop=True), lb.sort_values(key).reset_index(drop=True)
+    la, lb = (pd.read_parquet(p.processed / "identity_links.parquet").sort_values(key).reset_index(drop=True)
+              for p in (lp, sp))
+    assert (la["how"] == "fuzzy").any()
     pd.testing.assert_frame_equal(lb, la, check_dtype=False, rtol=1e-9)
     pa_, pb = (pd.read_parquet(p.processed / "identity_scored_pairs.parquet").sort_values(["record_a", "record_b"])
                .reset_index(drop=True) for p in (lp, sp))
+    assert len(pa_) > 0
     pd.testing.assert_frame_equal(pb, pa_, rtol=1e-9)

@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -161,10 +162,11 @@ def _split_conflicts_on_driver(kept: pd.DataFrame, labels: np.ndarray, settings:
     return kept, pd.factorize(lab)[0], conflicts
 
 
-def spark_predict(spark: Any, model: dict, profiles: pd.DataFrame, term_frequencies: dict[str, pd.DataFrame], *,
+def spark_predict(spark: Any, model: Callable[[str], dict], profiles: pd.DataFrame, term_frequencies: dict[str, pd.DataFrame], *,
                   threshold: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Score every blocked pair of ``profiles`` with the trained Splink ``model`` (its settings
-    JSON) on Splink's Spark backend.
+    """Score every blocked pair of ``profiles`` with the trained Splink model on Splink's Spark
+    backend; ``model("spark")`` gives it as Splink settings written in Spark SQL
+    (:func:`workbench.identity.probabilistic.trained_model_in`).
 
     ``term_frequencies`` (attribute -> its lookup table, ``attribute``, ``tf_attribute``) are the
     ones the model was trained with. Returns the scored pairs (``unique_id_l``, ``unique_id_r``,
@@ -172,7 +174,8 @@ def spark_predict(spark: Any, model: dict, profiles: pd.DataFrame, term_frequenc
     as the local engine keeps) and, for the pairs at or above ``threshold``, each comparison's
     match weight (``a``, ``b``, ``mw_*``), both sorted by the pair.
 
-    >>> pred, contrib = spark_predict(spark, model, profiles, {}, threshold=0.9)     # doctest: +SKIP
+    >>> pred, contrib = spark_predict(spark, lambda d: trained_model_in(trained, s, cols, rules, dialect=d),
+    ...                               profiles, {}, threshold=0.9)                       # doctest: +SKIP
     """
     import logging
 
@@ -181,12 +184,13 @@ def spark_predict(spark: Any, model: dict, profiles: pd.DataFrame, term_frequenc
 
     from ..identity.comparisons import contribution_columns
 
-    if not isinstance(model, dict):
-        raise TypeError(f"The 'model' parameter must be Splink's settings as a dict. Got {type(model).__name__} instead.")
+    if not callable(model):
+        raise TypeError("The 'model' parameter must be a function of the SQL dialect giving the trained model. "
+                        f"Got {type(model).__name__} instead.")
     if not 0 <= float(threshold) <= 1:
         raise ValueError(f"The 'threshold' parameter must be a probability in [0, 1]. Got {threshold!r} instead.")
     db = SparkAPI(spark_session=spark, break_lineage_method="persist")
-    linker = Linker(db.register(profiles), model, log_level=logging.ERROR)
+    linker = Linker(db.register(profiles), model("spark"), log_level=logging.ERROR)
     for column, table in term_frequencies.items():
         linker.table_management.register_term_frequency_lookup(db.register(table), column)
     scored = linker.inference.predict(threshold_match_weight=-5).as_spark_dataframe()
