@@ -141,7 +141,7 @@ def test_identity_stage_on_spark_gives_the_same_oneids(spark, cleaned_paths, res
     key = ["record_a", "record_b", "how"]
     la, lb = (pd.read_parquet(p.processed / "identity_links.parquet").sort_values(key).reset_index(drop=True)
               for p in (lp, sp))
-    assert (la["how"] == "fuzzy").any()
+    assert (la["how"] == "probabilistic").any()
     pd.testing.assert_frame_equal(lb, la, check_dtype=False, rtol=1e-9)
     pa_, pb = (pd.read_parquet(p.processed / "identity_scored_pairs.parquet").sort_values(["record_a", "record_b"])
                .reset_index(drop=True) for p in (lp, sp))

@@ -44,11 +44,13 @@ __all__ = ["spark_components", "spark_link_deterministic", "spark_predict"]
 TIERS = ("unique", "strong", "weak")
 
 
-def spark_components(spark: Any, edges_view: str, *, max_steps: int = 200) -> Any:
+def spark_components(spark: Any, edges_view: str, *, start_view: str | None = None, max_steps: int = 200) -> Any:
     """Connected components of the record–value edges in the view ``edges_view`` (``rec``,
     ``vcode``): a Spark DataFrame (``rec``, ``label``) with one row per record that has an edge,
     ``label`` the smallest record of its component. Also left as the view ``cc_result``.
 
+    ``start_view`` (``rec``, ``label``): labels to start from — those of a graph with fewer edges
+    (each label is still a record of the same component, so the steps only finish the work).
     Each step (``identity_components_step.sql``) is materialised (local checkpoint) so the plan
     does not grow with the steps; it stops when a step changes no label.
 
@@ -57,18 +59,18 @@ def spark_components(spark: Any, edges_view: str, *, max_steps: int = 200) -> An
     if not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"The 'max_steps' parameter must be a positive integer. Got {max_steps!r} instead.")
     spark.sql(f"SELECT rec, vcode FROM {edges_view}").createOrReplaceTempView("cc_edges")
-    labels = spark.sql("SELECT DISTINCT rec, rec AS label FROM cc_edges").localCheckpoint()
+    start = (f"SELECT e.rec, COALESCE(MIN(s.label), e.rec) AS label FROM (SELECT DISTINCT rec FROM cc_edges) e "
+             f"LEFT JOIN {start_view} s ON e.rec = s.rec GROUP BY e.rec") if start_view else \
+        "SELECT DISTINCT rec, rec AS label FROM cc_edges"
+    labels = spark.sql(start).localCheckpoint()
     for _ in range(max_steps):
         labels.createOrReplaceTempView("cc_labels")
-        step = spark.sql(rule("identity_components_step")).localCheckpoint()
-        step.createOrReplaceTempView("cc_next")
-        changed = spark.sql("SELECT COUNT(*) FROM cc_labels o JOIN cc_next n ON o.rec = n.rec "
-                            "WHERE o.label <> n.label").first()[0]
-        labels = step
-        if changed == 0:
+        labels = spark.sql(rule("identity_components_step")).localCheckpoint()
+        if labels.where("changed").limit(1).count() == 0:
             break
     else:
         raise RuntimeError(f"Connected components did not settle in {max_steps} steps (edges: {edges_view}).")
+    labels = labels.select("rec", "label")
     labels.createOrReplaceTempView("cc_result")
     return labels
 
@@ -127,7 +129,8 @@ def spark_link_deterministic(spark: Any, n_records: int, ids: pd.DataFrame,
                             schema="vcode BIGINT")
         spark.sql(f"SELECT e.rec, e.identifier, e.vcode FROM id_edges e LEFT ANTI JOIN over_values o "
                   f"ON e.vcode = o.vcode WHERE e.tier <= {t}").localCheckpoint().createOrReplaceTempView("kept_edges")
-        cc = spark_components(spark, "kept_edges")
+        spark.table("cc_result").localCheckpoint().createOrReplaceTempView("cc_before")
+        cc = spark_components(spark, "kept_edges", start_view="cc_before")
     labels = _labels_array(cc, n_records)
     # the kept edges on the driver, in the local engine's order (tier by tier, observations' order)
     dropped = np.isin(vcode, np.concatenate(over_codes)) if over_codes else np.zeros(len(ids), bool)

@@ -6,8 +6,8 @@
 -- component's records all carry its smallest record (the local engine's canonical numbering
 -- orders components by that record).
 -- Tables: cc_edges (rec, vcode) — the kept identifier edges; cc_labels (rec, label) — one row per
--- record with an edge (at the start, label = rec).
--- Parameters: none.
+-- record with an edge (at the start, label = rec, or any record of its component not above it).
+-- Parameters: none. Output: rec, label, changed (the label went down in this step).
 WITH value_min AS (
     SELECT e.vcode, MIN(l.label) AS label
     FROM cc_edges e JOIN cc_labels l ON e.rec = l.rec
@@ -17,8 +17,8 @@ WITH value_min AS (
     FROM cc_edges e JOIN value_min v ON e.vcode = v.vcode
     GROUP BY e.rec
 ), hop AS (
-    SELECT l.rec, LEAST(l.label, r.label) AS label
+    SELECT l.rec, l.label AS before, LEAST(l.label, r.label) AS label
     FROM cc_labels l JOIN record_min r ON l.rec = r.rec
 )
-SELECT h.rec, LEAST(h.label, p.label) AS label
+SELECT h.rec, LEAST(h.label, p.label) AS label, LEAST(h.label, p.label) < h.before AS changed
 FROM hop h JOIN hop p ON h.label = p.rec
