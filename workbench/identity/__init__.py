@@ -136,9 +136,9 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
     from ..runconfig import resolve_engine
 
     settings = settings or IdentitySettings.from_yaml()
-    eng = resolve_engine(None, engine)
+    eng = resolve_engine(None, engine) if engine is not None else None   # None: this process (local)
     link_graph, predict = link_deterministic, None
-    if eng.is_spark:
+    if eng is not None and eng.is_spark:
         from functools import partial
 
         from ..engine.session import spark_session
