@@ -51,16 +51,21 @@ def spark_components(spark: Any, edges_view: str, *, start_view: str | None = No
 
     ``start_view`` (``rec``, ``label``): labels to start from — those of a graph with fewer edges
     (each label is still a record of the same component, so the steps only finish the work).
-    Each step (``identity_components_step.sql``) is materialised (local checkpoint) so the plan
-    does not grow with the steps; it stops when a step changes no label.
+    Only the graph's core iterates (``identity_components_core.sql``: records with two or more
+    linking values); each step (``identity_components_step.sql``) is materialised (local
+    checkpoint) so the plan does not grow with the steps, until a step changes no label; then
+    the leaves and lone records are put back (``identity_components_attach.sql``).
 
     >>> labels = spark_components(spark, "kept_edges").toPandas()     # doctest: +SKIP
     """
     if not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"The 'max_steps' parameter must be a positive integer. Got {max_steps!r} instead.")
-    spark.sql(f"SELECT rec, vcode FROM {edges_view}").createOrReplaceTempView("cc_edges")
-    start = (f"SELECT e.rec, COALESCE(MIN(s.label), e.rec) AS label FROM (SELECT DISTINCT rec FROM cc_edges) e "
-             f"LEFT JOIN {start_view} s ON e.rec = s.rec GROUP BY e.rec") if start_view else \
+    spark.sql(f"SELECT rec, vcode FROM {edges_view}").createOrReplaceTempView("cc_all_edges")
+    spark.sql(rule("identity_components_core")).localCheckpoint().createOrReplaceTempView("cc_edges")
+    # a start label must be a core record of the same component (labels point at core records)
+    start = (f"WITH core AS (SELECT DISTINCT rec FROM cc_edges), seed AS (SELECT s.rec, s.label FROM {start_view} s "
+             "JOIN core c ON s.label = c.rec) SELECT c.rec, COALESCE(MIN(d.label), c.rec) AS label FROM core c "
+             "LEFT JOIN seed d ON c.rec = d.rec GROUP BY c.rec") if start_view else \
         "SELECT DISTINCT rec, rec AS label FROM cc_edges"
     labels = spark.sql(start).localCheckpoint()
     for _ in range(max_steps):
@@ -70,7 +75,8 @@ def spark_components(spark: Any, edges_view: str, *, start_view: str | None = No
             break
     else:
         raise RuntimeError(f"Connected components did not settle in {max_steps} steps (edges: {edges_view}).")
-    labels = labels.select("rec", "label")
+    labels.select("rec", "label").createOrReplaceTempView("cc_labels")
+    labels = spark.sql(rule("identity_components_attach")).localCheckpoint()
     labels.createOrReplaceTempView("cc_result")
     return labels
 

@@ -5,8 +5,8 @@
 -- of the same component, never above the record itself; when a step changes no label, each
 -- component's records all carry its smallest record (the local engine's canonical numbering
 -- orders components by that record).
--- Tables: cc_edges (rec, vcode) — the kept identifier edges; cc_labels (rec, label) — one row per
--- record with an edge (at the start, label = rec, or any record of its component not above it).
+-- Tables: cc_edges (rec, vcode) — the graph's core (identity_components_core.sql); cc_labels (rec, label) — one row per
+-- core record (at the start, label = rec, or any core record of its component not above it).
 -- Parameters: none. Output: rec, label, changed (the label went down in this step).
 WITH value_min AS (
     SELECT e.vcode, MIN(l.label) AS label
