@@ -11,7 +11,9 @@ Then each stage with a Spark implementation runs on both engines, each in a fres
 
 - customer_360: local = the whole profile build (``build_customer_360``, every block); Spark =
   its heavy blocks (always-present columns, orders, events, sessions: ``spark_customer_aggregates``);
-- rfm: purchases view + summary + scores + segments on both (``rfm_segments`` / ``spark_rfm_segments``).
+- rfm: purchases view + summary + scores + segments on both (``rfm_segments`` / ``spark_rfm_segments``);
+- identity: the OneID stage (``run_identity``) on a copy of the cleaned channels; Spark = the graph
+  and the pair scoring on Spark. ``partition`` must be the same on both (same OneIDs up to relabelling).
 
 Results: ``reports/benchmarks/spark_<persons>.json`` and ``.md``. Timings on a shared machine are
 inflated by the other load (the 1-minute load average is recorded per run).
@@ -34,7 +36,7 @@ from tests.benchmarks.child import run_child
 
 ROOT = Path(__file__).parents[2]
 PREPARE = ("sample", "ingest", "clean", "identity", "canonical", "customer_360")
-COMPARED = ("customer_360", "rfm")
+COMPARED = ("identity", "customer_360", "rfm")
 
 
 def prepare(data: Path, persons: int) -> list[dict]:
@@ -70,6 +72,7 @@ def main(argv=None) -> int:
     ap.add_argument("--driver-memory", default="4g")
     ap.add_argument("--shuffle-partitions", type=int, default=8)
     ap.add_argument("--keep", action="store_true", help="keep the temporary data folder")
+    ap.add_argument("--stages", nargs="+", choices=COMPARED, default=list(COMPARED), help="the stages to compare")
     a = ap.parse_args(argv)
     root = None
     if a.data:
@@ -81,14 +84,15 @@ def main(argv=None) -> int:
         if not (data / "processed" / "customer_360.parquet").exists():
             prepare(data, a.persons)
         results = []
-        for stage in COMPARED:
+        for stage in a.stages:
             for engine in ("local", "spark"):
                 r = run_child("tests.benchmarks.spark_stage", stage, "--engine", engine, "--data", data,
                               "--master", a.master, "--driver-memory", a.driver_memory,
                               "--shuffle-partitions", a.shuffle_partitions)
                 results.append(r)
                 print(f"{stage:<13} {engine:<6} {r['rows']:>10,} rows  {r['seconds']:>7.1f} s  "
-                      f"(start {r['start_seconds']:.1f} s)  peak {r['peak_mb']:>7,.0f} MB", flush=True)
+                      f"(start {r['start_seconds']:.1f} s)  peak {r['peak_mb']:>7,.0f} MB"
+                      + (f"  partition {r['partition']}" if "partition" in r else ""), flush=True)
     finally:
         if root is not None and not a.keep:
             shutil.rmtree(root, ignore_errors=True)

@@ -2,10 +2,16 @@
 customer 360 profile; prints its measurements as one JSON line (used by ``tests/benchmarks/spark.py``).
 
     python -m tests.benchmarks.spark_stage rfm --engine spark --data DIR [--master local[2]]
+    python -m tests.benchmarks.spark_stage identity --engine spark --data DIR    # on a copy of the cleaned channels
 
 ``seconds`` is the stage's work; for Spark the session's start is ``start_seconds``, apart.
 ``peak_mb`` is the largest resident set of this process and, for Spark, of the JVM it started
 (sampled every 0.2 s from /proc), added together: the whole engine's memory.
+
+``identity`` runs the OneID stage (``run_identity``, no quality evaluation) on a private copy of the
+folder's cleaned channels and recorded settings (the folder's own OneIDs are not touched); it also
+prints ``oneids`` and ``partition`` (a SHA-256 of each record's first record of its OneID): two
+engines with the same partition give the same OneIDs up to relabelling.
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ class _Sampler(threading.Thread):
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["customer_360", "rfm"])
+    ap.add_argument("stage", choices=["customer_360", "rfm", "identity"])
     ap.add_argument("--engine", choices=["local", "spark"], required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--master", default="local[2]")
@@ -75,6 +81,8 @@ def main() -> int:
     from workbench.segments import rfm as R
 
     paths = get_paths(a.data, a.data + "/../reports")
+    if a.stage == "identity":
+        return _identity(a, paths)
     layer = load_canonical(paths)
     as_of = layer.data_end
     population = pd.read_parquet(paths.customer_360, columns=["oneid"])["oneid"] if a.stage == "rfm" else None
@@ -117,6 +125,60 @@ def main() -> int:
     print("RESULT " + json.dumps({"stage": a.stage, "engine": a.engine, "rows": rows, "seconds": round(seconds, 3),
                                   "start_seconds": round(start, 3), "peak_mb": round(peak_mb, 1),
                                   "load_1min": round(os.getloadavg()[0], 2)}))
+    return 0
+
+
+def _identity(a, paths) -> int:
+    """The OneID stage on one engine, on a copy of the cleaned channels (see the module docstring)."""
+    import hashlib
+    import shutil
+    import tempfile
+
+    import numpy as np
+    import pandas as pd
+
+    from workbench.config import get_paths
+    from workbench.identity import run_identity
+
+    work = Path(tempfile.mkdtemp(prefix="wb-bench-identity-"))
+    try:
+        shutil.copytree(paths.data, work / "data", ignore=shutil.ignore_patterns("raw", "processed", "canonical"))
+        copy = get_paths(work / "data", work / "reports").ensure()
+        engine = {"engine": "local"} if a.engine == "local" else {
+            "engine": "spark", "master": a.master, "driver_memory": a.driver_memory,
+            "shuffle_partitions": a.shuffle_partitions, "conf": {"spark.ui.enabled": "false"}}
+        sampler = _Sampler()
+        sampler.start()
+        start = 0.0
+        if a.engine == "spark":
+            from workbench.engine import EngineSettings
+            from workbench.engine.session import spark_session
+
+            t = time.perf_counter()
+            spark = spark_session(EngineSettings.from_dict(engine))
+            spark.sparkContext.setLogLevel("ERROR")
+            spark.range(1).count()
+            start = time.perf_counter() - t
+        t0 = time.perf_counter()
+        res = run_identity(copy, evaluate=False, engine=engine)
+        seconds = time.perf_counter() - t0
+        sampler.stop.set()
+        sampler.join()
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + sampler.peak
+        oneid = res.records["oneid"].to_numpy()
+        first = pd.Series(np.arange(len(oneid))).groupby(oneid).transform("min").to_numpy(np.int64)
+        if a.engine == "spark":
+            from workbench.engine.session import stop_spark
+
+            stop_spark()
+        print("RESULT " + json.dumps({
+            "stage": "identity", "engine": a.engine, "rows": int(len(oneid)), "oneids": int(len(np.unique(oneid))),
+            "partition": hashlib.sha256(first.tobytes()).hexdigest()[:16], "seconds": round(seconds, 3),
+            "start_seconds": round(start, 3), "peak_mb": round(peak_mb, 1),
+            "step_seconds": {k: round(v, 1) for k, v in res.seconds.items()},
+            "load_1min": round(os.getloadavg()[0], 2)}))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -12,7 +12,8 @@ Modules, one per concern (none imports pyspark at import time):
 - :mod:`~workbench.engine.session` — a Spark session from the settings (Java and pyspark
   checked with a message saying what to install; Splink's similarity jar added);
 - :mod:`~workbench.engine.sql` — the shared SQL rules and how each engine runs them;
-- :mod:`~workbench.engine.spark_rfm`, :mod:`~workbench.engine.spark_360` — the stages on Spark.
+- :mod:`~workbench.engine.spark_rfm`, :mod:`~workbench.engine.spark_360` — the stages on Spark;
+- :mod:`~workbench.engine.spark_identity` — OneID's graph and pair scoring on Spark.
 
 Example:
     >>> EngineSettings.from_dict({"engine": "local"}).is_spark

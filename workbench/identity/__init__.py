@@ -114,7 +114,7 @@ def _category_text(values: pd.Series) -> pd.Series:
 def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySettings | None = None, *,
                    sources: dict[str, SourceSpec] | None = None, record_ids: dict[str, pd.Series] | None = None,
                    previous: pd.DataFrame | None = None, decisions: pd.DataFrame | None = None,
-                   keep_observations: bool = True) -> Resolution:
+                   keep_observations: bool = True, engine=None) -> Resolution:
     """Resolve several tables at once. ``sources`` (default: ``settings.sources``) says which
     column of each table is which identifier or attribute; ``record_ids`` default to each
     table's ``record_id`` column, else ``<table>:<row>``.
@@ -127,8 +127,25 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
 
     ``keep_observations`` keeps the identifier observations on the result (for the recall
     ceiling diagnostic); without it they are freed as soon as the graph is built.
+
+    ``engine`` (:class:`workbench.engine.EngineSettings`, a mapping or a YAML path; default
+    local): with ``engine: spark`` the deterministic graph (components, per-value limits) and
+    the probabilistic stage's pair scoring run on Spark
+    (:mod:`workbench.engine.spark_identity`); the result is the same.
     """
+    from ..runconfig import resolve_engine
+
     settings = settings or IdentitySettings.from_yaml()
+    eng = resolve_engine(None, engine) if engine is not None else None   # None: this process (local)
+    link_graph, predict = link_deterministic, None
+    if eng is not None and eng.is_spark:
+        from functools import partial
+
+        from ..engine.session import spark_session
+        from ..engine.spark_identity import spark_link_deterministic, spark_predict
+
+        spark = spark_session(eng)
+        link_graph, predict = partial(spark_link_deterministic, spark), partial(spark_predict, spark)
     sources = sources or settings.sources
     missing = sorted(set(tables) - set(sources))
     if missing:
@@ -139,7 +156,7 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
     with meter("observe"):
         records, ids, attrs, blocked = _observe_tables(tables, sources, settings, record_ids, unmatched)
     with meter("deterministic"):
-        det = link_deterministic(len(records), ids, settings)
+        det = link_graph(len(records), ids, settings)
         if keep_observations:  # with each (identifier, value)'s code, for the recall ceiling
             ids["vcode"] = det.observation_codes
         else:
@@ -162,7 +179,7 @@ def resolve_tables(tables: Mapping[str, pd.DataFrame], settings: IdentitySetting
             attrs = _with_typo_identifiers(attrs, det, settings)
             profiles = component_profiles(det.labels, attrs, anchored)
             del attrs
-            prob = link_probabilistic(profiles, settings, _guard_values(det, settings))
+            prob = link_probabilistic(profiles, settings, _guard_values(det, settings), predict=predict)
             applied = _apply_decisions(prob, det.labels, records["record_id"], decisions)
             labels = _join_components(det.labels, prob.merges)
         with meter("assign"):
@@ -529,7 +546,7 @@ def check_sources(settings: IdentitySettings, mappings: Mapping) -> None:
 
 
 def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str | Path | None = None,
-                 evaluate: bool = True) -> Resolution:
+                 evaluate: bool = True, engine=None) -> Resolution:
     """The OneID stage: resolve every cleaned channel and write ``data/processed``:
 
     ``oneid_records.parquet`` (record → OneID; also the registry the next run keeps ids
@@ -537,8 +554,12 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
     splits, appended), ``identity_over_limit.parquet`` and ``metrics/identity.json``
     (with the quality against the sample's ground truth, unless ``evaluate`` is False; also
     kept on ``res.quality``).
+
+    ``engine`` (settings, a mapping or a YAML path; default: the run's recorded engine, else
+    local): with ``engine: spark`` the graph and the pair scoring run on Spark
+    (:mod:`workbench.engine.spark_identity`) — the same OneIDs, written to the same files.
     """
-    from ..runconfig import record, resolve_identity, resolve_mappings
+    from ..runconfig import record, resolve_engine, resolve_identity, resolve_mappings
 
     t0 = time.perf_counter()
     paths = (paths or get_paths()).ensure()
@@ -551,7 +572,7 @@ def run_identity(paths: Paths | None = None, *, settings: IdentitySettings | str
     decisions_file = paths.processed / "match_decisions.parquet"
     decisions = pd.read_parquet(decisions_file) if decisions_file.exists() else None
     res = resolve_tables(_ChannelTables(paths, settings, list(mappings)), settings, previous=previous,
-                         decisions=decisions, keep_observations=evaluate)
+                         decisions=decisions, keep_observations=evaluate, engine=resolve_engine(paths, engine))
     del previous
     # the quality against the truth only reads the resolution: it is measured on a second
     # thread while the files are written (Arrow, NumPy and Parquet work on both release the GIL)

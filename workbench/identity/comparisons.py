@@ -63,8 +63,18 @@ def _swap_pair(settings: IdentitySettings, present: list[str]) -> tuple[str, str
     return (fore[0], sur[0]) if len(fore) == 1 and len(sur) == 1 else None
 
 
-def splink_comparisons(settings: IdentitySettings, present: list[str]) -> list:
-    """Splink comparisons for the attributes and typo-compared identifiers in ``present``."""
+def splink_comparisons(settings: IdentitySettings, present: list[str], *, dialect: str = "duckdb") -> list:
+    """Splink comparisons for the attributes and typo-compared identifiers in ``present``, for
+    the SQL ``dialect`` ("duckdb" or "spark": the same levels, written for that engine).
+
+    >>> s = IdentitySettings.from_dict({"identifiers": [{"name": "member_id", "kind": "unique"}],
+    ...     "attributes": {"dob": {"comparison": "date"}}})
+    >>> [lv["sql_condition"] for lv in splink_comparisons(s, ["dob"], dialect="spark")[0]
+    ...  .create_comparison_dict("spark")["comparison_levels"]][2][:36]
+    'SUBSTRING(`dob_l`, 1, 4) = SUBSTRING'
+    """
+    if dialect not in ("duckdb", "spark"):
+        raise ValueError(f"The 'dialect' parameter must be 'duckdb' or 'spark'. Got {dialect!r} instead.")
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
 
@@ -85,18 +95,19 @@ def splink_comparisons(settings: IdentitySettings, present: list[str]) -> list:
             if swap is not None and name in swap:
                 other = swap[1] if name == swap[0] else swap[0]
                 levels.append(cll.CustomLevel(f'"{name}_l" = "{other}_r" AND "{name}_r" = "{other}_l"',
-                                              label_for_charts=f"{name} and {other} swapped"))
+                                              label_for_charts=f"{name} and {other} swapped",
+                                              base_dialect_str="duckdb"))
             levels += [cll.JaroWinklerLevel(name, t) for t in (th or [0.92, 0.88, 0.7])]
             c = cl.CustomComparison(levels + [cll.ElseLevel()], output_column_name=name)
             tf = False  # on the exact level already
         elif kind == "date":
-            c = _date_comparison(cll, cl, name)
+            c = _date_comparison(cll, cl, name, dialect)
         elif kind == "postcode":
             n = int((th or [3])[0])
             c = cl.CustomComparison([
                 cll.NullLevel(name), _exact(cll, name, tf), cll.DamerauLevenshteinLevel(name, 1),
                 cll.CustomLevel(f'substr("{name}_l", 1, {n}) = substr("{name}_r", 1, {n})',
-                                label_for_charts=f"first {n} characters"),
+                                label_for_charts=f"first {n} characters", base_dialect_str="duckdb"),
                 cll.ElseLevel()], output_column_name=name)
             tf = False
         elif kind == "address":
@@ -117,7 +128,7 @@ def _exact(cll, name: str, tf: bool):
     return level.configure(tf_adjustment_column=name) if tf else level
 
 
-def _date_comparison(cll, cl, name: str):
+def _date_comparison(cll, cl, name: str, dialect: str = "duckdb"):
     """Dates as ``YYYY-MM-DD`` text (see :func:`normalise_values`); a typed date that is no
     calendar date (``1956-13-04``) still compares by its characters."""
     y, m, d = (f'substr("{name}_{{s}}", {a}, {b})' for a, b in ((1, 4), (6, 2), (9, 2)))
@@ -130,12 +141,12 @@ def _date_comparison(cll, cl, name: str):
     same = [f"{part(x, 'l')} = {part(x, 'r')}" for x in (y, m, d)]
     one_off = " OR ".join(f"({a} AND {b})" for a, b in ((same[0], same[1]), (same[0], same[2]), (same[1], same[2])))
     levels = [cll.NullLevel(name), cll.ExactMatchLevel(name),
-              cll.CustomLevel(transposed, label_for_charts="day and month transposed"),
+              cll.CustomLevel(transposed, label_for_charts="day and month transposed", base_dialect_str="duckdb"),
               cll.DamerauLevenshteinLevel(name, 1).configure(label_for_charts="one character off"),
-              cll.CustomLevel(one_off, label_for_charts="one of day, month, year off")]
+              cll.CustomLevel(one_off, label_for_charts="one of day, month, year off", base_dialect_str="duckdb")]
     for t, metric in ((1, "month"), (1, "year"), (10, "year")):
         levels.append(cll.AbsoluteDateDifferenceLevel(name, input_is_string=True, threshold=t, metric=metric,
-                                                      datetime_format="%Y-%m-%d"))
+                                                      datetime_format="%Y-%m-%d" if dialect == "duckdb" else "yyyy-MM-dd"))
     return cl.CustomComparison(levels + [cll.ElseLevel()], output_column_name=name)
 
 
@@ -212,8 +223,10 @@ def splink_rule(rule: list[str]):
     from splink import block_on
 
     if len(rule) == 1 and rule[0].startswith("swap:"):
+        from splink.blocking_rule_library import CustomRule
+
         _, a, b = rule[0].split(":")
-        return f'l."{a}" = r."{b}" AND l."{b}" = r."{a}"'
+        return CustomRule(f'l."{a}" = r."{b}" AND l."{b}" = r."{a}"', sql_dialect="duckdb")
     return block_on(*rule)
 
 

@@ -152,6 +152,26 @@ def _persons_per_value(edges: pd.DataFrame, kept: pd.DataFrame, labels: np.ndarr
     return joined.groupby(["vcode", "identifier"], observed=True).size().groupby(level=0).max()
 
 
+def over_limit_report(tier_edges: pd.DataFrame, over: pd.Series, values: pd.Series,
+                      max_persons: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The report of the values ``over`` (vcode -> persons) not used as links: (identifier,
+    value_hash, persons, max_persons) to write, and (identifier, value) kept in memory only.
+
+    >>> e = pd.DataFrame({"rec": [0, 1], "identifier": ["phone", "phone"], "vcode": [0, 0]})
+    >>> report, shown = over_limit_report(e, pd.Series({0: 3}), pd.Series(["+8613800138000"]), {"phone": 2})
+    >>> report[["identifier", "persons", "max_persons"]].to_dict("records"), shown["value"].tolist()
+    ([{'identifier': 'phone', 'persons': 3, 'max_persons': 2}], ['+8613800138000'])
+    """
+    info = tier_edges[tier_edges["vcode"].isin(over.index)].drop_duplicates("vcode")
+    info = info.assign(identifier=info["identifier"].astype(str),
+                       value=values.iloc[info["vcode"].to_numpy()].to_numpy())
+    report = pd.DataFrame({
+        "identifier": info["identifier"].to_numpy(), "value_hash": value_hash(info["value"]).to_numpy(),
+        "persons": over.reindex(info["vcode"]).to_numpy(),
+        "max_persons": info["identifier"].map(max_persons).to_numpy()})
+    return report, info[["identifier", "value"]]
+
+
 def link_deterministic(n_records: int, ids: pd.DataFrame, settings: IdentitySettings) -> DeterministicResult:
     """Resolve ``n_records`` records from their identifier observations (rec, identifier, value)."""
     vcode, values = encode_values(ids)
@@ -174,18 +194,40 @@ def link_deterministic(n_records: int, ids: pd.DataFrame, settings: IdentitySett
             limit_of_value = tier_edges.groupby("vcode", observed=True)["identifier"].first().astype(str).map(max_persons)
             over = persons[persons > limit_of_value.reindex(persons.index).to_numpy()]
         if len(over):
-            info = tier_edges[tier_edges["vcode"].isin(over.index)].drop_duplicates("vcode")
-            info = info.assign(identifier=info["identifier"].astype(str),
-                               value=values.iloc[info["vcode"].to_numpy()].to_numpy())
-            over_values.append(info[["identifier", "value"]])
-            over_rows.append(pd.DataFrame({
-                "identifier": info["identifier"].to_numpy(), "value_hash": value_hash(info["value"]).to_numpy(),
-                "persons": over.reindex(info["vcode"]).to_numpy(),
-                "max_persons": info["identifier"].map(max_persons).to_numpy()}))
+            report, shown = over_limit_report(tier_edges, over, values, max_persons)
+            over_rows.append(report)
+            over_values.append(shown)
         kept = pd.concat([kept, tier_edges[~tier_edges["vcode"].isin(over.index)]], ignore_index=True)
         labels = cc(kept)
 
-    # unique conflicts: split at the weakest links until each component has one unique value
+    kept, labels, conflicts = split_unique_conflicts(n_records, kept, labels, settings, n_values=n_vals)
+    over_limit = (pd.concat(over_rows, ignore_index=True) if over_rows
+                  else pd.DataFrame(columns=["identifier", "value_hash", "persons", "max_persons"]))
+    over = (pd.concat(over_values, ignore_index=True) if over_values
+            else pd.DataFrame(columns=["identifier", "value"]))
+    return DeterministicResult(labels, kept.reset_index(drop=True), over_limit, pd.DataFrame(conflicts), over,
+                               values, vcode)
+
+
+def split_unique_conflicts(n_records: int, kept: pd.DataFrame, labels: np.ndarray, settings: IdentitySettings, *,
+                           n_values: int) -> tuple[pd.DataFrame, np.ndarray, list[dict]]:
+    """Split each component holding two values of a unique identifier at its weakest links:
+    the lowest-priority identifier's edges inside the conflicting components are dropped,
+    repeatedly, until no conflict is left (or only unique identifiers are left to cut).
+
+    ``kept`` (rec, identifier, vcode) are the edges kept so far and ``labels`` their components
+    (:func:`components`); returns the edges still kept (a row subset of ``kept``, in its order,
+    with its index), the new labels and one conflict entry per split component. Only the
+    conflicting components change, so the Spark engine calls this on their records alone.
+
+    >>> s = IdentitySettings.from_dict({"identifiers": [{"name": "member_id", "kind": "unique"},
+    ...                                                 {"name": "phone", "kind": "strong"}]})
+    >>> e = pd.DataFrame({"rec": [0, 1, 0, 1], "identifier": ["member_id", "member_id", "phone", "phone"],
+    ...                   "vcode": [0, 1, 2, 2]})
+    >>> kept, labels, conflicts = split_unique_conflicts(2, e, np.array([0, 0]), s, n_values=3)
+    >>> labels.tolist(), kept.index.tolist(), conflicts[0]["dropped_identifier"]
+    ([0, 1], [0, 1], 'phone')
+    """
     prio = {i.name: k for k, i in enumerate(settings.identifiers)}
     unique_names = set(settings.names_of_kind("unique"))
     conflicts = []
@@ -207,10 +249,5 @@ def link_deterministic(n_records: int, ids: pd.DataFrame, settings: IdentitySett
             conflicts.append({"component_records": int(sizes[c]), "unique_values": int(n_unique[c]),
                               "dropped_identifier": name})
         kept = kept[~(in_bad & (kept["identifier"] == name).to_numpy())]
-        labels = cc(kept)
-    over_limit = (pd.concat(over_rows, ignore_index=True) if over_rows
-                  else pd.DataFrame(columns=["identifier", "value_hash", "persons", "max_persons"]))
-    over = (pd.concat(over_values, ignore_index=True) if over_values
-            else pd.DataFrame(columns=["identifier", "value"]))
-    return DeterministicResult(labels, kept.reset_index(drop=True), over_limit, pd.DataFrame(conflicts), over,
-                               values, vcode)
+        labels = components(n_records, kept["rec"].to_numpy(), kept["vcode"].to_numpy(), n_values)
+    return kept, labels, conflicts

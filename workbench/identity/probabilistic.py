@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import gc
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,11 @@ import pandas as pd
 from .comparisons import (comparison_columns, contribution_columns, derived_blocking_rules, em_rules, prior_rules,
                           splink_comparisons, splink_rule)
 from .settings import IdentitySettings
+
+#: scores the pairs of the profiles with a trained model: (model, profiles, term-frequency tables,
+#: threshold=) -> (scored pairs, per-comparison weights of the pairs >= threshold); ``model(dialect)``
+#: is the trained model as Splink settings in that SQL dialect (:func:`trained_model_in`)
+Predictor = Callable[..., tuple[pd.DataFrame, pd.DataFrame]]
 
 
 def component_profiles(labels: np.ndarray, attrs: pd.DataFrame, anchored: np.ndarray) -> pd.DataFrame:
@@ -119,26 +125,69 @@ def _remove_matches_from_u(comparisons, prior: float, *, max_pairs: float) -> No
         other[0].u_probability = max(1.0 - sum(lv.u_probability for lv in agree), floor)
 
 
-def _splink_predictions(df: pd.DataFrame, present: list[str], rules: list[list[str]], settings: IdentitySettings,
-                        con) -> tuple[pd.DataFrame, pd.DataFrame, float] | None:
-    """Splink's scored pairs of the profiles ``df`` (u by random sampling, the matches taken out
-    of it, m by EM on rules that together train every comparison), the per-comparison match
-    weights of the pairs at or above the threshold, and the prior, on the DuckDB connection
-    ``con``; None when no pair agrees on the prior's rules."""
-    from splink import DuckDBAPI, Linker, SettingsCreator
+def splink_settings(settings: IdentitySettings, present: list[str], rules: list[list[str]], *,
+                    dialect: str = "duckdb"):
+    """Splink's settings (untrained) of the probabilistic stage, in the SQL ``dialect``: the
+    comparisons of ``present`` and the blocking ``rules``; the profile's ``anchored`` flag is kept."""
+    from splink import SettingsCreator
 
-    db = DuckDBAPI(connection=con)
-    creator = SettingsCreator(
+    return SettingsCreator(
         link_type="dedupe_only",
-        comparisons=splink_comparisons(settings, present),
+        comparisons=splink_comparisons(settings, present, dialect=dialect),
         blocking_rules_to_generate_predictions=[splink_rule(r) for r in rules],
         retain_matching_columns=False, retain_intermediate_calculation_columns=True,
         additional_columns_to_retain=["anchored"],
     )
+
+
+def trained_model_in(trained: dict, settings: IdentitySettings, present: list[str], rules: list[list[str]], *,
+                     dialect: str) -> dict:
+    """The model ``trained`` on DuckDB (Splink's settings JSON) written for another SQL
+    ``dialect``: the same comparisons and rules built for that engine, with the trained m and u
+    of every level and the prior. Splink does not translate a saved model's SQL itself.
+
+    >>> s = IdentitySettings.from_dict({"identifiers": [{"name": "member_id", "kind": "unique"}],
+    ...     "attributes": {"city": {"comparison": "exact"}}})
+    >>> t = splink_settings(s, ["city"], [["city"]]).create_settings_dict("duckdb")
+    >>> t["comparisons"][0]["comparison_levels"][1].update(m_probability=0.9, u_probability=0.01)
+    >>> t["probability_two_random_records_match"] = 0.001
+    >>> m = trained_model_in(t, s, ["city"], [["city"]], dialect="spark")
+    >>> m["comparisons"][0]["comparison_levels"][1]["sql_condition"], m["probability_two_random_records_match"]
+    ('`city_l` = `city_r`', 0.001)
+    """
+    out = splink_settings(settings, present, rules, dialect=dialect).create_settings_dict(dialect)
+    theirs = trained["comparisons"]
+    if [c.get("output_column_name") for c in out["comparisons"]] != [c.get("output_column_name") for c in theirs]:
+        raise ValueError("The trained model's comparisons are not the settings' "
+                         f"({[c.get('output_column_name') for c in theirs]}).")
+    for mine, trained_comparison in zip(out["comparisons"], theirs):
+        levels, trained_levels = mine["comparison_levels"], trained_comparison["comparison_levels"]
+        if [lv.get("label_for_charts") for lv in levels] != [lv.get("label_for_charts") for lv in trained_levels]:
+            raise ValueError(f"The trained model's levels of {mine.get('output_column_name')!r} are not the settings'.")
+        for lv, tl in zip(levels, trained_levels):
+            for key in ("m_probability", "u_probability"):
+                if tl.get(key) is not None:
+                    lv[key] = tl[key]
+    out["probability_two_random_records_match"] = trained["probability_two_random_records_match"]
+    return out
+
+
+def _splink_predictions(df: pd.DataFrame, present: list[str], rules: list[list[str]], settings: IdentitySettings,
+                        con, predict: Predictor | None = None) -> tuple[pd.DataFrame, pd.DataFrame, float] | None:
+    """Splink's scored pairs of the profiles ``df`` (u by random sampling, the matches taken out
+    of it, m by EM on rules that together train every comparison), the per-comparison match
+    weights of the pairs at or above the threshold, and the prior, on the DuckDB connection
+    ``con``; None when no pair agrees on the prior's rules. With ``predict``, the model is
+    trained here and the pairs are scored by ``predict`` (e.g. on Spark)."""
+    from splink import DuckDBAPI, Linker
+
+    db = DuckDBAPI(connection=con)
+    creator = splink_settings(settings, present, rules, dialect="duckdb")
     linker = Linker(db.register(df), creator, log_level=logging.ERROR)
-    for c in present:
-        if c in settings.attributes and settings.attributes[c].term_frequency:
-            linker.table_management.register_term_frequency_lookup(db.register(_pair_excluded_tf(df[c])), c)
+    tf_tables = {c: _pair_excluded_tf(df[c]) for c in present
+                 if c in settings.attributes and settings.attributes[c].term_frequency}
+    for c, tf in tf_tables.items():
+        linker.table_management.register_term_frequency_lookup(db.register(tf), c)
     # the prior from rules on *this* table (shrinks as the table grows)
     try:
         linker.training.estimate_probability_two_random_records_match(
@@ -167,6 +216,14 @@ def _splink_predictions(df: pd.DataFrame, present: list[str], rules: list[list[s
             continue
     prior = float(linker._settings_obj._probability_two_random_records_match)
     _remove_matches_from_u(linker._settings_obj.comparisons, prior, max_pairs=max_pairs)
+    if predict is not None:
+        trained = linker.misc.save_model_to_json()
+
+        def model(dialect: str) -> dict:
+            return trained_model_in(trained, settings, present, rules, dialect=dialect)
+
+        pred, contrib = predict(model, df, tf_tables, threshold=float(settings.match_threshold))
+        return pred, contrib, prior
     rel = linker.inference.predict(threshold_match_weight=-5).as_duckdbpyrelation()
     core = ["unique_id_l", "unique_id_r", "match_weight", "match_probability", "anchored_l", "anchored_r"]
     pred = rel.select(*core).df()
@@ -241,11 +298,15 @@ def cluster_with_guards(edges: pd.DataFrame, n: int, unique: pd.DataFrame, max_g
 
 
 def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings,
-                       unique: pd.DataFrame | None = None) -> ProbabilisticResult:
+                       unique: pd.DataFrame | None = None, *, predict: Predictor | None = None) -> ProbabilisticResult:
     """Score profile pairs with Splink and keep the links of the guarded clusters.
 
     ``unique`` (``component``, ``value``): the identifier values of each component no cluster
-    may hold two of (unique identifiers, strong ones not compared with typos)."""
+    may hold two of (unique identifiers, strong ones not compared with typos). ``predict``
+    scores the pairs with the trained model instead of DuckDB (the Spark engine's
+    :func:`workbench.engine.spark_identity.spark_predict`): ``predict(model, profiles,
+    term_frequency_tables, threshold=...)`` -> (scored pairs, contributions), ``model(dialect)``
+    the trained model as Splink settings for that SQL dialect."""
     empty = pd.DataFrame(columns=["component_a", "component_b", "match_weight", "match_probability"])
     attr_cols = [c for c in settings.attributes if c in profiles and profiles[c].notna().sum() > 1]
     typo_ids = [c for c in comparison_columns(settings, attr_cols + list(profiles.columns))
@@ -275,7 +336,7 @@ def link_probabilistic(profiles: pd.DataFrame, settings: IdentitySettings,
     # forked workers meanwhile, freeing them crashed the child.
     con = duckdb.connect(config={"threads": 1})
     try:
-        predicted = _splink_predictions(df, present, rules, settings, con)
+        predicted = _splink_predictions(df, present, rules, settings, con, predict)
     finally:
         con.close()
         gc.collect()
