@@ -32,7 +32,7 @@ from ..roles import CONSENT_EVENTS, EVENT_TYPES, NUMBER_TYPES, ROLES, TIME_TYPES
 from .spark_io import merge_parts, register_pandas
 from .sql import rule, string_literal
 
-__all__ = ["SORT_COLUMNS", "WINDOW_TIMES", "identifier_sources", "source_select", "table_facts", "table_schema",
+__all__ = ["SORT_COLUMNS", "WINDOW_TIMES", "identifier_sources", "inspect_table", "source_select", "table_schema",
            "write_canonical_tables"]
 
 #: The columns every rule adds to order its rows as the local engine does (dropped when written).
@@ -270,41 +270,46 @@ def table_schema(name: str):
     return pa.Schema.from_pandas(empty(name), preserve_index=False)
 
 
-def _check(spark: Any, name: str, sdf: Any) -> None:
-    """The schema's checks (required values present, amounts not negative, keys unique), in one pass;
-    a failure raises naming the column and a few record ids."""
+def inspect_table(sdf: Any, name: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """One written table's checks and facts, from one grouped pass (plus one for unique keys, event
+    types and purposes): the schema's checks (required values present, amounts not negative, keys
+    unique; a failure raises naming the column and a few record ids), then what the manifest needs
+    (rows, time window, first / last paid order, event types, purposes, matched refunds — the facts
+    the local engine takes of its tables) and the rows per channel."""
     required = [c for c in COLUMNS[name] if c in ("oneid", "record_id", "channel") or (name, c) in REQUIRED]
     checks = {f"{c}: missing": f"{_quote(c)} IS NULL" for c in required}
     checks.update({f"{c}: negative": f"{_quote(c)} < 0" for c in COLUMNS[name] if (name, c) in NON_NEGATIVE})
-    exprs = [f"COUNT_IF({cond}) AS `{i}`" for i, cond in enumerate(checks.values())]
-    for c in UNIQUE.get(name, []):
-        exprs.append(f"COUNT(*) - COUNT(DISTINCT {_quote(c)}) AS `dup_{c}`")
-    row = sdf.selectExpr(*exprs).first()
+    exprs = ["COUNT(*) AS n"] + [f"COUNT_IF({cond}) AS `c{i}`" for i, cond in enumerate(checks.values())]
+    col = WINDOW_TIMES.get(name)
+    if col is not None:
+        exprs += [f"MIN({_quote(col)}) AS lo", f"MAX({_quote(col)}) AS hi"]
+    if name == "orders":
+        exprs += ["MIN(CASE WHEN is_order THEN ordered_at END) AS lo_paid",
+                  "MAX(CASE WHEN is_order THEN ordered_at END) AS hi_paid"]
+    if name == "refunds":
+        exprs.append("COUNT_IF(matched) AS matched")
+    rows = sdf.groupBy("channel").agg(*[_expr(e) for e in exprs]).collect()
+    counts = {str(r["channel"]): int(r["n"]) for r in rows}
     bad = []
     for i, (what, cond) in enumerate(checks.items()):
-        if row[str(i)]:
-            eg = [r[0] for r in sdf.where(cond).select("record_id" if "record_id" in sdf.columns else "oneid")
-                  .limit(3).collect()]
-            bad.append(f"{what} in {row[str(i)]:,} rows (e.g. {', '.join(map(str, eg))})")
+        n = sum(int(r[f"c{i}"]) for r in rows)
+        if n:
+            key = "record_id" if "record_id" in sdf.columns else "oneid"
+            eg = [r[0] for r in sdf.where(cond).select(key).limit(3).collect()]
+            bad.append(f"{what} in {n:,} rows (e.g. {', '.join(map(str, eg))})")
     for c in UNIQUE.get(name, []):
-        if row[f"dup_{c}"]:
-            bad.append(f"{c}: {row[f'dup_{c}']:,} duplicated values")
+        dup = sdf.selectExpr(f"COUNT(*) - COUNT(DISTINCT {_quote(c)}) AS d").first()["d"]
+        if dup:
+            bad.append(f"{c}: {dup:,} duplicated values")
     if bad:
         raise ValueError(f"The canonical table '{name}' does not fit its schema: {'; '.join(bad)}.")
-
-
-def table_facts(sdf: Any, name: str) -> dict[str, Any]:
-    """What the manifest needs of one written table (rows, time window, event types, purposes,
-    matched refunds), computed by Spark — the same facts the local engine takes of its tables."""
-    f: dict[str, Any] = {"rows": int(sdf.count())}
-    col = WINDOW_TIMES.get(name)
+    f: dict[str, Any] = {"rows": sum(counts.values())}
     if col is not None and f["rows"]:
-        r = sdf.selectExpr(f"MIN({_quote(col)}) AS lo", f"MAX({_quote(col)}) AS hi").first()
-        f["first"], f["last"] = _ts(r["lo"]), _ts(r["hi"])
+        f["first"] = _ts(min((r["lo"] for r in rows if r["lo"] is not None), default=None))
+        f["last"] = _ts(max((r["hi"] for r in rows if r["hi"] is not None), default=None))
     if name == "orders":
-        r = sdf.where("is_order AND ordered_at IS NOT NULL").selectExpr("MIN(ordered_at) AS lo",
-                                                                         "MAX(ordered_at) AS hi").first()
-        f["first_order"], f["last_order"] = _ts(r["lo"]), _ts(r["hi"])
+        f["first_order"] = _ts(min((r["lo_paid"] for r in rows if r["lo_paid"] is not None), default=None))
+        f["last_order"] = _ts(max((r["hi_paid"] for r in rows if r["hi_paid"] is not None), default=None))
     elif name == "events":
         f["event_types"] = {str(r[0]): int(r[1]) for r in sdf.groupBy("event_type").count().orderBy("event_type")
                             .collect()}
@@ -312,8 +317,14 @@ def table_facts(sdf: Any, name: str) -> dict[str, Any]:
         f["purposes"] = sorted(str(r[0]) for r in sdf.select("purpose").where("purpose IS NOT NULL").distinct()
                                .collect())
     elif name == "refunds":
-        f["matched"] = int(sdf.where("matched").count())
-    return f
+        f["matched"] = sum(int(r["matched"]) for r in rows)
+    return f, counts
+
+
+def _expr(text: str) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.expr(text)
 
 
 def _ts(v: Any) -> pd.Timestamp | None:
@@ -357,20 +368,22 @@ def write_canonical_tables(spark: Any, *, paths: Paths, mappings: dict[str, Chan
             continue
         if name == "records":
             _check_records(written, reg_counts)
-        _check(spark, name, written)
-        facts[name] = table_facts(written, name)
-        for r in written.groupBy("channel").count().collect():
-            counts.setdefault(str(r[0]), {})[name] = int(r[1])
+        facts[name], per_channel = inspect_table(written, name)
+        for channel, n in per_channel.items():
+            counts.setdefault(channel, {})[name] = n
     return {"facts": facts, "counts": counts, "registry": reg_counts, "oneids": oneids}
 
 
 def _check_records(records: Any, registry_counts: dict[str, int]) -> None:
     """Every cleaned record has a OneID, and the records per channel are the registry's."""
-    r = records.selectExpr("COUNT_IF(oneid IS NULL) AS n", "MIN(CASE WHEN oneid IS NULL THEN record_id END) AS eg").first()
-    if r["n"]:
-        raise ValueError(f"{r['n']:,} cleaned records have no OneID (e.g. {r['eg']}): the cleaned data changed after "
+    rows = records.groupBy("channel").agg(_expr("COUNT(*) AS n"), _expr("COUNT_IF(oneid IS NULL) AS missing"),
+                                          _expr("MIN(CASE WHEN oneid IS NULL THEN record_id END) AS eg")).collect()
+    missing = sum(int(r["missing"]) for r in rows)
+    if missing:
+        eg = min(r["eg"] for r in rows if r["eg"] is not None)
+        raise ValueError(f"{missing:,} cleaned records have no OneID (e.g. {eg}): the cleaned data changed after "
                          "the identity stage ran. Rerun notebook 03_id_matching.")
-    have = {str(x[0]): int(x[1]) for x in records.groupBy("channel").count().collect()}
+    have = {str(r["channel"]): int(r["n"]) for r in rows}
     if have != registry_counts:
         raise ValueError(f"The canonical records ({sum(have.values()):,}) do not match the OneID registry "
                          f"({sum(registry_counts.values()):,}): per channel {have} against {registry_counts}. "
