@@ -2,6 +2,10 @@
 customer 360 profile; prints its measurements as one JSON line (used by ``tests/benchmarks/spark.py``).
 
     python -m tests.benchmarks.spark_stage rfm --engine spark --data DIR [--master local[2]]
+    python -m tests.benchmarks.spark_stage canonical --engine spark --data SCRATCH   # writes SCRATCH's layer
+
+The ``canonical`` stage builds the canonical layer (``run_canonical``) from the data folder's
+cleaned tables and OneID registry, and writes it there: give it a scratch copy.
 
 ``seconds`` is the stage's work; for Spark the session's start is ``start_seconds``, apart.
 ``peak_mb`` is the largest resident set of this process and, for Spark, of the JVM it started
@@ -59,7 +63,7 @@ class _Sampler(threading.Thread):
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["customer_360", "rfm"])
+    ap.add_argument("stage", choices=["canonical", "customer_360", "rfm"])
     ap.add_argument("--engine", choices=["local", "spark"], required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--master", default="local[2]")
@@ -75,8 +79,8 @@ def main() -> int:
     from workbench.segments import rfm as R
 
     paths = get_paths(a.data, a.data + "/../reports")
-    layer = load_canonical(paths)
-    as_of = layer.data_end
+    layer = load_canonical(paths) if a.stage != "canonical" else None
+    as_of = layer.data_end if layer is not None else None
     population = pd.read_parquet(paths.customer_360, columns=["oneid"])["oneid"] if a.stage == "rfm" else None
     m = R.load_segment_map()
     sampler = _Sampler()
@@ -94,7 +98,14 @@ def main() -> int:
         spark.range(1).count()
         start = time.perf_counter() - t
     t0 = time.perf_counter()
-    if a.stage == "customer_360":
+    if a.stage == "canonical":
+        from workbench.canonical import run_canonical
+
+        eng = {"engine": "local"} if a.engine == "local" else EngineSettings(
+            engine="spark", master=a.master, driver_memory=a.driver_memory, shuffle_partitions=a.shuffle_partitions,
+            conf={"spark.ui.enabled": "false"})
+        rows = run_canonical(paths, engine=eng, log=None).manifest["rows"]["records"]
+    elif a.stage == "customer_360":
         if a.engine == "local":   # the profile's whole build (the Spark side computes its heavy blocks)
             rows = len(build_customer_360(layer))
         else:

@@ -76,7 +76,7 @@ def source_select(mapping: ChannelMapping, columns: list[str], m: int) -> str:
     >>> from workbench.mapping import ChannelMapping
     >>> mp = ChannelMapping.from_dict({"channel": "web", "role": "events", "source": {"pattern": "x"},
     ...     "fields": {"event_time": {"column": "t", "type": "timestamp"},
-    ...                "event_type": {"column": "e", "type": "category"}}})
+    ...                "event_type": {"column": "e", "type": "category", "values": {"Page Viewed": ["view"]}}}})
     >>> "CAST(c.`event_type` AS STRING) AS `event_type`" in source_select(mp, ["record_id", "event_time", "event_type"], 0)
     True
     """
@@ -201,9 +201,7 @@ def _build(spark: Any, paths: Paths, mappings: dict[str, ChannelMapping], regist
                     value=f"x_{e.value}" if e.value else "CAST(NULL AS DOUBLE)",
                     duration=f"x_{e.duration}" if e.duration else "CAST(NULL AS DOUBLE)",
                     keep=" AND ".join(keep) or "TRUE", sub=i + 1)))
-            events = ev[0]
-            for x in ev[1:]:
-                events = events.unionByName(x)
+            events = _union(ev)
             add("events", events)
             _view(spark, "events_of_channel", events)
             add("consents", spark.sql(rule("canonical_event_consents")))
@@ -226,10 +224,8 @@ def _returns_refunds(spark: Any, mappings: dict[str, ChannelMapping], returns: l
         cands = [mp.returns_of] if mp.returns_of else order_channels
         register_pandas(spark, "candidates", pd.DataFrame({"pos": range(len(cands)), "channel": cands}),
                         schema="pos INT, channel STRING")
-        if mp.returns_of:   # the most frequent sales channel of its orders (then the smallest), as pandas' mode
-            usual = spark.sql(f"SELECT sales_channel FROM order_keys WHERE channel = {string_literal(mp.returns_of)} "
-                              "AND sales_channel IS NOT NULL GROUP BY sales_channel "
-                              "ORDER BY COUNT(*) DESC, sales_channel LIMIT 1")
+        if mp.returns_of:
+            usual = spark.sql(rule("canonical_usual_sales_channel", channel=string_literal(mp.returns_of)))
         else:
             usual = spark.sql("SELECT CAST(NULL AS STRING) AS sales_channel WHERE FALSE")
         _view(spark, "usual", usual)
