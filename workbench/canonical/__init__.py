@@ -262,7 +262,7 @@ def _write_on_spark(paths: Paths, config: RunConfig, tmp: Any) -> dict[str, Any]
 
 
 def _write_identifiers(sources: list[tuple[ChannelMapping, list[Any]]], config: RunConfig, target: Any,
-                       schema: pa.Schema, *, batch_rows: int = 1 << 20) -> dict[str, Any]:
+                       schema: pa.Schema, *, batch_rows: int = 1 << 18) -> dict[str, Any]:
     """The identifiers table from each channel's linked rows (Parquet part files in record order),
     ``batch_rows`` records at a time; returns its facts (rows)."""
     import pyarrow.parquet as pq
