@@ -13,7 +13,9 @@ Then each stage with a Spark implementation runs on both engines, each in a fres
   its heavy blocks (always-present columns, orders, events, sessions: ``spark_customer_aggregates``);
 - rfm: purchases view + summary + scores + segments on both (``rfm_segments`` / ``spark_rfm_segments``);
 - identity: the OneID stage (``run_identity``) on a copy of the cleaned channels; Spark = the graph
-  and the pair scoring on Spark. ``partition`` must be the same on both (same OneIDs up to relabelling).
+  and the pair scoring on Spark. ``partition`` must be the same on both (same OneIDs up to relabelling);
+- canonical: the canonical stage (``run_canonical``) on a copy of the cleaned tables and registry;
+  Spark = every table's rules as Spark SQL (``engine.spark_canonical``).
 
 Results: ``reports/benchmarks/spark_<persons>.json`` and ``.md``. Timings on a shared machine are
 inflated by the other load (the 1-minute load average is recorded per run).
@@ -36,7 +38,7 @@ from tests.benchmarks.child import run_child
 
 ROOT = Path(__file__).parents[2]
 PREPARE = ("sample", "ingest", "clean", "identity", "canonical", "customer_360")
-COMPARED = ("identity", "customer_360", "rfm")
+COMPARED = ("identity", "canonical", "customer_360", "rfm")
 
 
 def prepare(data: Path, persons: int) -> list[dict]:

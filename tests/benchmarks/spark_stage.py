@@ -3,6 +3,10 @@ customer 360 profile; prints its measurements as one JSON line (used by ``tests/
 
     python -m tests.benchmarks.spark_stage rfm --engine spark --data DIR [--master local[2]]
     python -m tests.benchmarks.spark_stage identity --engine spark --data DIR    # on a copy of the cleaned channels
+    python -m tests.benchmarks.spark_stage canonical --engine spark --data DIR   # on a copy of cleaned + registry
+
+The ``canonical`` stage builds the canonical layer (``run_canonical``) from a temporary copy of
+the data folder's cleaned tables and OneID registry (the folder's own layer is left alone).
 
 ``seconds`` is the stage's work; for Spark the session's start is ``start_seconds``, apart.
 ``peak_mb`` is the largest resident set of this process and, for Spark, of the JVM it started
@@ -20,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import sys
 import threading
 import time
@@ -65,7 +70,7 @@ class _Sampler(threading.Thread):
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("stage", choices=["customer_360", "rfm", "identity"])
+    ap.add_argument("stage", choices=["canonical", "customer_360", "rfm", "identity"])
     ap.add_argument("--engine", choices=["local", "spark"], required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--master", default="local[2]")
@@ -83,8 +88,16 @@ def main() -> int:
     paths = get_paths(a.data, a.data + "/../reports")
     if a.stage == "identity":
         return _identity(a, paths)
-    layer = load_canonical(paths)
-    as_of = layer.data_end
+    scratch = None
+    if a.stage == "canonical":   # a copy of what the stage reads; it writes the copy's layer
+        import tempfile
+
+        scratch = Path(tempfile.mkdtemp(prefix="wb-bench-canonical-"))
+        shutil.copytree(paths.data, scratch / "data", ignore=shutil.ignore_patterns(
+            "raw", "canonical", "ingested", "quarantine", "segments", "models", "customer_360.parquet"))
+        paths = get_paths(scratch / "data", scratch / "reports").ensure()
+    layer = load_canonical(paths) if a.stage != "canonical" else None
+    as_of = layer.data_end if layer is not None else None
     population = pd.read_parquet(paths.customer_360, columns=["oneid"])["oneid"] if a.stage == "rfm" else None
     m = R.load_segment_map()
     sampler = _Sampler()
@@ -104,7 +117,11 @@ def main() -> int:
         spark.range(1).count()
         start = time.perf_counter() - t
     t0 = time.perf_counter()
-    if a.stage == "customer_360":
+    if a.stage == "canonical":
+        from workbench.canonical import run_canonical
+
+        rows = run_canonical(paths, engine=settings, log=None).manifest["rows"]["records"]
+    elif a.stage == "customer_360":
         # the stage on either engine: the whole profile, written (Spark: its heavy blocks by Spark SQL)
         rows = len(run_customer_360(paths, layer=layer, engine=settings))
     else:
@@ -122,6 +139,8 @@ def main() -> int:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + sampler.peak
     if a.engine == "spark":
         stop_spark()
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
     print("RESULT " + json.dumps({"stage": a.stage, "engine": a.engine, "rows": rows, "seconds": round(seconds, 3),
                                   "start_seconds": round(start, 3), "peak_mb": round(peak_mb, 1),
                                   "load_1min": round(os.getloadavg()[0], 2)}))

@@ -47,8 +47,8 @@ from ..timeutil import to_utc
 from .build import build_tables, order_keys, record_times, string_isin
 from .schema import COLUMNS, TABLES, empty, validate_table
 
-__all__ = ["PURCHASE_COLUMNS", "TABLES", "COLUMNS", "CanonicalLayer", "load_canonical", "run_canonical",
-           "totals_from_cleaned", "linked_cleaned"]
+__all__ = ["PURCHASE_COLUMNS", "TABLES", "COLUMNS", "CanonicalLayer", "identifier_rows", "load_canonical",
+           "run_canonical", "totals_from_cleaned", "linked_cleaned"]
 
 #: Columns of :meth:`CanonicalLayer.purchases`, in order.
 PURCHASE_COLUMNS = ("oneid", "record_id", "channel", "sales_channel", "order_key", "ordered_at", "status",
@@ -107,7 +107,7 @@ def _same_strings(a: pd.Series, b: pd.Series) -> bool:
     return bool((a.to_numpy() == b.to_numpy()).all())
 
 
-def _identifier_rows(df: pd.DataFrame, mapping: ChannelMapping, config: RunConfig, at: pd.Series) -> pd.DataFrame:
+def identifier_rows(df: pd.DataFrame, mapping: ChannelMapping, config: RunConfig, at: pd.Series) -> pd.DataFrame:
     """Identifier values of a channel's records as 64-bit hashes (never the values), per OneID."""
     from ..identity.observations import observe
 
@@ -123,26 +123,69 @@ def _identifier_rows(df: pd.DataFrame, mapping: ChannelMapping, config: RunConfi
     # the hash of "<identifier>\x1f<value>", joined and hashed as Arrow strings (same hash as Python strings)
     a, v = pa.array(ident.array), pa.array(ids["value"].astype("string").array)
     key = pc.binary_join_element_wise(a, v.cast(a.type), pa.scalar("\x1f", a.type))
-    return pd.DataFrame({"oneid": df["oneid"].array.take(rec), "identifier": ident,
+    return pd.DataFrame({"oneid": pd.Series(df["oneid"].array.take(rec)).astype("string"), "identifier": ident,
                          "value_hash": pd.util.hash_array(pd.array(key, dtype="string")).astype("uint64"),
                          "at": at.array.take(rec)})
 
 
-def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, log=print) -> "CanonicalLayer":
+def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, engine: Any = None,
+                  log=print) -> "CanonicalLayer":
     """Build the canonical layer from the cleaned channels and the OneID registry, validate every
     table against its schema, and write ``data/processed/canonical/`` (replacing the previous
     layer as a whole). The settings come from what ingest, clean and identity recorded;
     ``analysis_settings`` (a path; default: the package's) are introduced here and recorded.
 
+    ``engine`` (settings, a mapping or a YAML path; default: the run's recorded engine, else local):
+    with ``engine: spark`` the tables are built by Spark SQL (:mod:`workbench.engine.spark_canonical`,
+    the same rules) and written as the same Parquet files, without holding a table in memory.
+
     >>> layer = run_canonical()          # doctest: +SKIP
     """
-    from ..runconfig import record, resolve_analysis, resolve_cleaning, resolve_identity, resolve_mappings
+    from ..runconfig import (record, resolve_analysis, resolve_cleaning, resolve_engine, resolve_identity,
+                             resolve_mappings)
 
     t0 = time.perf_counter()
     paths = (paths or get_paths()).ensure()
     analysis = resolve_analysis(paths, analysis_settings, introduce=True)
-    config = RunConfig(paths, resolve_mappings(paths), resolve_cleaning(paths), resolve_identity(paths), analysis)
+    config = RunConfig(paths, resolve_mappings(paths), resolve_cleaning(paths), resolve_identity(paths), analysis,
+                       resolve_engine(paths, engine))
     record(paths, "analysis", analysis.to_dict())
+    out = paths.canonical
+    tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if config.engine.is_spark:
+        manifest, tables = _write_on_spark(paths, config, tmp), {}
+        records_read = manifest.pop("_records_read")
+    else:
+        manifest, records_read, tables = _write_local(paths, config, tmp)
+    manifest["seconds"] = round(time.perf_counter() - t0, 3)
+    manifest["seconds_per_channel"] = manifest.pop("_seconds_per_channel")
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str),
+                                       encoding="utf-8")
+    if out.exists():
+        old = out.with_name(out.name + f".{os.getpid()}.old")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+    metrics = {"stage": "canonical", "seconds": manifest["seconds"], "engine": config.engine.engine,
+               "totals": {"read": records_read, "kept": manifest["rows"]["records"], "quarantined": 0},
+               "tables": manifest["rows"], "roles": manifest["roles"]}
+    paths.metrics.mkdir(parents=True, exist_ok=True)
+    (paths.metrics / "canonical.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    if log:
+        log(f"canonical layer ({config.engine.engine} engine): {records_read:,} records of {manifest['oneids']:,} "
+            "OneIDs -> " + ", ".join(f"{k} {v:,}" for k, v in manifest["rows"].items())
+            + f" in {manifest['seconds']:.1f} s")
+    layer = CanonicalLayer(paths)
+    layer._cache.update(tables)   # the tables just written, equal to reading them back: no second read
+    return layer
+
+
+def _write_local(paths: Paths, config: RunConfig, tmp: Any) -> tuple[dict[str, Any], int, dict[str, pd.DataFrame]]:
+    """The local engine: every table built in memory (:func:`build_tables`), checked and written to ``tmp``."""
     registry = load_registry(paths)
     seconds: dict[str, float] = {}
     ident_parts = []
@@ -150,7 +193,7 @@ def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, 
     def read(m: ChannelMapping) -> tuple[pd.DataFrame, pd.DataFrame]:
         t = time.perf_counter()
         df = linked_cleaned(paths, m.channel, registry)
-        idents = _identifier_rows(df, m, config, record_times(df, m))
+        idents = identifier_rows(df, m, config, record_times(df, m))
         seconds[m.channel] = round(time.perf_counter() - t, 3)
         return df, idents
 
@@ -170,10 +213,6 @@ def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, 
     ident_parts.clear()
     build.parts["identifiers"] = [pd.concat(idents, ignore_index=True)] if idents else []
     del idents
-    out = paths.canonical
-    tmp = out.with_name(out.name + f".{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     facts: dict[str, Any] = {}
     tables: dict[str, pd.DataFrame] = {}
     # one table at a time: built, checked, then written by a second thread (Arrow encodes and
@@ -192,29 +231,56 @@ def run_canonical(paths: Paths | None = None, *, analysis_settings: Any = None, 
             del df
         for w in written:
             w.result()
-    manifest = _manifest(facts, build, config, registry)
-    manifest["seconds"] = round(time.perf_counter() - t0, 3)
-    manifest["seconds_per_channel"] = seconds
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str),
-                                       encoding="utf-8")
-    if out.exists():
-        old = out.with_name(out.name + f".{os.getpid()}.old")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-    metrics = {"stage": "canonical", "seconds": manifest["seconds"],
-               "totals": {"read": int(len(registry)), "kept": manifest["rows"]["records"], "quarantined": 0},
-               "tables": manifest["rows"], "roles": manifest["roles"]}
-    paths.metrics.mkdir(parents=True, exist_ok=True)
-    (paths.metrics / "canonical.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    if log:
-        log(f"canonical layer: {len(registry):,} records of {registry['oneid'].nunique():,} OneIDs -> "
-            + ", ".join(f"{k} {v:,}" for k, v in manifest["rows"].items()) + f" in {manifest['seconds']:.1f} s")
-    layer = CanonicalLayer(paths)
-    layer._cache.update(tables)   # the tables just written, equal to reading them back: no second read
-    return layer
+    manifest = _manifest(facts, build.counts, config, int(registry["oneid"].nunique()))
+    manifest["_seconds_per_channel"] = seconds
+    return manifest, int(len(registry)), tables
+
+
+def _write_on_spark(paths: Paths, config: RunConfig, tmp: Any) -> dict[str, Any]:
+    """The Spark engine: every table but ``identifiers`` built and written by Spark
+    (:func:`workbench.engine.spark_canonical.write_canonical_tables`, part files merged into the
+    layer's files), the identifiers observed channel by channel in batches of rows."""
+    from ..engine.session import spark_session
+    from ..engine.spark_canonical import identifier_sources, table_schema, write_canonical_tables
+
+    spark = spark_session(config.engine)
+    scratch = tmp / "_spark"
+    try:
+        done = write_canonical_tables(spark, paths=paths, mappings=config.mappings, out=tmp, scratch=scratch)
+        sources = identifier_sources(spark, paths=paths, mappings=config.mappings, identity=config.identity,
+                                     scratch=scratch)
+        facts = done["facts"]
+        facts["identifiers"] = _write_identifiers(sources, config, tmp / "identifiers.parquet",
+                                                  table_schema("identifiers"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    facts = {name: facts[name] for name in TABLES}
+    manifest = _manifest(facts, done["counts"], config, done["oneids"])
+    manifest["_seconds_per_channel"] = {}
+    manifest["_records_read"] = sum(done["registry"].values())
+    return manifest
+
+
+def _write_identifiers(sources: list[tuple[ChannelMapping, list[Any]]], config: RunConfig, target: Any,
+                       schema: pa.Schema, *, batch_rows: int = 1 << 18) -> dict[str, Any]:
+    """The identifiers table from each channel's linked rows (Parquet part files in record order),
+    ``batch_rows`` records at a time; returns its facts (rows)."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    with pq.ParquetWriter(str(target), schema) as writer:
+        for m, files in sources:
+            for f in files:
+                for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows):
+                    df = batch.to_pandas()
+                    if not len(df):
+                        continue
+                    ids = identifier_rows(df, m, config, record_times(df, m))
+                    if len(ids):
+                        validate_table(ids, "identifiers")
+                        writer.write_table(pa.Table.from_pandas(ids, schema=schema, preserve_index=False))
+                        rows += len(ids)
+    return {"rows": rows}
 
 
 def _workers() -> int:
@@ -286,15 +352,16 @@ def _window(facts: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "first_order": iso(o.get("first_order")), "last_order": iso(o.get("last_order"))}
 
 
-def _manifest(facts: dict[str, dict[str, Any]], build, config: RunConfig, registry: pd.DataFrame) -> dict[str, Any]:
+def _manifest(facts: dict[str, dict[str, Any]], counts: dict[str, dict[str, int]], config: RunConfig,
+              oneids: int) -> dict[str, Any]:
     return {
         "built_utc": pd.Timestamp.now(tz="UTC").floor("s").isoformat(),
         "settings": config.to_dict(),
         "roles": {r: [c for c, m in config.mappings.items() if m.role == r]
                   for r in ("profile", "orders", "returns", "events", "consents", "campaign_members")},
         "rows": {t: f["rows"] for t, f in facts.items()},
-        "rows_per_channel": build.counts,
-        "oneids": int(registry["oneid"].nunique()),
+        "rows_per_channel": counts,
+        "oneids": oneids,
         "event_types": facts["events"].get("event_types", {}),
         "consent_purposes": facts["consents"].get("purposes", []),
         "refunds": {"matched": facts["refunds"].get("matched", 0),

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-__all__ = ["register_canonical", "register_pandas", "to_pandas"]
+__all__ = ["merge_parts", "register_canonical", "register_pandas", "to_pandas"]
 
 
 def register_canonical(spark: Any, canonical_dir: str | Path, names: Iterable[str]) -> None:
@@ -50,3 +50,33 @@ def to_pandas(sdf: Any, *, times: Iterable[str] = (), strings: Iterable[str] = (
     for c in strings:
         df[c] = df[c].astype("string")
     return df
+
+
+def merge_parts(parts_dir: str | Path, target: str | Path, schema: Any, *, batch_rows: int = 1 << 20) -> int:
+    """Copy the Parquet part files Spark wrote into ``parts_dir`` (in their name order: a sorted
+    DataFrame's order) into the one file ``target``, cast to ``schema`` (an Arrow schema; its pandas
+    metadata makes pandas read the local engine's dtypes). Streams ``batch_rows`` rows at a time:
+    the table is never whole in memory. Returns the rows written.
+
+    >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> pq.write_table(pa.table({"a": [1, 2]}), d / "part-00000.parquet")
+    >>> pq.write_table(pa.table({"a": [3]}), d / "part-00001.parquet")
+    >>> merge_parts(d, d / "all.parquet", pa.schema([("a", pa.float64())]))
+    3
+    >>> pq.read_table(d / "all.parquet")["a"].to_pylist()
+    [1.0, 2.0, 3.0]
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted(p for p in Path(parts_dir).glob("part-*") if p.name.endswith(".parquet"))
+    rows = 0
+    with pq.ParquetWriter(str(target), schema) as writer:
+        for f in files:
+            for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=schema.names):
+                if batch.num_rows:
+                    t = pa.Table.from_batches([batch]).select(schema.names).cast(schema)
+                    writer.write_table(t)
+                    rows += batch.num_rows
+    return rows
