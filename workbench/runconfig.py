@@ -64,14 +64,20 @@ def settings_dir(paths: Paths) -> Path:
 
 
 def record(paths: Paths, name: str, data: Any) -> Path:
-    """Write ``data`` (plain JSON) as the recorded ``name`` settings; returns the file."""
+    """Write ``data`` (plain JSON) as the recorded ``name`` settings; returns the file.
+
+    An unchanged file is not rewritten, so a run that changes nothing writes nothing.
+    """
     if name not in SETTING_NAMES:
         raise ValueError(f"The 'name' parameter must be one of {list(SETTING_NAMES)}. Got {name!r} instead.")
     d = settings_dir(paths)
     d.mkdir(parents=True, exist_ok=True)
     f = d / f"{name}.json"
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    if f.exists() and f.read_text(encoding="utf-8") == text:
+        return f   # the same settings: leave the file (and its time) alone, a reused run writes nothing
     tmp = f.with_name(f".{f.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, f)
     return f
 
