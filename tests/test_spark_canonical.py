@@ -18,6 +18,8 @@ from workbench.canonical import TABLES, load_canonical, run_canonical
 from workbench.config import get_paths
 from workbench.engine import EngineSettings
 
+pytestmark = pytest.mark.spark_stages   # make test-spark (see the README, "Tests and their cost")
+
 _SPARK = EngineSettings(engine="spark", master="local[2]", shuffle_partitions=2, driver_memory="1g",
                         app_name="workbench-tests", conf={"spark.ui.enabled": "false"})
 

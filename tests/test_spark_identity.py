@@ -20,6 +20,8 @@ from workbench.identity import resolve_tables
 from workbench.identity.deterministic import components, link_deterministic
 from workbench.identity.settings import IdentitySettings, SourceSpec
 
+pytestmark = pytest.mark.spark_stages   # make test-spark (see the README, "Tests and their cost")
+
 SPARK = EngineSettings(engine="spark", master="local[2]", shuffle_partitions=2)
 
 

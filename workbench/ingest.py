@@ -1048,8 +1048,8 @@ def _write_metrics(paths: Paths, result: IngestResult) -> None:
 def ingested_parts(channel: str, paths: Paths | None = None) -> list[Path]:
     """The ingested Parquet files of one channel (one per source file), in the order they are read.
 
-    >>> ingested_parts("web_events")  # doctest: +SKIP
-    [PosixPath('data/interim/ingested/web_events/web_events__web_events.parquet')]
+    >>> ingested_parts("site_clicks")  # doctest: +SKIP
+    [PosixPath('data/interim/ingested/site_clicks/site_clicks__site_clicks.parquet')]
     """
     paths = paths or get_paths()
     parts = sorted((paths.ingested / channel).glob("*.parquet"))
