@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..identity.deterministic import (DeterministicResult, components, encode_values, over_limit_report,
-                                      split_unique_conflicts)
+from ..identity.deterministic import (DeterministicResult, components, deterministic_result, encode_values,
+                                      over_limit_report, split_unique_conflicts)
 from ..identity.settings import IdentitySettings
 from .spark_io import register_pandas
 from .sql import rule
@@ -142,12 +142,7 @@ def spark_link_deterministic(spark: Any, n_records: int, ids: pd.DataFrame,
     dropped = np.isin(vcode, np.concatenate(over_codes)) if over_codes else np.zeros(len(ids), bool)
     kept = pd.concat([ids[(kind == tier) & ~dropped] for tier in TIERS], ignore_index=True)
     kept, labels, conflicts = _split_conflicts_on_driver(kept, labels, settings, len(values))
-    over_limit = (pd.concat(over_rows, ignore_index=True) if over_rows
-                  else pd.DataFrame(columns=["identifier", "value_hash", "persons", "max_persons"]))
-    shown = (pd.concat(over_values, ignore_index=True) if over_values
-             else pd.DataFrame(columns=["identifier", "value"]))
-    return DeterministicResult(labels, kept.reset_index(drop=True), over_limit, pd.DataFrame(conflicts), shown,
-                               values, vcode)
+    return deterministic_result(labels, kept, over_rows, over_values, conflicts, values, vcode)
 
 
 def _split_conflicts_on_driver(kept: pd.DataFrame, labels: np.ndarray, settings: IdentitySettings,

@@ -201,6 +201,16 @@ def link_deterministic(n_records: int, ids: pd.DataFrame, settings: IdentitySett
         labels = cc(kept)
 
     kept, labels, conflicts = split_unique_conflicts(n_records, kept, labels, settings, n_values=n_vals)
+    return deterministic_result(labels, kept, over_rows, over_values, conflicts, values, vcode)
+
+
+def deterministic_result(labels, kept: pd.DataFrame, over_rows: list, over_values: list, conflicts: list,
+                         values, vcode) -> "DeterministicResult":
+    """Assemble a :class:`DeterministicResult` from the graph's parts (shared by the local and Spark engines).
+
+    ``over_rows`` / ``over_values`` are the per-tier over-limit reports (empty lists give empty tables
+    with the report's columns).
+    """
     over_limit = (pd.concat(over_rows, ignore_index=True) if over_rows
                   else pd.DataFrame(columns=["identifier", "value_hash", "persons", "max_persons"]))
     over = (pd.concat(over_values, ignore_index=True) if over_values
