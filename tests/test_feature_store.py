@@ -169,6 +169,22 @@ def test_permutation_importance_equals_scikit_learn(synthetic, kind):
     assert ours.importances_mean[0] > 0.05 and abs(ours.importances_mean[2]) < 0.02  # a matters, c does not
 
 
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid"])
+def test_permutation_importance_of_a_calibrated_pipeline_equals_scikit_learn(synthetic, method):
+    """The fast path scores prepared rows through the same calibrators (isotonic ties included)."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    X, y = synthetic
+    model = CalibratedClassifierCV(make_pipeline("hgb", numeric=["a", "b", "c"], categorical=["city"], max_iter=30),
+                                   method=method, cv=3, ensemble=False).fit(X.iloc[:800], y.iloc[:800])
+    assert classifiers._prepared_pipeline(model) is model.calibrated_classifiers_[0].estimator   # the fast path
+    ours = classifiers._permutation_importance(model, X.iloc[800:], y.iloc[800:], n_repeats=3, random_state=7)
+    theirs = permutation_importance(model, X.iloc[800:], y.iloc[800:], scoring="roc_auc", n_repeats=3,
+                                    random_state=7, n_jobs=1)
+    np.testing.assert_array_equal(ours.importances, theirs.importances)
+    assert ours.importances_mean[0] > 0.05
+
+
 def test_shared_calibration_folds_give_scikit_learns_brier_scores(synthetic):
     X, y = synthetic
 

@@ -398,32 +398,63 @@ def _output_owners(prepare: ColumnTransformer, columns: list[str], n_out: int) -
     return np.asarray(owner) if len(owner) == n_out else None
 
 
+def _prepared_pipeline(model) -> Pipeline | None:
+    """The ``prepare`` → ``model`` pipeline inside ``model``: the model itself, or the one pipeline a
+    :class:`~sklearn.calibration.CalibratedClassifierCV` with ``ensemble=False`` calibrates."""
+    if isinstance(model, CalibratedClassifierCV):
+        fitted = getattr(model, "calibrated_classifiers_", [])
+        if len(fitted) != 1 or model.method not in ("sigmoid", "isotonic"):
+            return None
+        model = fitted[0].estimator
+    steps = getattr(model, "named_steps", None)
+    return model if isinstance(model, Pipeline) and list(steps) == ["prepare", "model"] else None
+
+
+def _on_prepared(model, final):
+    """``model`` as it scores already prepared rows: the pipeline's final step, or a copy of the
+    calibrated classifier whose one calibrated estimator is that final step (same calibrators)."""
+    if not isinstance(model, CalibratedClassifierCV):
+        return final
+    import copy
+
+    inner = copy.copy(model.calibrated_classifiers_[0])
+    inner.estimator = final
+    out = copy.copy(model)
+    out.calibrated_classifiers_ = [inner]
+    return out
+
+
 def _permutation_importance(model, X: pd.DataFrame, y: pd.Series, *, n_repeats: int, random_state: int) -> Bunch:
     """``sklearn.inspection.permutation_importance(model, X, y, scoring="roc_auc")`` — the same
     permutations (same seeds) and the same numbers — at a fraction of the cost: for a
     :func:`make_pipeline` model the rows of each input column's *prepared* columns are permuted
     (equivalent, since preparation works column by column and row by row), so the preparation
-    runs once instead of once per column and repeat. Other models use scikit-learn's function."""
-    steps = getattr(model, "named_steps", None)
-    owners = None
-    if isinstance(model, Pipeline) and list(steps) == ["prepare", "model"]:
-        prepare, estimator = steps["prepare"], steps["model"]
+    runs once instead of once per column and repeat. A calibrated pipeline (one calibrated
+    estimator) is scored the same way, its calibrators applied to the final step's decisions.
+    Other models use scikit-learn's function."""
+    pipeline, estimator, owners = _prepared_pipeline(model), None, None
+    if pipeline is not None:
+        prepare = pipeline.named_steps["prepare"]
         Xt = np.asarray(prepare.transform(X), dtype=float)
         owners = _output_owners(prepare, list(X.columns), Xt.shape[1])
+        estimator = _on_prepared(model, pipeline.named_steps["model"])
     if owners is None:
         return permutation_importance(model, X, y, scoring="roc_auc", n_repeats=n_repeats,
                                       random_state=random_state, n_jobs=1)
     scorer = check_scoring(estimator, scoring="roc_auc")
     seed = check_random_state(random_state).randint(np.iinfo(np.int32).max + 1)
-    baseline = scorer(estimator, Xt, y)
-    permuted = np.empty((X.shape[1], n_repeats))
-    for j in range(X.shape[1]):
-        cols = np.flatnonzero(owners == j)
-        rng, order, Xp = np.random.RandomState(seed), np.arange(len(Xt)), Xt.copy()
-        for k in range(n_repeats):
-            rng.shuffle(order)
-            Xp[:, cols] = Xp[order][:, cols]
-            permuted[j, k] = scorer(estimator, Xp, y)
+    from sklearn import config_context
+
+    with config_context(skip_parameter_validation=True):   # checked once; 3 x columns calls follow
+        baseline = scorer(estimator, Xt, y)
+        permuted = np.empty((X.shape[1], n_repeats))
+        for j in range(X.shape[1]):
+            cols = np.flatnonzero(owners == j)
+            rng, order, Xp = np.random.RandomState(seed), np.arange(len(Xt)), Xt.copy()
+            for k in range(n_repeats):
+                rng.shuffle(order)
+                Xp[:, cols] = Xp[np.ix_(order, cols)]
+                permuted[j, k] = scorer(estimator, Xp, y)
     drop = baseline - permuted
     return Bunch(importances_mean=drop.mean(axis=1), importances_std=drop.std(axis=1), importances=drop)
 
