@@ -225,3 +225,28 @@ def test_a_table_that_fails_its_schema_is_reported_check_by_check():
         validate_table(orders.assign(lines=orders["lines"].astype("float64")), "orders")
     with pytest.raises(ValueError, match="does not fit its schema"):
         validate_table(orders.assign(extra=1), "orders")
+
+
+def test_identifier_rows_do_not_depend_on_how_a_channel_is_batched(resolved_paths):
+    """The Spark engine observes identifiers a batch of records at a time: the rows and their order
+    must be those of the whole channel observed at once (the local engine)."""
+    from types import SimpleNamespace
+
+    from workbench.canonical import identifier_rows, linked_cleaned, load_registry
+    from workbench.canonical.build import record_times
+    from workbench.runconfig import resolve_identity, resolve_mappings
+
+    identity, registry = resolve_identity(resolved_paths), load_registry(resolved_paths)
+    config = SimpleNamespace(identity=identity)
+    checked = 0
+    for m in resolve_mappings(resolved_paths).values():
+        if m.channel not in identity.sources:
+            continue
+        df = linked_cleaned(resolved_paths, m.channel, registry)
+        whole = identifier_rows(df, m, config, record_times(df, m))
+        cuts = [0, len(df) // 3, len(df) // 3 + 1, len(df)]
+        parts = [df.iloc[a:b].reset_index(drop=True) for a, b in zip(cuts, cuts[1:])]
+        batched = pd.concat([identifier_rows(p, m, config, record_times(p, m)) for p in parts], ignore_index=True)
+        pd.testing.assert_frame_equal(batched, whole, obj=m.channel)
+        checked += whole["identifier"].nunique() > 1   # a real test: rows of several identifiers interleave
+    assert checked >= 3

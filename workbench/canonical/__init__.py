@@ -108,7 +108,7 @@ def _same_strings(a: pd.Series, b: pd.Series) -> bool:
 
 
 def identifier_rows(df: pd.DataFrame, mapping: ChannelMapping, config: RunConfig, at: pd.Series) -> pd.DataFrame:
-    """Identifier values of a channel's records as 64-bit hashes (never the values), per OneID."""
+    """Identifier values of a channel's records as 64-bit hashes (never the values), per OneID, in record order."""
     from ..identity.observations import observe
 
     spec = config.identity.sources.get(mapping.channel)
@@ -118,6 +118,10 @@ def identifier_rows(df: pd.DataFrame, mapping: ChannelMapping, config: RunConfig
     ids, _, _ = observe(df, dataclasses.replace(spec, attributes={}), config.identity, table=mapping.channel)
     if not len(ids):
         return empty("identifiers")
+    # record order (observe() groups its rows by identifier): the same rows in the same order
+    # whether a channel is observed whole or a batch of records at a time (the Spark engine)
+    order = np.argsort(ids["rec"].to_numpy(), kind="stable")
+    ids = ids.iloc[order].reset_index(drop=True)
     rec = ids["rec"].to_numpy()
     ident = ids["identifier"].astype("string")
     # the hash of "<identifier>\x1f<value>", joined and hashed as Arrow strings (same hash as Python strings)
