@@ -30,6 +30,7 @@ import hashlib
 import os
 import secrets
 import stat
+import tempfile
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -86,14 +87,20 @@ def _create_key_file(path: Path, log: Callable[[str], None] | None) -> bytes | N
     """Write a fresh key to ``path`` (mode 0600); None if another process created it first."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(MIN_KEY_BYTES)
+    # written whole to a private temporary file, then linked to its name: a process that finds
+    # the key file never reads a half-written key, and of two processes creating it one wins
+    fd, tmp = tempfile.mkstemp(prefix=".pseudonym-", dir=path.parent)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return None
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        if hasattr(os, "fchmod"):
-            os.fchmod(f.fileno(), 0o600)  # whatever the umask
-        f.write(key.hex() + "\n")
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), 0o600)  # whatever the umask
+            f.write(key.hex() + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return None
+    finally:
+        os.unlink(tmp)
     if log:
         log(f"workbench: created a new pseudonymisation key at {path} (fingerprint {key_fingerprint(key)}). "
             "Keep it out of git and back it up: losing it changes every pseudonym.")
