@@ -16,7 +16,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 help:
 	@echo "make report  - create .venv if needed, make the sample data if data/raw is empty, run every notebook into reports/<run_id>/"
 	@echo "make test    - unit tests + every notebook under nbval, on a small sample made by the test session"
-	@echo "make test-spark - the identity and canonical stages on Spark against the local engine (outside make test for now)"
+	@echo "make test-spark - only the identity and canonical stages on Spark against the local engine (also in make test)"
 	@echo "make bench   - benchmarks (sample, ingest, clean; OneID at 20k/200k/1M persons beside plain Splink; FEBRL3/4 beside Splink; RFM; KMeans; models; the whole report cold and rerun, results vs a reference) -> reports/benchmarks/*.json"
 	@echo "make bench-spark - the Spark engine (local[2]) beside the local engine per stage, time and peak memory (BENCH_PERSONS=200000) -> reports/benchmarks/spark_*.json"
 	@echo "make lab     - JupyterLab in the project environment"
@@ -75,7 +75,7 @@ report: sample
 	@echo "open reports/latest/index.html"
 
 test: env-spark
-	MPLBACKEND=agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env -q -m "not spark_stages"
+	MPLBACKEND=agg $(BIN)/python -m pytest --nbval-lax --nbval-current-env -q -n 2 --dist loadscope --no-loadscope-reorder
 
 test-spark: env-spark
 	MPLBACKEND=agg $(BIN)/python -m pytest -q -m spark_stages tests/test_spark_identity.py tests/test_spark_canonical.py

@@ -17,33 +17,53 @@ def session_raw() -> Path:
     return Path(os.environ["WORKBENCH_DATA_DIR"]) / "raw"
 
 
+def _built_once(name: str, build) -> Path:
+    """``build(root)`` into a folder of the test session, once for the whole session: with
+    pytest-xdist the first worker to ask builds it (holding a lock), the other waits and reuses it."""
+    import fcntl
+
+    root = Path(os.environ["WORKBENCH_TEST_SESSION_DIR"]) / "fixtures" / name
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / "built").exists():
+            shutil.rmtree(root, ignore_errors=True)   # a build that died half-way
+            build(root)
+            (root / "built").touch()
+    return root
+
+
 @pytest.fixture(scope="session")
-def cleaned_paths(session_raw, tmp_path_factory):
-    """A private copy of the sample, ingested and cleaned once for the whole session."""
+def cleaned_paths(session_raw):
+    """A private copy of the sample, ingested and cleaned once for the whole session (read-only for tests)."""
     from workbench.clean import clean_all
     from workbench.ingest import ingest_all
 
-    root = tmp_path_factory.mktemp("pipeline")
-    shutil.copytree(session_raw, root / "data" / "raw")
-    paths = get_paths(root / "data", root / "reports")
-    ingest_all(paths, progress=False, log=None)
-    clean_all(paths, progress=False)
-    return paths
+    def build(root: Path) -> None:
+        shutil.copytree(session_raw, root / "data" / "raw")
+        paths = get_paths(root / "data", root / "reports")
+        ingest_all(paths, progress=False, log=None)
+        clean_all(paths, progress=False)
+
+    root = _built_once("pipeline", build)
+    return get_paths(root / "data", root / "reports")
 
 
 @pytest.fixture(scope="session")
-def resolved_paths(cleaned_paths, tmp_path_factory):
+def resolved_paths(cleaned_paths):
     """A private copy of the cleaned sample with OneIDs resolved and the canonical layer built
     (read-only for tests)."""
     from workbench.canonical import run_canonical
     from workbench.identity import run_identity
 
-    root = tmp_path_factory.mktemp("resolved")
-    shutil.copytree(cleaned_paths.data, root / "data", ignore=shutil.ignore_patterns("processed"))
-    paths = get_paths(root / "data", root / "reports").ensure()
-    run_identity(paths)
-    run_canonical(paths, log=None)
-    return paths
+    def build(root: Path) -> None:
+        shutil.copytree(cleaned_paths.data, root / "data", ignore=shutil.ignore_patterns("processed"))
+        paths = get_paths(root / "data", root / "reports").ensure()
+        run_identity(paths)
+        run_canonical(paths, log=None)
+
+    root = _built_once("resolved", build)
+    return get_paths(root / "data", root / "reports")
 
 
 @pytest.fixture(scope="session")
@@ -78,18 +98,31 @@ class PipelineRun:
                           for nb in self.manifest["notebooks"]]
 
 
-_RUNS: dict = {}
+_RUNS = ("sample", "cdnow", "lotus")
+
+
+def _runs_root() -> Path:
+    return Path(os.environ["WORKBENCH_TEST_SESSION_DIR"]) / "pipeline-runs"
 
 
 def _start_pipeline_runs(root: Path) -> None:
     """Start every notebook through ``workbench run`` (the CLI, as the README shows it) on three
     data folders, each in its own process: the session's sample with the package's settings, and
     the two brands of tests/brands with their own mappings and identity settings and no other
-    parameter. They start as soon as the tests are collected and run beside the unit tests, which
-    leave the second core idle: ``make test`` stays within its time on two cores."""
+    parameter. They start as soon as the tests are collected and run beside the unit tests; the
+    tests that read them come last (see the root conftest.py).
+
+    Started once per test session, by whichever process collects first (``make test`` runs two
+    pytest-xdist workers): the ``started`` folder is the lock. Each run writes its exit code to
+    ``rc`` when it ends and its process group id to ``pgid``, so any worker can wait for it and the
+    session's last process can stop what is left (:func:`stop_pipeline_runs`)."""
     import subprocess
     import sys
 
+    try:
+        (root / "started").mkdir(parents=True)
+    except FileExistsError:
+        return   # another worker of this session started them
     from tests.brands import (BOUTIQUE_IDENTITY, BOUTIQUE_MAPPINGS, CDNOW_IDENTITY, CDNOW_MAPPINGS, write_boutique,
                               write_cdnow)
 
@@ -108,39 +141,70 @@ def _start_pipeline_runs(root: Path) -> None:
                str(paths.reports), "--run-id", name, "--quiet", "--jobs", "1", *params]
         # --jobs 1: three runs already share two cores with the unit tests (two notebooks at once
         # in each would put up to six kernels and three worker start-ups on the machine)
-        log = open(folder / "run.log", "w", encoding="utf-8")
+        wrapper = ("import subprocess, sys, os; code = subprocess.call(sys.argv[2:]); "
+                   "open(sys.argv[1] + '.tmp', 'w').write(str(code)); os.replace(sys.argv[1] + '.tmp', sys.argv[1])")
         env = {**os.environ, "MPLBACKEND": "agg", "WORKBENCH_WORKERS": "1"}
-        _RUNS[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        cwd=Path(__file__).resolve().parents[1]), paths, folder, log)
+        with open(folder / "run.log", "w", encoding="utf-8") as log:
+            proc = subprocess.Popen([sys.executable, "-c", wrapper, str(folder / "rc"), *cmd], stdout=log,
+                                    stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[1],
+                                    start_new_session=True)
+        (folder / "pgid").write_text(str(proc.pid), encoding="utf-8")
+
+
+def stop_pipeline_runs() -> None:
+    """Kill what is left of the session's pipeline runs (their whole process groups: kernels too)."""
+    import signal
+
+    if not os.environ.get("WORKBENCH_TEST_SESSION_DIR"):
+        return
+    for name in _RUNS:
+        folder = _runs_root() / f"run-{name}"
+        if (folder / "pgid").exists() and not (folder / "rc").exists():
+            try:
+                os.killpg(int((folder / "pgid").read_text()), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def pytest_collection_modifyitems(session, config, items):
-    if any("pipeline_runs" in getattr(item, "fixturenames", ()) for item in items) and not _RUNS:
-        root = Path(os.environ["WORKBENCH_TEST_SESSION_DIR"]) / "pipeline-runs"
-        root.mkdir(parents=True, exist_ok=True)
-        _start_pipeline_runs(root)
+    if any("pipeline_runs" in getattr(item, "fixturenames", ()) for item in items):
+        _start_pipeline_runs(_runs_root())
 
 
 def pytest_sessionfinish(session, exitstatus):
-    for proc, _paths, _folder, log in _RUNS.values():  # never leave a run behind
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
+    if not hasattr(session.config, "workerinput"):   # the session's own process (xdist's controller)
+        stop_pipeline_runs()                         # never leave a run behind
 
 
 @pytest.fixture(scope="session")
-def pipeline_runs(tmp_path_factory):
+def pipeline_runs():
     """The three pipeline runs started after collection (see :func:`_start_pipeline_runs`), waited for."""
-    if not _RUNS:   # the fixture was asked for outside a normal collection
-        _start_pipeline_runs(tmp_path_factory.mktemp("pipeline-runs"))
-    out = {}
-    for name, (proc, paths, folder, log) in _RUNS.items():
-        code = proc.wait(timeout=1500)
-        log.flush()
+    import time
+
+    root = _runs_root()
+    _start_pipeline_runs(root)   # a no-op when collection started them
+    out, deadline = {}, time.monotonic() + 1500
+    for name in _RUNS:
+        folder = root / f"run-{name}"
+        while not (folder / "rc").exists():
+            assert time.monotonic() < deadline, f"workbench run of {name} did not end in 25 min"
+            time.sleep(0.5)
+        code = int((folder / "rc").read_text())
         assert code == 0, f"workbench run of {name} failed:\n" + (folder / "run.log").read_text(encoding="utf-8")[-3000:]
+        paths = get_paths(folder / "data", folder / "reports")
         out[name] = PipelineRun(paths, paths.reports / name)
     return out
+
+
+# The test sample is tiny: Spark's fixed cost per query (planning, code generation, shuffle
+# stages) is what the tests pay, so they run interpreted (no whole-stage or expression code
+# generation: Spark's own test setting factoryMode=NO_CODEGEN) and without adaptive re-planning,
+# which only pay off on real data. Measured: tests/test_spark_engine.py 146.8 s -> 117.4 s.
+# Results do not depend on them; without adaptive coalescing every ORDER BY writes two part
+# files, so the tests also see what a large channel does (batches over several part files).
+_SMALL_DATA_CONF = {k: v for k, v in (kv.split("=", 1) for kv in os.environ.get(
+    "WORKBENCH_TEST_SPARK_CONF", "spark.sql.codegen.wholeStage=false,spark.sql.codegen.factoryMode=NO_CODEGEN,"
+    "spark.sql.adaptive.enabled=false").split(",") if kv)}
 
 
 @pytest.fixture(scope="session")
@@ -152,7 +216,7 @@ def spark():
     from workbench.engine.session import SparkUnavailable, spark_session, stop_spark
 
     settings = EngineSettings(engine="spark", master="local[2]", shuffle_partitions=2, driver_memory="1g",
-                              app_name="workbench-tests", conf={"spark.ui.enabled": "false"})
+                              app_name="workbench-tests", conf={"spark.ui.enabled": "false", **_SMALL_DATA_CONF})
     try:
         session = spark_session(settings)
     except SparkUnavailable as exc:
