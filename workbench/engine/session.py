@@ -3,7 +3,8 @@
 What a fresh machine lacks is said plainly, never as a Py4J traceback: without pyspark (the
 ``spark`` extra) or without Java the error says what to install. Splink's bundled similarity jar
 (``jaro_winkler`` and friends as Spark SQL functions, 29 KB inside the splink wheel) is added to
-every local session, so OneID's Splink on Spark needs no Maven.
+every local session (and sent to a Spark Connect server as a session artifact), so OneID's Splink
+on Spark needs no Maven.
 
 Example:
     >>> from workbench.engine import EngineSettings
@@ -87,6 +88,10 @@ def _splink_jar() -> str | None:
     return jar if os.path.exists(jar) else None
 
 
+#: Spark Connect sessions that already hold splink's jar.
+_JAR_SENT: set[str] = set()
+
+
 def spark_session(settings: EngineSettings) -> Any:
     """The Spark session of ``settings`` (the running one when there is one; else a new one).
 
@@ -110,9 +115,16 @@ def spark_session(settings: EngineSettings) -> Any:
     if settings.remote:
         builder = SparkSession.builder.remote(settings.remote)
         for k, v in conf.items():
-            if k not in ("spark.driver.memory",):   # the server's, not ours
+            if k not in ("spark.driver.memory", "spark.ui.showConsoleProgress"):   # the server's, not ours
                 builder = builder.config(k, v)
-        return builder.getOrCreate()
+        session = builder.getOrCreate()
+        jar = _splink_jar()
+        if jar and session.session_id not in _JAR_SENT:
+            # splink's similarity functions (jaro_winkler …) for OneID on Spark: the jar goes to the
+            # server as a session artifact; splink then registers its functions from it
+            session.addArtifacts(jar)
+            _JAR_SENT.add(session.session_id)
+        return session
     check_java()
     if settings.master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

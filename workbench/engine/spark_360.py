@@ -52,9 +52,9 @@ def spark_event_universe(spark: Any, canonical_dir: str | Path | None = None) ->
     :func:`workbench.customer360.event_universe`)."""
     if canonical_dir is not None:
         register_canonical(spark, canonical_dir, ["events"])
-    u = spark.sql("SELECT event_type, COUNT(duration_seconds) > 0 AS duration, COUNT(value) > 0 AS value, "
-                  "COUNT(rating) > 0 AS rating, COUNT(category) > 0 AS category "
-                  "FROM events WHERE event_type IS NOT NULL GROUP BY event_type").toPandas()
+    u = to_pandas(spark.sql("SELECT event_type, COUNT(duration_seconds) > 0 AS duration, COUNT(value) > 0 AS value, "
+                            "COUNT(rating) > 0 AS rating, COUNT(category) > 0 AS category "
+                            "FROM events WHERE event_type IS NOT NULL GROUP BY event_type"))
     vocab = list(EVENT_TYPES)
     order = sorted(u["event_type"], key=lambda t: (vocab.index(t) if t in vocab else len(vocab), t))
     return u.set_index("event_type").loc[order]
@@ -201,8 +201,8 @@ def spark_column_sources(spark: Any, canonical_dir: str | Path, *, as_of: Any = 
         spark_purchases(spark, canonical_dir, as_of=cutoff, collect=False).createOrReplaceTempView("purchases")
         out["purchases"] = channels("SELECT DISTINCT channel FROM purchases WHERE channel IS NOT NULL")
         out["purchase_categories"] = bool(spark.sql("SELECT COUNT(category) > 0 FROM purchases").first()[0])
-        pairs = spark.sql("SELECT DISTINCT COALESCE(sales_channel, channel) AS sales, channel FROM purchases "
-                          "WHERE channel IS NOT NULL").toPandas()
+        pairs = to_pandas(spark.sql("SELECT DISTINCT COALESCE(sales_channel, channel) AS sales, channel FROM purchases "
+                                    "WHERE channel IS NOT NULL"))
         per = {str(k): sorted(str(c) for c in g) for k, g in pairs.groupby("sales")["channel"]}
         out["sales_channels"] = {n: per.get(n, []) for n in names}
     if _has(manifest, "events", "events"):
@@ -210,7 +210,7 @@ def spark_column_sources(spark: Any, canonical_dir: str | Path, *, as_of: Any = 
         for key, only in (("events", ""), ("email", " AND family = 'email'"), ("wechat", " AND family = 'wechat'")):
             out[key] = channels("SELECT DISTINCT channel FROM events WHERE channel IS NOT NULL "
                                 f"AND {_before('event_time', cutoff)}{only}")
-        pairs = spark.sql("SELECT DISTINCT event_type, channel FROM events "
-                          "WHERE event_type IS NOT NULL AND channel IS NOT NULL").toPandas()
+        pairs = to_pandas(spark.sql("SELECT DISTINCT event_type, channel FROM events "
+                                    "WHERE event_type IS NOT NULL AND channel IS NOT NULL"))
         out["event_types"] = {str(t): sorted(str(c) for c in g) for t, g in pairs.groupby("event_type")["channel"]}
     return out

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +147,37 @@ def _register_source(spark: Any, paths: Paths, registry: Any, mapping: ChannelMa
     return spark.read.parquet(str(out)), list(cleaned.columns)
 
 
-def _view(spark: Any, name: str, sdf: Any) -> None:
-    sdf.createOrReplaceTempView(name)
+class _Views:
+    """The temporary views a build's rules read, each under a name of its own.
+
+    A rule names its tables (``FROM src``, ``JOIN lines``); the view behind a name changes from
+    channel to channel. Spark Connect resolves a query's view names when the query finally runs,
+    not when it is made, so every rule's text is given the unique name of the view that was
+    current when the rule was made (the local master resolves them at once; same result). Its
+    common table expressions (``WITH part AS (…)``) are renamed per query too: Spark Connect
+    mixes up same-named ones of different queries in one plan (the parts of a table's union)."""
+
+    def __init__(self, spark: Any):
+        self.spark, self.names, self.made = spark, {}, 0
+
+    def view(self, name: str, sdf: Any) -> None:
+        self.made += 1
+        unique = f"wb_canonical_{name}_{self.made}"
+        sdf.createOrReplaceTempView(unique)
+        self.names[name] = unique
+
+    def sql(self, text: str) -> Any:
+        self.made += 1
+        ctes = {m.group(2): f"{m.group(2)}_{self.made}"
+                for m in re.finditer(r"(\bWITH\s+|\)\s*,\s*)(\w+)(\s+AS\s*\()", text, flags=re.I)}
+        if ctes:
+            text = re.sub(r"(\bWITH\s+|\)\s*,\s*)(" + "|".join(ctes) + r")(\s+AS\s*\()",
+                          lambda m: m.group(1) + ctes[m.group(2)] + m.group(3), text, flags=re.I)
+        names = {**self.names, **ctes}
+        if names:
+            pattern = r"\b(FROM|JOIN)(\s+)(" + "|".join(map(re.escape, names)) + r")\b"
+            text = re.sub(pattern, lambda m: m.group(1) + m.group(2) + names[m.group(3)], text, flags=re.I)
+        return self.spark.sql(text)
 
 
 def _build(spark: Any, paths: Paths, mappings: dict[str, ChannelMapping], registry: Any, scratch: Path
@@ -162,32 +192,33 @@ def _build(spark: Any, paths: Paths, mappings: dict[str, ChannelMapping], regist
     order = [c for c, mp in mappings.items() if mp.role == "profile"] + \
             [c for c, mp in mappings.items() if mp.role != "profile"]
     ranks = {c: i for i, c in enumerate(order)}
+    views = _Views(spark)
     parts: dict[str, list[Any]] = {}
     returns = []
     for m, mp in enumerate(mappings.values()):
         src, cleaned_columns = _register_source(spark, paths, registry, mp, m, scratch)
-        _view(spark, "src", src)
+        views.view("src", src)
         add = lambda table, sdf: parts.setdefault(table, []).append(sdf)  # noqa: E731
-        add("records", spark.sql(rule("canonical_records")))
+        add("records", views.sql(rule("canonical_records")))
         for sub, trait in enumerate(TRAITS):
             if trait in mp.fields and trait in cleaned_columns:
-                add("traits", spark.sql(rule("canonical_traits", trait=string_literal(trait), value=f"t_{trait}",
+                add("traits", views.sql(rule("canonical_traits", trait=string_literal(trait), value=f"t_{trait}",
                                              placeholder=f"p_{trait}", rank=ranks[mp.channel], sub=sub)))
         if mp.role == "profile":
-            add("profiles", spark.sql(rule("canonical_profiles")))
+            add("profiles", views.sql(rule("canonical_profiles")))
             for sub, purpose in enumerate(mp.consent_purposes):
-                add("consents", spark.sql(rule("canonical_profile_consents", purpose=string_literal(purpose),
+                add("consents", views.sql(rule("canonical_profile_consents", purpose=string_literal(purpose),
                                                granted=_quote("consent_" + purpose), sub=sub)))
         elif mp.role == "orders":
-            lines = spark.sql(rule("canonical_order_lines"))
-            _view(spark, "lines", lines)
+            lines = views.sql(rule("canonical_order_lines"))
+            views.view("lines", lines)
             add("order_lines", lines)
-            add("orders", spark.sql(rule("canonical_orders" if mp.grain == "order" else "canonical_orders_from_lines")))
-            add("refunds", spark.sql(rule("canonical_order_refunds")))
+            add("orders", views.sql(rule("canonical_orders" if mp.grain == "order" else "canonical_orders_from_lines")))
+            add("refunds", views.sql(rule("canonical_order_refunds")))
         elif mp.role == "returns":
             returns.append((m, src, mp))
         elif mp.role == "events":
-            ev = [spark.sql(rule("canonical_events", event_time="event_time", event_type="event_type",
+            ev = [views.sql(rule("canonical_events", event_time="event_time", event_type="event_type",
                                  quantity="COALESCE(quantity, 1.0)", value="`value`", duration="duration_seconds",
                                  keep="TRUE", sub=0))]
             for i, e in enumerate(mp.extra_events):
@@ -195,7 +226,7 @@ def _build(spark: Any, paths: Paths, mappings: dict[str, ChannelMapping], regist
                 keep = [f"{qty} > 0"] if e.quantity else []
                 if e.time:
                     keep.append(f"x_{e.time} IS NOT NULL")
-                ev.append(spark.sql(rule(
+                ev.append(views.sql(rule(
                     "canonical_events", event_time=f"x_{e.time}" if e.time else "event_time",
                     event_type=string_literal(e.type), quantity=qty,
                     value=f"x_{e.value}" if e.value else "CAST(NULL AS DOUBLE)",
@@ -203,12 +234,12 @@ def _build(spark: Any, paths: Paths, mappings: dict[str, ChannelMapping], regist
                     keep=" AND ".join(keep) or "TRUE", sub=i + 1)))
             events = _union(ev)
             add("events", events)
-            _view(spark, "events_of_channel", events)
-            add("consents", spark.sql(rule("canonical_event_consents")))
+            views.view("events_of_channel", events)
+            add("consents", views.sql(rule("canonical_event_consents")))
         elif mp.role == "consents":
-            add("consents", spark.sql(rule("canonical_consents")))
+            add("consents", views.sql(rule("canonical_consents")))
         elif mp.role == "campaign_members":
-            add("campaign_members", spark.sql(rule("canonical_campaign_members")))
+            add("campaign_members", views.sql(rule("canonical_campaign_members")))
     return parts, returns
 
 
@@ -217,20 +248,21 @@ def _returns_refunds(spark: Any, mappings: dict[str, ChannelMapping], returns: l
     """Returns rows matched onto the written orders (rule ``canonical_returns``)."""
     if not returns:
         return []
-    _view(spark, "order_keys", orders_written.select("order_key", "sales_channel", "channel"))
+    views = _Views(spark)
+    views.view("order_keys", orders_written.select("order_key", "sales_channel", "channel"))
     order_channels = [c for c, mp in mappings.items() if mp.role == "orders"]
     out = []
     for m, src, mp in returns:
         cands = [mp.returns_of] if mp.returns_of else order_channels
-        register_pandas(spark, "candidates", pd.DataFrame({"pos": range(len(cands)), "channel": cands}),
-                        schema="pos INT, channel STRING")
+        views.view("candidates", spark.createDataFrame(pd.DataFrame({"pos": range(len(cands)), "channel": cands}),
+                                                       schema="pos INT, channel STRING"))
         if mp.returns_of:
-            usual = spark.sql(rule("canonical_usual_sales_channel", channel=string_literal(mp.returns_of)))
+            usual = views.sql(rule("canonical_usual_sales_channel", channel=string_literal(mp.returns_of)))
         else:
             usual = spark.sql("SELECT CAST(NULL AS STRING) AS sales_channel WHERE FALSE")
-        _view(spark, "usual", usual)
-        _view(spark, "src", src)
-        out.append(spark.sql(rule("canonical_returns", m=len(mappings) + m)))
+        views.view("usual", usual)
+        views.view("src", src)
+        out.append(views.sql(rule("canonical_returns", m=len(mappings) + m)))
     return out
 
 

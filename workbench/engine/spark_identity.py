@@ -35,7 +35,7 @@ import pandas as pd
 from ..identity.deterministic import (DeterministicResult, components, deterministic_result, encode_values,
                                       over_limit_report, split_unique_conflicts)
 from ..identity.settings import IdentitySettings
-from .spark_io import register_pandas
+from .spark_io import register_pandas, to_pandas
 from .sql import rule
 
 __all__ = ["spark_components", "spark_link_deterministic", "spark_predict"]
@@ -84,7 +84,7 @@ def spark_components(spark: Any, edges_view: str, *, start_view: str | None = No
 def _labels_array(labels: Any, n_records: int) -> np.ndarray:
     """The local engine's labels (0..k-1, components numbered by their smallest record) from
     Spark's (``rec``, smallest record of the component); records without an edge are alone."""
-    got = labels.toPandas()
+    got = to_pandas(labels)
     lab = np.arange(n_records, dtype=np.int64)
     lab[got["rec"].to_numpy(np.int64)] = got["label"].to_numpy(np.int64)
     return pd.factorize(lab)[0]
@@ -123,7 +123,7 @@ def spark_link_deterministic(spark: Any, n_records: int, ids: pd.DataFrame,
     spark_components(spark, "kept_edges")
     for t, tier in enumerate(TIERS[1:], start=1):
         spark.sql(f"SELECT rec, identifier, vcode FROM id_edges WHERE tier = {t}").createOrReplaceTempView("tier_edges")
-        over = spark.sql(rule("identity_over_limit")).toPandas()
+        over = to_pandas(spark.sql(rule("identity_over_limit")))
         if len(over):
             tier_edges = ids[kind == tier]
             persons = pd.Series(over["persons"].to_numpy(np.int64), index=over["vcode"].to_numpy(np.int64))
@@ -201,10 +201,10 @@ def spark_predict(spark: Any, model: Callable[[str], dict], profiles: pd.DataFra
     scored.persist()
     try:
         core = ["unique_id_l", "unique_id_r", "match_weight", "match_probability", "anchored_l", "anchored_r"]
-        pred = scored.select(*core).toPandas().sort_values(["unique_id_l", "unique_id_r"], kind="stable")
+        pred = to_pandas(scored.select(*core)).sort_values(["unique_id_l", "unique_id_r"], kind="stable")
         mw = contribution_columns(scored.columns)
-        contrib = (scored.where(scored["match_probability"] >= float(threshold))
-                   .select("unique_id_l", "unique_id_r", *mw).toPandas()
+        contrib = (to_pandas(scored.where(scored["match_probability"] >= float(threshold))
+                             .select("unique_id_l", "unique_id_r", *mw))
                    .rename(columns={"unique_id_l": "a", "unique_id_r": "b"}).sort_values(["a", "b"], kind="stable"))
     finally:
         scored.unpersist()

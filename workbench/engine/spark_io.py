@@ -44,6 +44,7 @@ def to_pandas(sdf: Any, *, times: Iterable[str] = (), strings: Iterable[str] = (
     """A Spark result as pandas: ``times`` as UTC instants (``datetime64[us, UTC]``, the canonical
     tables' type), ``strings`` as pandas strings."""
     df = sdf.toPandas()
+    df.attrs.clear()   # Spark Connect puts its plan metrics here; they are no data and do not go to Parquet
     for c in times:
         s = pd.to_datetime(df[c])
         df[c] = (s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")).astype("datetime64[us, UTC]")
