@@ -11,12 +11,13 @@ SEED ?= 42
 ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help env env-spark lock sample report test test-spark bench bench-spark lab strip clean-data browser
+.PHONY: help env env-spark lock sample report test test-spark test-spark-connect bench bench-spark lab strip clean-data browser
 
 help:
 	@echo "make report  - create .venv if needed, make the sample data if data/raw is empty, run every notebook into reports/<run_id>/"
 	@echo "make test    - unit tests + every notebook under nbval, on a small sample made by the test session"
 	@echo "make test-spark - only the identity and canonical stages on Spark against the local engine (also in make test)"
+	@echo "make test-spark-connect - every Spark test through a local Spark Connect server"
 	@echo "make bench   - benchmarks (sample, ingest, clean; OneID at 20k/200k/1M persons beside plain Splink; FEBRL3/4 beside Splink; RFM; KMeans; models; the whole report cold and rerun, results vs a reference) -> reports/benchmarks/*.json"
 	@echo "make bench-spark - the Spark engine (local[2]) beside the local engine per stage, time and peak memory (BENCH_PERSONS=200000) -> reports/benchmarks/spark_*.json"
 	@echo "make lab     - JupyterLab in the project environment"
@@ -79,6 +80,11 @@ test: env-spark
 
 test-spark: env-spark
 	MPLBACKEND=agg $(BIN)/python -m pytest -q -m spark_stages tests/test_spark_identity.py tests/test_spark_canonical.py
+
+# every Spark test through a Spark Connect server (the one inside the pyspark wheel, started on a
+# free local port and stopped afterwards by tests/spark_connect.py)
+test-spark-connect: env-spark
+	MPLBACKEND=agg $(BIN)/python -m tests.spark_connect -- $(BIN)/python -m pytest -q tests/test_spark_engine.py tests/test_spark_identity.py tests/test_spark_canonical.py
 
 bench: env
 	MPLBACKEND=agg $(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)

@@ -208,19 +208,31 @@ _SMALL_DATA_CONF = {k: v for k, v in (kv.split("=", 1) for kv in os.environ.get(
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """A Spark session (local[2], 2 shuffle partitions, 1 GB driver) for the Spark engine's equality
-    tests, started once and stopped when the session ends. Without Java or pyspark the tests fail
-    with what to install: the Spark engine is part of what ``make test`` checks."""
+def spark_engine():
+    """The engine settings of the tests' Spark session: local[2], 2 shuffle partitions, 1 GB driver,
+    UI off; or the Spark Connect server named by ``WORKBENCH_TEST_SPARK_REMOTE``
+    (``make test-spark-connect``). Tests that run a stage with ``engine: spark`` pass these."""
     from workbench.engine import EngineSettings
+
+    remote = os.environ.get("WORKBENCH_TEST_SPARK_REMOTE")
+    if remote:
+        return EngineSettings(engine="spark", remote=remote, shuffle_partitions=2, app_name="workbench-tests")
+    return EngineSettings(engine="spark", master="local[2]", shuffle_partitions=2, driver_memory="1g",
+                          app_name="workbench-tests", conf={"spark.ui.enabled": "false", **_SMALL_DATA_CONF})
+
+
+@pytest.fixture(scope="session")
+def spark(spark_engine):
+    """The Spark session of :func:`spark_engine` for the Spark engine's equality tests, started
+    once and stopped when the session ends. Without Java or pyspark the tests fail with what to
+    install: the Spark engine is part of what ``make test`` checks."""
     from workbench.engine.session import SparkUnavailable, spark_session, stop_spark
 
-    settings = EngineSettings(engine="spark", master="local[2]", shuffle_partitions=2, driver_memory="1g",
-                              app_name="workbench-tests", conf={"spark.ui.enabled": "false", **_SMALL_DATA_CONF})
     try:
-        session = spark_session(settings)
+        session = spark_session(spark_engine)
     except SparkUnavailable as exc:
         pytest.fail(f"The Spark engine's tests cannot run: {exc}", pytrace=False)
-    session.sparkContext.setLogLevel("ERROR")
+    if not spark_engine.remote:
+        session.sparkContext.setLogLevel("ERROR")
     yield session
     stop_spark()

@@ -16,20 +16,15 @@ import pytest
 
 from workbench.canonical import TABLES, load_canonical, run_canonical
 from workbench.config import get_paths
-from workbench.engine import EngineSettings
 
 pytestmark = pytest.mark.spark_stages   # make test-spark (see the README, "Tests and their cost")
 
-_SPARK = EngineSettings(engine="spark", master="local[2]", shuffle_partitions=2, driver_memory="1g",
-                        app_name="workbench-tests", conf={"spark.ui.enabled": "false"})
-
-
 @pytest.fixture(scope="module")
-def spark_layer(spark, resolved_paths, tmp_path_factory):
+def spark_layer(spark, spark_engine, resolved_paths, tmp_path_factory):
     root = tmp_path_factory.mktemp("spark-canonical")
     shutil.copytree(resolved_paths.data, root / "data", ignore=shutil.ignore_patterns("canonical"))
     paths = get_paths(root / "data", root / "reports").ensure()
-    return run_canonical(paths, engine=_SPARK, log=None)
+    return run_canonical(paths, engine=spark_engine, log=None)
 
 
 def _manifest(paths):

@@ -18,7 +18,6 @@ import pandas as pd
 import pytest
 
 from workbench.config import get_paths
-from workbench.engine import EngineSettings
 from workbench.segments import rfm as R
 
 _COLUMNS = dict(customer_id_col="oneid", datetime_col="ordered_at", monetary_value_col="net", order_id_col="order_key")
@@ -58,7 +57,7 @@ def test_rfm_segments_equal(spark, layer, profile_360):
         assert got.attrs["as_of"] == local.attrs["as_of"]
 
 
-def test_rfm_stage_on_spark_writes_the_same_file(spark, resolved_paths, tmp_path):
+def test_rfm_stage_on_spark_writes_the_same_file(spark, spark_engine, resolved_paths, tmp_path):
     from workbench.customer360 import run_customer_360
     from workbench.runconfig import record
     from workbench.segments.stage import RFM_FILE, run_rfm
@@ -69,7 +68,7 @@ def test_rfm_stage_on_spark_writes_the_same_file(spark, resolved_paths, tmp_path
     local = run_rfm(paths, engine={"engine": "local"})
     written_local = pd.read_parquet(paths.processed / RFM_FILE)
     shutil.rmtree(paths.processed / "segments")     # no snapshot of the first run: both compare the same way
-    record(paths, "engine", EngineSettings(engine="spark", master="local[2]", shuffle_partitions=2).to_dict())
+    record(paths, "engine", spark_engine.to_dict())
     on_spark = run_rfm(paths)                        # the recorded engine
     written_spark = pd.read_parquet(paths.processed / RFM_FILE)
     pd.testing.assert_frame_equal(written_spark, written_local, check_dtype=False, rtol=1e-9)
@@ -78,7 +77,7 @@ def test_rfm_stage_on_spark_writes_the_same_file(spark, resolved_paths, tmp_path
     pd.testing.assert_frame_equal(on_spark.summary, local.summary)
 
 
-def test_customer_360_stage_on_spark_writes_the_same_profile(spark, resolved_paths, tmp_path, monkeypatch):
+def test_customer_360_stage_on_spark_writes_the_same_profile(spark, spark_engine, resolved_paths, tmp_path, monkeypatch):
     import workbench.customer360 as C
     from workbench.runconfig import record
 
@@ -90,7 +89,7 @@ def test_customer_360_stage_on_spark_writes_the_same_profile(spark, resolved_pat
     seen = []
     build = C.build_customer_360
     monkeypatch.setattr(C, "build_customer_360", lambda *a, **k: seen.append(k["computed"]) or build(*a, **k))
-    record(paths, "engine", EngineSettings(engine="spark", master="local[2]", shuffle_partitions=2).to_dict())
+    record(paths, "engine", spark_engine.to_dict())
     C.run_customer_360(paths)                          # the recorded engine
     written_spark = pd.read_parquet(paths.customer_360)
     computed = seen[0]
@@ -139,7 +138,7 @@ def test_customer_360_aggregates_equal(spark, layer):
                     b.astype(object).where(b.notna(), None).tolist(), c
 
 
-def test_feature_store_on_spark_builds_the_same_features(spark, layer, tmp_path):
+def test_feature_store_on_spark_builds_the_same_features(spark, spark_engine, layer, tmp_path):
     """The models' features (the feature store's snapshots) with the order block from Spark, at
     three cutoffs in one Spark pass, equal the local engine's; the order block itself is
     ``rfm_features``' table, so this pins ``rfm_features.sql`` to it."""
@@ -155,7 +154,7 @@ def test_feature_store_on_spark_builds_the_same_features(spark, layer, tmp_path)
 
     local = FeatureStore(layer, root=tmp_path / "local").features(cutoffs)
     store = FeatureStore(layer, root=tmp_path / "spark", build=build,
-                         engine=EngineSettings(engine="spark", master="local[2]", shuffle_partitions=2))
+                         engine=spark_engine)
     got = store.features(cutoffs)
     assert store.stats["built"] == 3 and store.key == FeatureStore(layer, root=tmp_path / "local").key
     assert sorted(c for c, orders in given if orders is not None) == sorted(cutoffs)   # the order block from Spark

@@ -15,14 +15,11 @@ import pandas as pd
 import pytest
 
 from workbench.config import get_paths
-from workbench.engine import EngineSettings
 from workbench.identity import resolve_tables
 from workbench.identity.deterministic import components, link_deterministic
 from workbench.identity.settings import IdentitySettings, SourceSpec
 
 pytestmark = pytest.mark.spark_stages   # make test-spark (see the README, "Tests and their cost")
-
-SPARK = EngineSettings(engine="spark", master="local[2]", shuffle_partitions=2)
 
 
 def _partition(record_ids: pd.Series, oneids: pd.Series) -> set[frozenset]:
@@ -76,13 +73,13 @@ def _guard_table() -> pd.DataFrame:
     })
 
 
-def test_guards_equal_on_a_crafted_table(spark):
+def test_guards_equal_on_a_crafted_table(spark, spark_engine):
     """The per-value limit (SQL), blocked placeholders and the unique-id split give the local answers."""
     s = _guard_settings()
     df = _guard_table()
     src = {"t": SourceSpec(identifiers=dict(s.sources["t"].identifiers), attributes={})}
     local = resolve_tables({"t": df}, s, sources=src)
-    on_spark = resolve_tables({"t": df}, s, sources=src, engine=SPARK)
+    on_spark = resolve_tables({"t": df}, s, sources=src, engine=spark_engine)
     assert _partition(local.records["record_id"], local.records["oneid"]) == \
         _partition(on_spark.records["record_id"], on_spark.records["oneid"])
     # the crafted table reaches every guard
@@ -114,7 +111,7 @@ def test_deterministic_equal_with_and_without_conflicts(spark):
     assert len(local.over_limit) and len(local.conflicts)          # both guards were reached
 
 
-def test_identity_stage_on_spark_gives_the_same_oneids(spark, cleaned_paths, resolved_paths, tmp_path):
+def test_identity_stage_on_spark_gives_the_same_oneids(spark, spark_engine, cleaned_paths, resolved_paths, tmp_path):
     """run_identity with the recorded Spark engine: the same persons, links and files as the local
     engine's run of the session (``resolved_paths``)."""
     import json
@@ -124,7 +121,7 @@ def test_identity_stage_on_spark_gives_the_same_oneids(spark, cleaned_paths, res
 
     shutil.copytree(cleaned_paths.data, tmp_path / "data", ignore=shutil.ignore_patterns("processed"))
     sp = get_paths(tmp_path / "data", tmp_path / "reports").ensure()
-    record(sp, "engine", SPARK.to_dict())
+    record(sp, "engine", spark_engine.to_dict())
     on_spark = run_identity(sp, evaluate=False)
     lp = resolved_paths
     local = json.loads((lp.metrics / "identity.json").read_text(encoding="utf-8"))
