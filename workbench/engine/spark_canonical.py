@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,9 @@ def _register_source(spark: Any, paths: Paths, registry: Any, mapping: ChannelMa
     return spark.read.parquet(str(out)), list(cleaned.columns)
 
 
+_NUMBERS = itertools.count(1)
+
+
 class _Views:
     """The temporary views a build's rules read, each under a name of its own.
 
@@ -158,17 +162,16 @@ class _Views:
     mixes up same-named ones of different queries in one plan (the parts of a table's union)."""
 
     def __init__(self, spark: Any):
-        self.spark, self.names, self.made = spark, {}, 0
+        self.spark, self.names = spark, {}
 
     def view(self, name: str, sdf: Any) -> None:
-        self.made += 1
-        unique = f"wb_canonical_{name}_{self.made}"
-        sdf.createOrReplaceTempView(unique)
+        unique = f"wb_canonical_{name}_{next(_NUMBERS)}"   # unique in the process: a query made
+        sdf.createOrReplaceTempView(unique)                 # earlier may still name an older view
         self.names[name] = unique
 
     def sql(self, text: str) -> Any:
-        self.made += 1
-        ctes = {m.group(2): f"{m.group(2)}_{self.made}"
+        n = next(_NUMBERS)
+        ctes = {m.group(2): f"{m.group(2)}_{n}"
                 for m in re.finditer(r"(\bWITH\s+|\)\s*,\s*)(\w+)(\s+AS\s*\()", text, flags=re.I)}
         if ctes:
             text = re.sub(r"(\bWITH\s+|\)\s*,\s*)(" + "|".join(ctes) + r")(\s+AS\s*\()",
