@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -73,11 +74,24 @@ class ConnectServer:
                            f"{self.timeout:.0f} s. Its log ends:\n{log}")
 
     def stop(self) -> None:
+        """Stop the server and wait until its JVM is gone (killed after 60 s)."""
+        pids = [int(p.read_text().strip()) for p in self.folder.glob("*.pid") if p.read_text().strip().isdigit()]
         subprocess.run(["bash", str(self.sbin / "stop-connect-server.sh")], env=self.env, capture_output=True)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and any(self.folder.glob("*.pid")):
-            time.sleep(0.5)
+        while pids and time.monotonic() < deadline:
+            pids = [p for p in pids if _alive(p)]
+            time.sleep(0.2)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def main(argv: list[str]) -> int:
