@@ -45,7 +45,7 @@ def _installed_package() -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -102,7 +102,7 @@ class PgServer:
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed ({init.returncode}):\n{init.stdout[-2000:]}\n{init.stderr[-2000:]}")
         for _attempt in range(3):  # a free port can be taken between the probe and the bind: try another
-            port = _free_port()
+            port = free_port()
             with open(log, "w", encoding="utf-8") as fh:
                 if as_root:
                     os.chown(log, NOBODY, NOBODY)

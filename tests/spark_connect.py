@@ -23,11 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.pg_server import free_port
 
 
 def _spark_home() -> Path:
@@ -41,7 +37,7 @@ class ConnectServer:
 
     def __init__(self, *, master: str = "local[2]", driver_memory: str = "2g", timeout: float = 180):
         self.master, self.driver_memory, self.timeout = master, driver_memory, timeout
-        self.port = _free_port()
+        self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="workbench-spark-connect-"))
         home = _spark_home()
         self.env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOG_DIR": str(self.folder / "logs"),
