@@ -327,8 +327,13 @@ def use_cjk_font() -> str:
     from matplotlib import font_manager
 
     path = str(cjk_font_path())
-    if not any(f.fname == path for f in font_manager.fontManager.ttflist):
-        font_manager.fontManager.addfont(path)
+    manager = font_manager.fontManager
+    if not manager.ttflist or manager.ttflist[0].fname != path:
+        # Debian's fonts-noto-cjk has the same family name: findfont keeps the first of equally good
+        # matches, so the packaged file goes first and figures do not depend on what the machine has
+        manager.ttflist = [f for f in manager.ttflist if f.fname != path]
+        manager.addfont(path)   # appends the collection's faces and clears findfont's cache
+        manager.ttflist.sort(key=lambda f: f.fname != path)   # stable: the rest keep their order
     matplotlib.rcParams["font.family"] = ["sans-serif", CJK_FONT_FAMILY]
     matplotlib.rcParams["axes.unicode_minus"] = False
     return CJK_FONT_FAMILY

@@ -32,7 +32,6 @@ import pandas as pd
 import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
-from pypinyin import lazy_pinyin
 
 __all__ = [
     "COMMON_SURNAME_PINYINS", "CURRENCY_ALIASES", "DEFAULT_PLACEHOLDER_PATTERNS",
@@ -455,6 +454,8 @@ def _join_words(parts: list[pd.Series]) -> pd.Series:
 
 
 def _learn_pinyin(chars: Iterable[str]) -> None:
+    from pypinyin import lazy_pinyin  # imported here: ~0.7 s, and most callers of this module never need it
+
     for char in set(chars) - _CHAR_PINYIN.keys():
         if isinstance(char, str) and _CJK_CHAR.fullmatch(char):
             _CHAR_PINYIN[char] = lazy_pinyin(char)[0].lower()
