@@ -454,7 +454,7 @@ def _join_words(parts: list[pd.Series]) -> pd.Series:
 
 
 def _learn_pinyin(chars: Iterable[str]) -> None:
-    from pypinyin import lazy_pinyin  # imported here: ~0.7 s, and most callers of this module never need it
+    from pypinyin import lazy_pinyin  # imported here: ~0.2 s, and most callers of this module never need it
 
     for char in set(chars) - _CHAR_PINYIN.keys():
         if isinstance(char, str) and _CJK_CHAR.fullmatch(char):
