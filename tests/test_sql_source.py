@@ -301,3 +301,70 @@ def test_password_never_lands_in_anything_written(pg, engine, tmp_path, capsys):
     assert recorded["tiny"]["source"]["url"] == pg.url.replace(pg.password, "***")
     assert pg.password not in capsys.readouterr().out
     assert pg.password not in m["tiny"].to_yaml() and pg.password not in repr(m["tiny"].to_dict())
+
+
+def test_forget_on_a_database_channel_removes_the_rows_and_keeps_the_counts_honest(pg, engine, sample, tmp_path,
+                                                                                 monkeypatch):
+    """``workbench forget`` on channels read from PostgreSQL: the person's rows leave the ingested
+    batches, no other row is renumbered (the table still holds them), the ledger moves the removed
+    rows to ``suppressed`` so read = kept + quarantined + suppressed + filtered, and a forced re-read
+    of the unchanged tables gives exactly the erased batches and counts."""
+    from workbench.clean import clean_all, load_cleaned
+    from workbench.identity import run_identity
+    from workbench.identity.settings import IdentitySettings
+    from workbench.privacy.erasure import forget
+
+    _file_paths, files, raw = sample
+    monkeypatch.setenv(URL_VAR, pg.url)
+    load_table(engine, "erase_members", raw["crm_members"].frame)
+    load_table(engine, "erase_orders", raw["ecommerce_orders"].frame)
+    mappings = {"crm_members": sql_mapping(files["crm_members"], table="erase_members", chunksize=500),
+                "ecommerce_orders": sql_mapping(files["ecommerce_orders"], table="erase_orders", chunksize=500)}
+    paths = fresh_paths(tmp_path)
+    ingest_all(paths, mappings=mappings, progress=False, log=None, workers=1)
+    clean_all(paths, progress=False, workers=1)
+    s = IdentitySettings.from_yaml().to_dict()
+    s["sources"] = {ch: s["sources"][ch] for ch in CHANNELS}
+    registry = run_identity(paths, settings=IdentitySettings.from_dict(s), evaluate=False).records
+    # a person with a phone of their own and records in both channels
+    crm = load_cleaned("crm_members", paths)
+    owners = crm.dropna(subset=["phone"]).merge(registry[["record_id", "oneid"]], on="record_id")
+    one = owners.groupby("phone")["oneid"].nunique()
+    orders_of = registry.loc[registry["record_id"].astype(str).str.startswith("ecommerce_orders:"), "oneid"]
+    candidates = owners[owners["phone"].isin(one[one == 1].index) & owners["oneid"].isin(set(orders_of))]
+    person = candidates.sort_values("record_id").iloc[0]
+    batches = {ch: sorted(load_ledger(paths)) for ch in CHANNELS}
+    before = {ch: load_ingested(ch, paths) for ch in CHANNELS}
+    ledger_before = load_ledger(paths)
+
+    report = forget(paths, phone=person["phone"], log=None)
+
+    ledger = load_ledger(paths)
+    assert sorted(ledger) == batches["crm_members"]
+    removed = {}
+    for ch in CHANNELS:
+        after = load_ingested(ch, paths)
+        gone = ~before[ch]["_source_row"].isin(after["_source_row"])
+        removed[ch] = int(gone.sum())
+        assert removed[ch] >= 1, f"{ch}: none of the person's rows was removed"
+        # the other rows are untouched: same values, same _source_row (no renumbering)
+        pd.testing.assert_frame_equal(after.reset_index(drop=True),
+                                      before[ch][~gone].reset_index(drop=True))
+        (rel,) = [r for r, by in ledger.items() if ch in by]
+        e, e0 = ledger[rel][ch], ledger_before[rel][ch]
+        assert (e["read"], e["sha256"]) == (e0["read"], e0["sha256"])
+        assert e["kept"] == len(after) == e0["kept"] - removed[ch]
+        assert e["suppressed"] - e0["suppressed"] == removed[ch] + (e0["quarantined"] - e["quarantined"])
+        assert e["read"] == e["kept"] + e["quarantined"] + e["suppressed"] + e["filtered"], e
+    assert person["phone"] not in set(load_cleaned("crm_members", paths)["phone"].dropna())
+    assert set(report.oneids) == {person["oneid"]}
+    # the tables still hold the rows: a forced re-read suppresses them and numbers the rest as before
+    erased = {ch: load_ingested(ch, paths) for ch in CHANNELS}
+    ingest_all(paths, mappings=mappings, progress=False, log=None, workers=1, force=True)
+    reread = load_ledger(paths)
+    for ch in CHANNELS:
+        pd.testing.assert_frame_equal(load_ingested(ch, paths).reset_index(drop=True),
+                                      erased[ch].reset_index(drop=True))
+        (rel,) = [r for r, by in reread.items() if ch in by]
+        counts = ("read", "kept", "quarantined", "suppressed", "filtered")
+        assert {k: reread[rel][ch][k] for k in counts} == {k: ledger[rel][ch][k] for k in counts}, ch

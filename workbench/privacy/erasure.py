@@ -55,6 +55,13 @@ ledger's entry of every mapping of the file (``{file: {channel: entry}}``) gets 
 checksum and counts (``read``, ``kept``, ``quarantined``, ``filtered``), so the next
 (incremental) ingest does not re-read the files.
 
+**Database sources.** A channel read from a database (``format: sql``) has no raw file: the
+person's rows leave its ingested batches (``sql/<table>/batch-NNNNNN``) and quarantine, and
+every later layer, but no row is renumbered — the table still holds the rows until the brand
+deletes them there, and a new read numbers them as before and drops them as suppressed. The
+batch's ledger entry keeps ``read`` and its checksum and moves the removed rows from ``kept`` /
+``quarantined`` to ``suppressed``, so the counts still reconcile.
+
 **Audit and suppression** (``data/privacy/``): ``erasure_log.jsonl`` gets one line per
 request — UTC time, request kind, the keyed hash of the identifier (never the value),
 OneIDs, rows removed per file. ``suppression.parquet`` holds
@@ -98,7 +105,7 @@ from .suppression import (KEY_SEP, SUPPRESSION_FILE, add_suppression, empty_obse
 
 __all__ = ["AUDIT_FILE", "SUPPRESSION_FILE", "ErasureReport", "file_readers", "forget", "identifier_hash",
            "load_suppression", "locate_person", "plan_erasure", "privacy_dir", "refresh_manifest", "run_settings",
-           "suppress", "suppressed_records", "suppressed_rows"]
+           "sql_batches", "suppress", "suppressed_records", "suppressed_rows"]
 
 #: The audit log, inside :func:`privacy_dir`.
 AUDIT_FILE = "erasure_log.jsonl"
@@ -695,6 +702,15 @@ def _apply_table(edit: _TableEdit, shifts: dict[str, np.ndarray]) -> int:
     return n_drop
 
 
+def sql_batches(ledger: Mapping[str, Mapping[str, dict]]) -> set[str]:
+    """The ledger's database batches (``sql/<table>/batch-NNNNNN``): entries of a SQL source, no raw file.
+
+    >>> sorted(sql_batches({"crm/a.csv": {"crm": {"read": 3}}, "sql/crm.members/batch-000001": {"crm": {"sql": {}}}}))
+    ['sql/crm.members/batch-000001']
+    """
+    return {rel for rel, by in ledger.items() if any("sql" in e for e in by.values())}
+
+
 def _ledger_after(ledger: dict[str, dict[str, dict]], plan: _Plan, digests: dict[str, str]
                   ) -> dict[str, dict[str, dict]]:
     """The ingest ledger once the rewritten files (``digests``: file -> new SHA-256) replace the old.
@@ -703,8 +719,24 @@ def _ledger_after(ledger: dict[str, dict[str, dict]], plan: _Plan, digests: dict
     rows, ``kept`` / ``quarantined`` the removed rows that mapping had kept / quarantined, and
     ``filtered`` the rest (rows another mapping of the file kept), so
     read = kept + quarantined + suppressed + filtered still holds per entry.
+
+    A database batch keeps its ``read`` and checksum (the rows were read, and the table still
+    holds them): its removed kept and quarantined rows move to ``suppressed``, which is what a
+    new read of the table would count them as.
     """
     out = {rel: {c: dict(e) for c, e in by.items()} for rel, by in ledger.items()}
+    for rel in sorted(sql_batches(ledger) & set(plan.raw_drop)):
+        for channel, e in out[rel].items():
+            kept = plan.ingested_drop.get((rel, channel), 0)
+            quarantined = plan.quarantine_drop.get((rel, channel), 0)
+            new = {"kept": int(e.get("kept", 0)) - kept, "quarantined": int(e.get("quarantined", 0)) - quarantined,
+                   "suppressed": int(e.get("suppressed", 0)) + kept + quarantined}
+            if min(new.values()) < 0:
+                raise RuntimeError(f"Erasure stopped before changing anything: the ingest ledger's counts of the "
+                                   f"database batch {rel} ({channel}: {e}) do not fit the ingested rows ({kept} kept "
+                                   f"and {quarantined} quarantined to remove). Run the ingest stage with force=True, "
+                                   "then erase again.")
+            e.update(new)
     for rel, digest in digests.items():
         n = len(plan.raw_drop.get(rel, ()))
         for channel, e in out.get(rel, {}).items():
@@ -859,7 +891,11 @@ def _forget(paths: Paths, *, phone, email, oneid, dry_run: bool, log, mappings, 
     person = locate_person(paths, phone=phone, email=email, oneid=oneid, mappings=mappings, settings=settings, cfg=cfg,
                      max_oneids=max_oneids)
     plan = plan_erasure(paths, person, mappings, settings, cfg)
-    shifts = plan.raw_drop
+    ledger = load_ledger(paths)
+    # a database batch has no raw file to rewrite, and its rows keep their numbers: the table still
+    # holds the person's rows, and a new read numbers them as before (and suppresses them)
+    batches = sql_batches(ledger) & set(plan.raw_drop)
+    shifts = {rel: rows for rel, rows in plan.raw_drop.items() if rel not in batches}
     rows_removed: dict[str, int] = {}
     for rel, rows in shifts.items():
         if (paths.raw / rel).exists():
@@ -893,7 +929,6 @@ def _forget(paths: Paths, *, phone, email, oneid, dry_run: bool, log, mappings, 
         return report
 
     key = load_key(create=True, log=log)
-    ledger = load_ledger(paths)
     readers = file_readers(paths, mappings)
     tmp_dir = paths.data / ".erasure-tmp"
     try:
@@ -931,7 +966,7 @@ def _forget(paths: Paths, *, phone, email, oneid, dry_run: bool, log, mappings, 
         # 3. raw files and the ingest ledger (new checksums and counts: the next ingest skips them)
         for rel, dst in staged.items():
             os.replace(dst, paths.raw / rel)
-        if staged and paths.ingest_ledger.exists():
+        if (staged or batches) and paths.ingest_ledger.exists():
             save_ledger(paths, new_ledger)
         # 4. every derived table, renumbered; the canonical manifest's row counts
         for e in plan.tables:
