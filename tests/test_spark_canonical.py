@@ -54,3 +54,16 @@ def test_spark_manifest_and_reconciliation_equal_local(spark_layer, layer):
     pd.testing.assert_frame_equal(back.purchases(), layer.purchases())
     metrics = json.loads((spark_layer.paths.metrics / "canonical.json").read_text())
     assert metrics["totals"]["read"] == metrics["totals"]["kept"] == layer.manifest["rows"]["records"]
+
+
+def test_consent_purposes_are_lower_cased_alike(spark):
+    """The consents rule's ``lower(purpose)`` on Spark and ``consent_purpose_key`` on the local engine
+    agree on text where lower-casing rules differ (ß, a final sigma, a dotted capital I, full-width)."""
+    from workbench.canonical.build import consent_purpose_key
+
+    values = ["Email_Marketing", "STRASSE", "Straße", "ΣΊΣΥΦΟΣ", "İstanbul", "ǅemal", "ＳＭＳ", "短信营销", None]
+    got = [r[0] for r in spark.createDataFrame([(v,) for v in values], "purpose string")
+           .selectExpr("lower(purpose)").collect()]
+    local = consent_purpose_key(pd.Series(values, dtype="string")).tolist()
+    assert got == [None if v is pd.NA else v for v in local]
+    assert local[3] == "σίσυφος" and local[2] == "straße"

@@ -38,11 +38,25 @@ from ..mapping import ChannelMapping
 from ..roles import CONSENT_EVENTS, EVENT_TYPES, ROLES, TRAITS
 from .schema import conform, empty
 
-__all__ = ["CanonicalBuild", "build_tables", "record_times", "string_isin"]
+__all__ = ["CanonicalBuild", "build_tables", "consent_purpose_key", "record_times", "string_isin"]
 
 
 def _str(s: pd.Series | None, index: pd.Index) -> pd.Series:
     return s.astype("string") if s is not None else pd.Series(index=index, dtype="string")
+
+
+def consent_purpose_key(values: pd.Series) -> pd.Series:
+    """A consent purpose as both engines key it: Python's ``str.lower`` of each value, which is
+    Spark SQL's ``lower`` (``engine/rules/canonical_consents.sql``) — not ``casefold`` (Spark has
+    none: 'Straße' would become 'strasse') nor pandas' Arrow ``str.lower`` (code point by code
+    point: a final 'Σ' would become 'σ', not 'ς'). Computed once per distinct value.
+
+    >>> consent_purpose_key(pd.Series(["Email_Marketing", "Straße", "ΟΔΟΣ", None], dtype="string")).tolist()
+    ['email_marketing', 'straße', 'οδος', <NA>]
+    """
+    values = values.astype("string")
+    distinct = values.dropna().unique()
+    return values.map(dict(zip(distinct, (str(v).lower() for v in distinct)))).astype("string")
 
 
 def _num(s: pd.Series | None, index: pd.Index, default: float = np.nan) -> pd.Series:
@@ -200,7 +214,7 @@ class CanonicalBuild:
                 "priority": np.where(granted.to_numpy(bool), 2, 1)}), c)
 
     def _consents(self, df, mapping, base, at) -> None:
-        self.add("consents", base.assign(purpose=_str(df["purpose"], df.index).str.casefold(),
+        self.add("consents", base.assign(purpose=consent_purpose_key(_str(df["purpose"], df.index)),
                                          granted=df["granted"].astype("boolean"), at=df["consented_at"],
                                          event="consent record", priority=0), mapping.channel)
 
