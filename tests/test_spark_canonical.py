@@ -16,6 +16,7 @@ import pytest
 
 from workbench.canonical import TABLES, load_canonical, run_canonical
 from workbench.config import get_paths
+from workbench.engine.spark_io import temp_view_names
 
 pytestmark = pytest.mark.spark_stages   # make test-spark (see the README, "Tests and their cost")
 
@@ -24,7 +25,10 @@ def spark_layer(spark, spark_engine, resolved_paths, tmp_path_factory):
     root = tmp_path_factory.mktemp("spark-canonical")
     shutil.copytree(resolved_paths.data, root / "data", ignore=shutil.ignore_patterns("canonical"))
     paths = get_paths(root / "data", root / "reports").ensure()
-    return run_canonical(paths, engine=spark_engine, log=None)
+    before = temp_view_names(spark)
+    layer = run_canonical(paths, engine=spark_engine, log=None)
+    layer.views_left = temp_view_names(spark) - before
+    return layer
 
 
 def _manifest(paths):
@@ -43,6 +47,10 @@ def test_spark_tables_equal_local(spark_layer, layer, table):
     if table in ("records", "orders", "events", "traits", "consents", "refunds"):
         assert len(local) > 50, table   # a real comparison
     pd.testing.assert_frame_equal(got, local, rtol=1e-12)
+
+
+def test_the_build_leaves_no_temporary_view_in_the_session(spark_layer):
+    assert spark_layer.views_left == set()
 
 
 def test_spark_manifest_and_reconciliation_equal_local(spark_layer, layer):

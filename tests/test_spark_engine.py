@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from workbench.config import get_paths
+from workbench.engine.spark_io import temp_view_names
 from workbench.segments import rfm as R
 
 _COLUMNS = dict(customer_id_col="oneid", datetime_col="ordered_at", monetary_value_col="net", order_id_col="order_key")
@@ -69,7 +70,9 @@ def test_rfm_stage_on_spark_writes_the_same_file(spark, spark_engine, resolved_p
     written_local = pd.read_parquet(paths.processed / RFM_FILE)
     shutil.rmtree(paths.processed / "segments")     # no snapshot of the first run: both compare the same way
     record(paths, "engine", spark_engine.to_dict())
+    views = temp_view_names(spark)
     on_spark = run_rfm(paths)                        # the recorded engine
+    assert temp_view_names(spark) == views, "the stage's temporary views are dropped"
     written_spark = pd.read_parquet(paths.processed / RFM_FILE)
     pd.testing.assert_frame_equal(written_spark, written_local, check_dtype=False, rtol=1e-9)
     assert written_spark.attrs == written_local.attrs
@@ -90,7 +93,9 @@ def test_customer_360_stage_on_spark_writes_the_same_profile(spark, spark_engine
     build = C.build_customer_360
     monkeypatch.setattr(C, "build_customer_360", lambda *a, **k: seen.append(k["computed"]) or build(*a, **k))
     record(paths, "engine", spark_engine.to_dict())
+    views = temp_view_names(spark)
     C.run_customer_360(paths)                          # the recorded engine
+    assert temp_view_names(spark) == views, "the stage's temporary views are dropped"
     written_spark = pd.read_parquet(paths.customer_360)
     computed = seen[0]
     assert computed is not None and len(computed.columns) >= 30       # the heavy blocks came from Spark

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from workbench.config import get_paths
+from workbench.engine.spark_io import temp_view_names
 from workbench.identity import resolve_tables
 from workbench.identity.deterministic import components, link_deterministic
 from workbench.identity.settings import IdentitySettings, SourceSpec
@@ -122,7 +123,9 @@ def test_identity_stage_on_spark_gives_the_same_oneids(spark, spark_engine, clea
     shutil.copytree(cleaned_paths.data, tmp_path / "data", ignore=shutil.ignore_patterns("processed"))
     sp = get_paths(tmp_path / "data", tmp_path / "reports").ensure()
     record(sp, "engine", spark_engine.to_dict())
+    views = temp_view_names(spark)
     on_spark = run_identity(sp, evaluate=False)
+    assert temp_view_names(spark) == views, "the stage's temporary views (Splink's too) are dropped"
     lp = resolved_paths
     local = json.loads((lp.metrics / "identity.json").read_text(encoding="utf-8"))
     a = pd.read_parquet(lp.processed / "oneid_records.parquet")

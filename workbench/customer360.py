@@ -1079,15 +1079,17 @@ def _spark_blocks(settings: Any, layer: CanonicalLayer, cutoff: pd.Timestamp | N
     """The blocks the Spark engine computes (:mod:`workbench.engine.spark_360`), at ``cutoff``."""
     from .engine.session import spark_session
     from .engine.spark_360 import spark_column_sources, spark_customer_aggregates, spark_event_universe
+    from .engine.spark_io import temporary_views
 
     spark = spark_session(settings)
     canonical = layer.paths.canonical
-    values = spark_customer_aggregates(spark, canonical, as_of=cutoff,
-                                       session_gap_minutes=layer.analysis.session_gap_minutes,
-                                       problem_ticket_categories=layer.analysis.problem_ticket_categories,
-                                       max_sales_channels=MAX_SALES_CHANNEL_COLUMNS)
-    universe = spark_event_universe(spark, canonical) if layer.has("events") else None
-    return ComputedBlocks(values, spark_column_sources(spark, canonical, as_of=cutoff), universe)
+    with temporary_views(spark):
+        values = spark_customer_aggregates(spark, canonical, as_of=cutoff,
+                                           session_gap_minutes=layer.analysis.session_gap_minutes,
+                                           problem_ticket_categories=layer.analysis.problem_ticket_categories,
+                                           max_sales_channels=MAX_SALES_CHANNEL_COLUMNS)
+        universe = spark_event_universe(spark, canonical) if layer.has("events") else None
+        return ComputedBlocks(values, spark_column_sources(spark, canonical, as_of=cutoff), universe)
 
 
 def load_customer_360(paths: Paths | None = None) -> pd.DataFrame:

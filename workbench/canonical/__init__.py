@@ -246,13 +246,15 @@ def _write_on_spark(paths: Paths, config: RunConfig, tmp: Any) -> dict[str, Any]
     layer's files), the identifiers observed channel by channel in batches of rows."""
     from ..engine.session import spark_session
     from ..engine.spark_canonical import identifier_sources, table_schema, write_canonical_tables
+    from ..engine.spark_io import temporary_views
 
     spark = spark_session(config.engine)
     scratch = tmp / "_spark"
     try:
-        done = write_canonical_tables(spark, paths=paths, mappings=config.mappings, out=tmp, scratch=scratch)
-        sources = identifier_sources(spark, paths=paths, mappings=config.mappings, identity=config.identity,
-                                     scratch=scratch)
+        with temporary_views(spark):   # the rules' ~50 views go with the build
+            done = write_canonical_tables(spark, paths=paths, mappings=config.mappings, out=tmp, scratch=scratch)
+            sources = identifier_sources(spark, paths=paths, mappings=config.mappings, identity=config.identity,
+                                         scratch=scratch)
         facts = done["facts"]
         facts["identifiers"] = _write_identifiers(sources, config, tmp / "identifiers.parquet",
                                                   table_schema("identifiers"))

@@ -35,7 +35,7 @@ import pandas as pd
 from ..identity.deterministic import (DeterministicResult, components, deterministic_result, encode_values,
                                       over_limit_report, split_unique_conflicts)
 from ..identity.settings import IdentitySettings
-from .spark_io import register_pandas, to_pandas
+from .spark_io import drops_temporary_views, register_pandas, to_pandas
 from .sql import rule
 
 __all__ = ["spark_components", "spark_link_deterministic", "spark_predict"]
@@ -90,6 +90,7 @@ def _labels_array(labels: Any, n_records: int) -> np.ndarray:
     return pd.factorize(lab)[0]
 
 
+@drops_temporary_views
 def spark_link_deterministic(spark: Any, n_records: int, ids: pd.DataFrame,
                              settings: IdentitySettings) -> DeterministicResult:
     """:func:`workbench.identity.deterministic.link_deterministic` with the graph on Spark: the
@@ -166,6 +167,7 @@ def _split_conflicts_on_driver(kept: pd.DataFrame, labels: np.ndarray, settings:
     return kept, pd.factorize(lab)[0], conflicts
 
 
+@drops_temporary_views
 def spark_predict(spark: Any, model: Callable[[str], dict], profiles: pd.DataFrame, term_frequencies: dict[str, pd.DataFrame], *,
                   threshold: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score every blocked pair of ``profiles`` with the trained Splink model on Splink's Spark

@@ -10,12 +10,51 @@ Example:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
-__all__ = ["merge_parts", "register_canonical", "register_pandas", "to_pandas"]
+__all__ = ["drops_temporary_views", "merge_parts", "register_canonical", "register_pandas", "temp_view_names",
+           "temporary_views", "to_pandas"]
+
+
+def temp_view_names(spark: Any) -> set[str]:
+    """The session's temporary views (``SHOW VIEWS``: ``catalog.listTables`` fails when Spark runs
+    interpreted, as the tests do)."""
+    return {r["viewName"] for r in spark.sql("SHOW VIEWS").collect() if r["isTemporary"]}
+
+
+@contextmanager
+def temporary_views(spark: Any) -> Iterator[None]:
+    """Drop, on leaving the block, every temporary view made inside it: a stage's views (tables,
+    rule steps, populations) do not pile up in a long-lived session (a notebook's, the tests').
+    Views that existed before the block are left alone (one the block replaced keeps its name).
+
+    >>> with temporary_views(spark):                                                   # doctest: +SKIP
+    ...     register_canonical(spark, paths.canonical, ["orders"])
+    >>> "orders" in {t.name for t in spark.catalog.listTables()}                       # doctest: +SKIP
+    False
+    """
+    before = temp_view_names(spark)
+    try:
+        yield
+    finally:
+        for name in sorted(temp_view_names(spark) - before):
+            spark.catalog.dropTempView(name)
+
+
+def drops_temporary_views(func: Callable) -> Callable:
+    """Decorate a function whose first argument is the Spark session and whose result holds no
+    lazy DataFrame: its temporary views are dropped when it returns (:func:`temporary_views`)."""
+    @functools.wraps(func)
+    def wrapper(spark: Any, *args: Any, **kwargs: Any) -> Any:
+        with temporary_views(spark):
+            return func(spark, *args, **kwargs)
+    return wrapper
 
 
 def register_canonical(spark: Any, canonical_dir: str | Path, names: Iterable[str]) -> None:

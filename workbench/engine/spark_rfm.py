@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..segments.rfm import SegmentMap
 from ..timeutil import to_utc
-from .spark_io import register_canonical, register_pandas, to_pandas
+from .spark_io import drops_temporary_views, register_canonical, register_pandas, to_pandas
 from .sql import rule, string_literal, timestamp_literal
 
 __all__ = ["register_cutoffs", "spark_purchases", "spark_rfm_segments"]
@@ -55,6 +55,7 @@ def spark_purchases(spark: Any, canonical_dir: str | Path, *, as_of: Any = None,
     return df
 
 
+@drops_temporary_views
 def spark_rfm_segments(spark: Any, canonical_dir: str | Path, *, as_of: Any, population: pd.Series,
                        segment_map: SegmentMap) -> pd.DataFrame:
     """RFM summary, scores and segment of every OneID of ``population`` (and every buyer) at

@@ -162,8 +162,11 @@ class FeatureStore:
             return {}
         from ..engine.session import spark_session
         from ..engine.spark_features import spark_rfm_features
+        from ..engine.spark_io import temporary_views
 
-        got = spark_rfm_features(spark_session(self.engine), self.layer.paths.canonical, cutoffs=keys)
+        spark = spark_session(self.engine)
+        with temporary_views(spark):
+            got = spark_rfm_features(spark, self.layer.paths.canonical, cutoffs=keys)
         return {cutoff_key(c): frame for c, frame in got.items()}
 
     def _prune(self) -> None:

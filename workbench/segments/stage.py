@@ -82,10 +82,12 @@ def run_rfm(paths: Paths | None = None, *, as_of: Any = None, segment_map: R.Seg
     spark = None
     if eng.is_spark:
         from ..engine.session import spark_session
+        from ..engine.spark_io import temporary_views
         from ..engine.spark_rfm import spark_purchases, spark_rfm_segments
 
         spark = spark_session(eng)
-        tx = spark_purchases(spark, paths.canonical, as_of=cutoff) if has_orders else None
+        with temporary_views(spark):
+            tx = spark_purchases(spark, paths.canonical, as_of=cutoff) if has_orders else None
     else:
         tx = layer.purchases(as_of=cutoff) if has_orders else None
 
