@@ -57,15 +57,63 @@ def _children_rss_mb() -> float:
     return total / 1024
 
 
+def _own_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _descendants() -> list[int]:
+    me, parents = os.getpid(), {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    mine, grew = {me}, True
+    while grew:
+        new = {p for p, pp in parents.items() if pp in mine and p not in mine}
+        grew = bool(new)
+        mine |= new
+    return sorted(mine - {me})
+
+
 class _Sampler(threading.Thread):
-    def __init__(self):
+    """Peak memory of the JVM (every 0.2 s). With ``limit_mb``, the process and its JVM together
+    may not pass it: the stage is then stopped and reported as over the limit (``status``), so a
+    stage that does not fit the machine is a measurement, not a machine-wide out-of-memory kill."""
+
+    def __init__(self, limit_mb: float = 0.0, report: dict | None = None, scratch: list | None = None):
         super().__init__(daemon=True)
         self.peak, self.stop = 0.0, threading.Event()
+        self.limit_mb, self.report, self.scratch = limit_mb, report or {}, scratch if scratch is not None else []
+        self.t0 = time.perf_counter()
 
     def run(self):
         while not self.stop.is_set():
-            self.peak = max(self.peak, _children_rss_mb())
+            children = _children_rss_mb()
+            self.peak = max(self.peak, children)
+            if self.limit_mb and children + _own_rss_mb() > self.limit_mb:
+                self._over(children + _own_rss_mb())
             self.stop.wait(0.2)
+
+    def _over(self, now_mb: float) -> None:
+        import signal
+
+        for pid in _descendants():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for d in self.scratch:
+            shutil.rmtree(d, ignore_errors=True)
+        print("RESULT " + json.dumps({**self.report, "rows": 0, "seconds": round(time.perf_counter() - self.t0, 3),
+                                      "start_seconds": 0.0, "peak_mb": round(now_mb, 1),
+                                      "status": f"over the {self.limit_mb:,.0f} MB limit",
+                                      "load_1min": round(os.getloadavg()[0], 2)}), flush=True)
+        os._exit(0)
 
 
 def main() -> int:
@@ -76,6 +124,10 @@ def main() -> int:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="4g")
     ap.add_argument("--shuffle-partitions", type=int, default=8)
+    ap.add_argument("--memory-limit-mb", type=float, default=0.0,
+                    help="stop the stage (reported as over the limit) when this process and its JVM pass it")
+    ap.add_argument("--in-place", action="store_true",
+                    help="canonical: build the data folder's own layer (kept), not a temporary copy's")
     a = ap.parse_args()
 
     import pandas as pd
@@ -89,7 +141,7 @@ def main() -> int:
     if a.stage == "identity":
         return _identity(a, paths)
     scratch = None
-    if a.stage == "canonical":   # a copy of what the stage reads; it writes the copy's layer
+    if a.stage == "canonical" and not a.in_place:   # a copy of what the stage reads; it writes the copy's layer
         import tempfile
 
         scratch = Path(tempfile.mkdtemp(prefix="wb-bench-canonical-"))
@@ -98,9 +150,14 @@ def main() -> int:
         paths = get_paths(scratch / "data", scratch / "reports").ensure()
     layer = load_canonical(paths) if a.stage != "canonical" else None
     as_of = layer.data_end if layer is not None else None
-    population = pd.read_parquet(paths.customer_360, columns=["oneid"])["oneid"] if a.stage == "rfm" else None
+    population = None
+    if a.stage == "rfm":   # the profile's OneIDs; without a profile (too large to build here), the registry's
+        population = (pd.read_parquet(paths.customer_360, columns=["oneid"])["oneid"] if paths.customer_360.exists()
+                      else pd.Series(pd.read_parquet(paths.registry, columns=["oneid"])["oneid"].unique(),
+                                     name="oneid").sort_values(ignore_index=True))
     m = R.load_segment_map()
-    sampler = _Sampler()
+    sampler = _Sampler(a.memory_limit_mb, {"stage": a.stage, "engine": a.engine},
+                       [scratch] if scratch is not None else [])
     sampler.start()
     start = 0.0
     from workbench.engine import EngineSettings
@@ -142,7 +199,7 @@ def main() -> int:
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
     print("RESULT " + json.dumps({"stage": a.stage, "engine": a.engine, "rows": rows, "seconds": round(seconds, 3),
-                                  "start_seconds": round(start, 3), "peak_mb": round(peak_mb, 1),
+                                  "start_seconds": round(start, 3), "peak_mb": round(peak_mb, 1), "status": "ok",
                                   "load_1min": round(os.getloadavg()[0], 2)}))
     return 0
 
@@ -166,7 +223,7 @@ def _identity(a, paths) -> int:
         engine = {"engine": "local"} if a.engine == "local" else {
             "engine": "spark", "master": a.master, "driver_memory": a.driver_memory,
             "shuffle_partitions": a.shuffle_partitions, "conf": {"spark.ui.enabled": "false"}}
-        sampler = _Sampler()
+        sampler = _Sampler(a.memory_limit_mb, {"stage": "identity", "engine": a.engine}, [work])
         sampler.start()
         start = 0.0
         if a.engine == "spark":
@@ -193,7 +250,7 @@ def _identity(a, paths) -> int:
         print("RESULT " + json.dumps({
             "stage": "identity", "engine": a.engine, "rows": int(len(oneid)), "oneids": int(len(np.unique(oneid))),
             "partition": hashlib.sha256(first.tobytes()).hexdigest()[:16], "seconds": round(seconds, 3),
-            "start_seconds": round(start, 3), "peak_mb": round(peak_mb, 1),
+            "start_seconds": round(start, 3), "peak_mb": round(peak_mb, 1), "status": "ok",
             "step_seconds": {k: round(v, 1) for k, v in res.seconds.items()},
             "load_1min": round(os.getloadavg()[0], 2)}))
     finally:
