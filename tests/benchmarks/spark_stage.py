@@ -31,40 +31,24 @@ import time
 from pathlib import Path
 
 
-def _children_rss_mb() -> float:
-    """Resident memory of this process's descendants (the JVM), from /proc."""
-    me, parents = os.getpid(), {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text().rsplit(")", 1)[1].split()
-                parents[int(d.name)] = int(stat[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    mine, grew = {me}, True
-    while grew:
-        new = {p for p, pp in parents.items() if pp in mine and p not in mine}
-        grew = bool(new)
-        mine |= new
-    total = 0
-    for p in mine - {me}:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
-
-
-def _own_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+def _rss_mb(pid: int | str) -> float:
+    """Resident memory of one process (MB; 0 when it is gone), from /proc."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return 0.0
 
 
+def _children_rss_mb() -> float:
+    """Resident memory of this process's descendants (the JVM)."""
+    return sum(_rss_mb(p) for p in _descendants())
+
+
 def _descendants() -> list[int]:
+    """The process ids of this process's descendants (the JVM), from /proc."""
     me, parents = os.getpid(), {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
@@ -95,8 +79,8 @@ class _Sampler(threading.Thread):
         while not self.stop.is_set():
             children = _children_rss_mb()
             self.peak = max(self.peak, children)
-            if self.limit_mb and children + _own_rss_mb() > self.limit_mb:
-                self._over(children + _own_rss_mb())
+            if self.limit_mb and children + _rss_mb("self") > self.limit_mb:
+                self._over(children + _rss_mb("self"))
             self.stop.wait(0.2)
 
     def _over(self, now_mb: float) -> None:
