@@ -10,7 +10,8 @@ the data folder's cleaned tables and OneID registry (the folder's own layer is l
 
 ``seconds`` is the stage's work; for Spark the session's start is ``start_seconds``, apart.
 ``peak_mb`` is the largest resident set of this process and, for Spark, of the JVM it started
-(sampled every 0.2 s from /proc), added together: the whole engine's memory.
+(sampled every 0.2 s from /proc), added together: the whole engine's memory (``jvm_peak_mb``: the
+JVM's part).
 
 ``identity`` runs the OneID stage (``run_identity``, no quality evaluation) on a private copy of the
 folder's cleaned channels and recorded settings (the folder's own OneIDs are not touched); it also
@@ -183,7 +184,8 @@ def main() -> int:
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
     print("RESULT " + json.dumps({"stage": a.stage, "engine": a.engine, "rows": rows, "seconds": round(seconds, 3),
-                                  "start_seconds": round(start, 3), "peak_mb": round(peak_mb, 1), "status": "ok",
+                                  "start_seconds": round(start, 3), "peak_mb": round(peak_mb, 1), "jvm_peak_mb": round(sampler.peak, 1),
+                                  "status": "ok",
                                   "load_1min": round(os.getloadavg()[0], 2)}))
     return 0
 
@@ -234,7 +236,8 @@ def _identity(a, paths) -> int:
         print("RESULT " + json.dumps({
             "stage": "identity", "engine": a.engine, "rows": int(len(oneid)), "oneids": int(len(np.unique(oneid))),
             "partition": hashlib.sha256(first.tobytes()).hexdigest()[:16], "seconds": round(seconds, 3),
-            "start_seconds": round(start, 3), "peak_mb": round(peak_mb, 1), "status": "ok",
+            "start_seconds": round(start, 3), "peak_mb": round(peak_mb, 1), "jvm_peak_mb": round(sampler.peak, 1),
+            "status": "ok",
             "step_seconds": {k: round(v, 1) for k, v in res.seconds.items()},
             "load_1min": round(os.getloadavg()[0], 2)}))
     finally:
