@@ -70,8 +70,9 @@ def test_consent_purposes_are_lower_cased_alike(spark):
     from workbench.canonical.build import consent_purpose_key
 
     values = ["Email_Marketing", "STRASSE", "Straße", "ΣΊΣΥΦΟΣ", "İstanbul", "ǅemal", "ＳＭＳ", "短信营销", None]
-    got = [r[0] for r in spark.createDataFrame([(v,) for v in values], "purpose string")
-           .selectExpr("lower(purpose)").collect()]
+    rows = ", ".join(f"({i}, {'NULL' if v is None else repr(v)})" for i, v in enumerate(values))
+    # plain SQL (no Python rows to ship to the JVM): ~1 s instead of ~9 s on a busy machine
+    got = [r[0] for r in spark.sql(f"SELECT lower(purpose) FROM VALUES {rows} AS t(i, purpose) ORDER BY i").collect()]
     local = consent_purpose_key(pd.Series(values, dtype="string")).tolist()
     assert got == [None if v is pd.NA else v for v in local]
     assert local[3] == "σίσυφος" and local[2] == "straße"
