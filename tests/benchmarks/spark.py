@@ -1,6 +1,8 @@
 """The Spark engine beside the local engine, per heavy stage: time and peak memory (``make bench-spark``).
 
-    python -m tests.benchmarks.spark --persons 200000            # the lead's 1M run: --persons 1000000
+    python -m tests.benchmarks.spark --persons 200000 --stages canonical customer_360 rfm --memory-limit-mb 20000
+    python -m tests.benchmarks.spark --persons 1000000 --stages canonical customer_360 rfm --memory-limit-mb 20000 \
+        --layer-engine spark --data DIR                           # 1M: the local layer does not fit 24 GB
     python -m tests.benchmarks.spark --persons 5000 --keep        # quick
 
 A seeded sample of ``--persons`` is made and taken through ingest, clean, OneID, the canonical
