@@ -109,3 +109,32 @@ def test_unresolved_records_are_refused(resolved_paths):
     channel = registry["channel"].iloc[0]
     with pytest.raises(ValueError, match="have no OneID.*Rerun notebook 03"):
         linked_cleaned(resolved_paths, channel, registry.iloc[1:])
+
+
+def test_computed_always_present_block_gives_the_population(resolved_paths, layer, monkeypatch):
+    """Blocks another engine computed (the Spark engine's path, checked here without Spark): when they
+    cover the always-present columns, their OneIDs are the population and their unique-identifier flag
+    is used, so the build never reads the identifiers; the profile is the one built here alone."""
+    from workbench.canonical import CanonicalLayer, load_canonical
+    from workbench.customer360 import ComputedBlocks
+
+    as_of = "2026-01-01"
+    local = build_customer_360(layer, as_of=as_of)
+    ids = layer.table("identifiers", as_of=as_of)
+    numbered = ids.loc[ids["identifier"].isin(layer.config.identity.names_of_kind("unique")), "oneid"]
+    core = ["n_records", "first_seen", "last_seen", "channels", "n_channels", "n_identifiers"]
+    values = local[["oneid", *core]].assign(has_unique_identifier=local["oneid"].isin(set(numbered)).to_numpy())
+    assert 0 < values["has_unique_identifier"].sum() < len(values)
+    sources = {"records": sorted(layer.table("records", as_of=as_of)["channel"].unique().tolist())}
+    loaded = []
+    table = CanonicalLayer.table
+    monkeypatch.setattr(CanonicalLayer, "table", lambda self, name, **k: loaded.append(name) or table(self, name, **k))
+    fresh = load_canonical(resolved_paths)          # nothing of it loaded yet
+    got = build_customer_360(fresh, as_of=as_of, computed=ComputedBlocks(values, sources))
+    assert "identifiers" not in loaded and "events" in loaded, sorted(set(loaded))
+    pd.testing.assert_frame_equal(got, local)       # the local events block found its rows without the core's
+    assert got.attrs == local.attrs
+    with pytest.raises(ValueError, match="present, unique and sorted. Got 0 missing, 0 repeated, not sorted"):
+        build_customer_360(fresh, as_of=as_of, computed=ComputedBlocks(values.iloc[::-1], sources))
+    with pytest.raises(ValueError, match=r"give every column of a block or none"):
+        build_customer_360(fresh, as_of=as_of, computed=ComputedBlocks(values.drop(columns="channels"), sources))

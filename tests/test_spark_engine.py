@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from workbench.canonical import CanonicalLayer
 from workbench.config import get_paths
 from workbench.engine.spark_io import temp_view_names
 from workbench.segments import rfm as R
@@ -89,13 +90,17 @@ def test_customer_360_stage_on_spark_writes_the_same_profile(spark, spark_engine
     C.run_customer_360(paths, engine={"engine": "local"})
     written_local = pd.read_parquet(paths.customer_360)
     dictionary_local = (paths.processed / "customer_360_dictionary.csv").read_text(encoding="utf-8")
-    seen = []
+    seen, loaded = [], []
     build = C.build_customer_360
     monkeypatch.setattr(C, "build_customer_360", lambda *a, **k: seen.append(k["computed"]) or build(*a, **k))
+    table = CanonicalLayer.table
+    monkeypatch.setattr(CanonicalLayer, "table", lambda self, name, **k: loaded.append(name) or table(self, name, **k))
     record(paths, "engine", spark_engine.to_dict())
     views = temp_view_names(spark)
     C.run_customer_360(paths)                          # the recorded engine
     assert temp_view_names(spark) == views, "the stage's temporary views are dropped"
+    # the population and is_known came from Spark too: the driver never loads the largest tables
+    assert loaded and not {"records", "identifiers", "events", "orders"} & set(loaded), sorted(set(loaded))
     written_spark = pd.read_parquet(paths.customer_360)
     computed = seen[0]
     assert computed is not None and len(computed.columns) >= 30       # the heavy blocks came from Spark
@@ -117,14 +122,22 @@ def test_customer_360_aggregates_equal(spark, layer):
     from workbench.customer360 import MAX_SALES_CHANNEL_COLUMNS, build_customer_360
     from workbench.engine.spark_360 import spark_customer_aggregates
 
+    unique = layer.config.identity.names_of_kind("unique")
+    assert unique, "the sample's identity settings have a member number"
     for as_of in (_earlier(layer),):
         local = build_customer_360(layer, as_of=as_of)
         got = spark_customer_aggregates(spark, layer.paths.canonical, as_of=as_of,
                                         session_gap_minutes=layer.analysis.session_gap_minutes,
                                         problem_ticket_categories=layer.analysis.problem_ticket_categories,
-                                        max_sales_channels=MAX_SALES_CHANNEL_COLUMNS)
+                                        max_sales_channels=MAX_SALES_CHANNEL_COLUMNS,
+                                        unique_identifiers=unique)
         assert got["oneid"].tolist() == local["oneid"].tolist()
-        cols = [c for c in got.columns if c != "oneid"]
+        ids = layer.table("identifiers", as_of=as_of)
+        numbered = set(ids.loc[ids["identifier"].isin(unique), "oneid"])
+        assert got["has_unique_identifier"].tolist() == local["oneid"].isin(numbered).tolist()
+        assert 0 < got["has_unique_identifier"].sum() < len(got)
+        assert not (got["has_unique_identifier"] & ~local["is_known"]).any()
+        cols = [c for c in got.columns if c not in ("oneid", "has_unique_identifier")]
         missing = sorted(set(cols) - set(local.columns))
         assert not missing, f"Spark columns the local profile lacks: {missing}"
         for must in ("n_records", "channels", "n_identifiers", "orders", "net_revenue", "days_since_last_order",

@@ -97,7 +97,10 @@ class ComputedBlocks:
     and describes every column itself, so the profile is the same whichever engine computed it.
 
     ``values``: column ``oneid`` (the profile's OneIDs, sorted, as :func:`build_customer_360`
-    gives them) and every column of each block it covers (always-present, orders, events);
+    gives them) and every column of each block it covers (always-present, orders, events), and
+    may have ``has_unique_identifier`` (a member / customer number dated before the as-of date: the
+    part of ``is_known`` read from the identifiers). When it covers the always-present block, its
+    OneIDs are the profile's population, so the build does not read the records or identifiers;
     ``sources``: the channels behind them at the as-of date — ``"records"``, ``"purchases"``,
     ``"events"`` (sorted lists) and ``"event_types"`` (``{event type: channels}`` over the whole
     layer); ``event_types``: the layer's event types as :func:`event_universe` gives them.
@@ -127,16 +130,26 @@ class _Profile:
     """Collects the profile's columns (aligned on the population index) and their dictionary.
 
     ``pos_of`` maps the layer's person codes (:class:`_Persons`) to rows of the profile (-1: a
-    OneID without records before the as-of date, so not in the profile). ``computed``: blocks
-    computed by another engine (:class:`ComputedBlocks`, its values indexed like the profile)."""
+    OneID without records before the as-of date, so not in the profile); without one it is made
+    from ``layer`` when a block first needs it. ``computed``: blocks computed by another engine
+    (:class:`ComputedBlocks`, its values indexed like the profile)."""
 
-    def __init__(self, index: pd.Index, pos_of: np.ndarray | None = None, computed: ComputedBlocks | None = None):
+    def __init__(self, index: pd.Index, pos_of: np.ndarray | None = None, computed: ComputedBlocks | None = None,
+                 layer: CanonicalLayer | None = None):
         self.index = index
         self.n = len(index)
-        self.pos_of = pos_of
+        self._pos_of = pos_of
+        self._layer = layer
         self.data: dict[str, Any] = {}
         self.dictionary: list[Column] = []
         self.computed = computed
+
+    @property
+    def pos_of(self) -> np.ndarray:
+        if self._pos_of is None:
+            at = self.index.get_indexer(_persons(self._layer).index)
+            self._pos_of = np.append(at, -1).astype(np.int64)   # the last entry: person code -1
+        return self._pos_of
 
     def add(self, name: str, values: Any, meaning: str, sources: str | list[str], unit: str = "",
             pii: str = "none") -> None:
@@ -341,10 +354,7 @@ _CORE_COLUMNS = [c.name for c in _describe_core([])]
 
 def _core(p: _Profile, layer: CanonicalLayer, rec: _Coded, rows: np.ndarray | None,
           cutoff: pd.Timestamp | None) -> None:
-    got = p.taken(_CORE_COLUMNS)
-    if got is not None:
-        p.put(_describe_core(p.sources("records")), got)
-        return
+    """The always-present block (local engine; computed blocks covering it are taken in the build)."""
     chan, names = rec.col("channel")
     p.put(_describe_core(_present(_take(chan, rows), names)), _core_values(p, layer, rec, rows, cutoff))
 
@@ -388,6 +398,42 @@ def _first_seen_values(ids: _Coded, df: pd.DataFrame) -> dict[str, np.ndarray]:
     key = ((ids.person + 1) * nk + (kind + 1)) * nv + value      # one integer per distinct triple
     first = pd.Series(ids.t).groupby(key, sort=False).min()
     return {"person": first.index.to_numpy(np.int64) // (nk * nv) - 1, "t": first.to_numpy()}
+
+
+def _covers_core(computed: ComputedBlocks) -> bool:
+    return isinstance(computed, ComputedBlocks) and any(c in computed.values.columns for c in _CORE_COLUMNS)
+
+
+def _population(computed: ComputedBlocks) -> pd.Index:
+    """The profile's OneIDs as blocks covering the always-present columns list them (sorted, unique)."""
+    if "oneid" not in computed.values.columns:
+        raise ValueError("The computed blocks' values lack the column 'oneid'. Columns present: "
+                         f"{list(computed.values.columns)}.")
+    ids = pd.Index(computed.values["oneid"].astype("string"), name="oneid")
+    if ids.hasnans or not ids.is_unique or not ids.is_monotonic_increasing:
+        raise ValueError("The computed blocks' OneIDs must be the profile's: present, unique and sorted. Got "
+                         f"{int(ids.isna().sum())} missing, {int(ids.duplicated().sum())} repeated"
+                         f"{'' if ids.is_monotonic_increasing else ', not sorted'}.")
+    return ids
+
+
+_KNOWN_COLUMN = "has_unique_identifier"
+
+
+def _has_unique_identifier(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | None) -> np.ndarray:
+    """Per profile row: an identifier value of a unique kind (member / customer number) dated
+    before ``cutoff`` — from the computed blocks when they give it, else from the identifiers."""
+    if p.computed is not None and _KNOWN_COLUMN in p.computed.values.columns:
+        return p.computed.values[_KNOWN_COLUMN].to_numpy(bool)
+    ids = _coded(layer, "identifiers")
+    kind, kinds = ids.col("identifier")
+    unique = set(layer.config.identity.names_of_kind("unique"))
+    kept = ids.kept(cutoff)
+    hit = np.isin(_take(kind, kept), [i for i, k in enumerate(kinds) if k in unique])
+    who = p.pos_of[_take(ids.person, kept)[hit]]
+    out = np.zeros(p.n, bool)
+    out[who[who >= 0]] = True
+    return out
 
 
 def _profile_block(p: _Profile, layer: CanonicalLayer, cutoff: pd.Timestamp | None) -> pd.Series:
@@ -963,15 +1009,20 @@ def build_customer_360(layer: CanonicalLayer | Paths | None = None, *, as_of: An
         layer = load_canonical(layer if isinstance(layer, Paths) else None)
     cutoff = to_utc(as_of)
     ref = cutoff if cutoff is not None else (layer.data_end or pd.Timestamp.now(tz="UTC").normalize())
-    persons = _persons(layer)
-    rec = _coded(layer, "records")
-    rows = rec.kept(cutoff)
-    present = np.bincount(_take(rec.person, rows), minlength=len(persons.ids)) > 0
-    index = pd.Index(persons.ids[present], name="oneid", dtype="string")
-    pos_of = np.full(len(persons.ids) + 1, -1, np.int64)   # the last entry: person code -1
-    pos_of[:-1][present] = np.arange(len(index))
-    p = _Profile(index, pos_of, _aligned(computed, index))
-    _core(p, layer, rec, rows, cutoff)
+    if computed is not None and _covers_core(computed):   # its OneIDs are those with records before the cutoff
+        index = _population(computed)
+        p = _Profile(index, computed=_aligned(computed, index), layer=layer)
+        p.put(_describe_core(p.sources("records")), p.taken(_CORE_COLUMNS))
+    else:
+        persons = _persons(layer)
+        rec = _coded(layer, "records")
+        rows = rec.kept(cutoff)
+        present = np.bincount(_take(rec.person, rows), minlength=len(persons.ids)) > 0
+        index = pd.Index(persons.ids[present], name="oneid", dtype="string")
+        pos_of = np.full(len(persons.ids) + 1, -1, np.int64)   # the last entry: person code -1
+        pos_of[:-1][present] = np.arange(len(index))
+        p = _Profile(index, pos_of, _aligned(computed, index))
+        _core(p, layer, rec, rows, cutoff)
     is_member = _profile_block(p, layer, cutoff) if layer.has("profile") else pd.Series(False, index=index)
     _traits_block(p, layer, demographics_rule, cutoff, ref)
     if layer.has("orders"):
@@ -983,14 +1034,7 @@ def build_customer_360(layer: CanonicalLayer | Paths | None = None, *, as_of: An
     for c in ("phone", "email"):
         if c in p.data:
             known |= p.data[c].notna().to_numpy(bool)
-    # member or customer numbers, on any record
-    ids = _coded(layer, "identifiers")
-    kind, kinds = ids.col("identifier")
-    unique = set(layer.config.identity.names_of_kind("unique"))
-    kept = ids.kept(cutoff)
-    hit = np.isin(_take(kind, kept), [i for i, k in enumerate(kinds) if k in unique])
-    who = p.pos_of[_take(ids.person, kept)[hit]]
-    known[who[who >= 0]] = True
+    known |= _has_unique_identifier(p, layer, cutoff)   # member or customer numbers, on any record
     p.add("is_known", pd.Series(known, index=index), "A member, or has a member / customer number, a phone or an "
           "e-mail (not only cookies or devices)", "identity (all channels)")
     profile = p.frame()
@@ -1087,7 +1131,8 @@ def _spark_blocks(settings: Any, layer: CanonicalLayer, cutoff: pd.Timestamp | N
         values = spark_customer_aggregates(spark, canonical, as_of=cutoff,
                                            session_gap_minutes=layer.analysis.session_gap_minutes,
                                            problem_ticket_categories=layer.analysis.problem_ticket_categories,
-                                           max_sales_channels=MAX_SALES_CHANNEL_COLUMNS)
+                                           max_sales_channels=MAX_SALES_CHANNEL_COLUMNS,
+                                           unique_identifiers=layer.config.identity.names_of_kind("unique"))
         universe = spark_event_universe(spark, canonical) if layer.has("events") else None
         return ComputedBlocks(values, spark_column_sources(spark, canonical, as_of=cutoff), universe)
 

@@ -82,7 +82,8 @@ def _measures(universe: pd.DataFrame) -> tuple[str, list[str], list[str]]:
 def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: Any = None,
                               session_gap_minutes: int = 30,
                               problem_ticket_categories: Sequence[str] = (),
-                              max_sales_channels: int | None = None) -> pd.DataFrame:
+                              max_sales_channels: int | None = None,
+                              unique_identifiers: Sequence[str] | None = None) -> pd.DataFrame:
     """The profile's always-present, orders and events aggregates per OneID at ``as_of`` (None: all
     data), computed by Spark from the canonical Parquet in ``canonical_dir``.
 
@@ -92,6 +93,12 @@ def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: A
     settings') included, favourite / top categories, and revenue per sales channel with the main
     one when the layer has 2 to ``max_sales_channels`` sales channels (the profile's limit; None:
     no such columns).
+
+    ``unique_identifiers``: the identity settings' identifiers of kind unique (member / customer
+    numbers). Given (a list, empty included), the result has ``has_unique_identifier``: whether
+    one of the OneID's identifier values of those kinds is dated before ``as_of`` — the part of the
+    profile's ``is_known`` that reads the identifiers table, so the profile's local part does not
+    have to. None: no such column.
     """
     canonical_dir = Path(canonical_dir)
     if isinstance(session_gap_minutes, bool) or not isinstance(session_gap_minutes, int) or session_gap_minutes < 1:
@@ -103,8 +110,10 @@ def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: A
     reference = cutoff if cutoff is not None else (
         (pd.Timestamp(last) + pd.Timedelta(days=1)).normalize() if last else pd.Timestamp.now(tz="UTC").normalize())
     register_canonical(spark, canonical_dir, ["records", "identifiers"])
-    core = spark.sql(rule("c360_core", before_records=_before("at", cutoff),
-                          before_identifiers=_before("at", cutoff))).persist()   # read by every block
+    unique = ", ".join(string_literal(str(u)) for u in unique_identifiers or ()) or "NULL"
+    cached = spark.sql(rule("c360_core", before_records=_before("at", cutoff), before_identifiers=_before("at", cutoff),
+                            unique_identifiers=unique)).persist()   # read by every block
+    core = cached if unique_identifiers is not None else cached.drop("has_unique_identifier")
     core.createOrReplaceTempView("c360_core")
     spark.sql("SELECT oneid FROM c360_core").createOrReplaceTempView("population")
     out = core
@@ -151,7 +160,7 @@ def spark_customer_aggregates(spark: Any, canonical_dir: str | Path, *, as_of: A
     try:
         df = to_pandas(out.orderBy("oneid"), times=times, strings=strings)
     finally:
-        core.unpersist()
+        cached.unpersist()
     return df.reset_index(drop=True)
 
 
