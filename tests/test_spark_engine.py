@@ -119,8 +119,8 @@ def test_customer_360_stage_on_spark_writes_the_same_profile(spark, spark_engine
 
 def test_customer_360_aggregates_equal(spark, layer):
     """The Spark blocks at an earlier as-of date (the stage test covers all data)."""
-    from workbench.customer360 import MAX_SALES_CHANNEL_COLUMNS, build_customer_360
-    from workbench.engine.spark_360 import spark_customer_aggregates
+    from workbench.customer360 import MAX_SALES_CHANNEL_COLUMNS, ComputedBlocks, build_customer_360
+    from workbench.engine.spark_360 import spark_column_sources, spark_customer_aggregates, spark_event_universe
 
     unique = layer.config.identity.names_of_kind("unique")
     assert unique, "the sample's identity settings have a member number"
@@ -154,6 +154,10 @@ def test_customer_360_aggregates_equal(spark, layer):
             else:
                 assert a.astype(object).where(a.notna(), None).tolist() == \
                     b.astype(object).where(b.notna(), None).tolist(), c
+        # the whole profile at that date from them: population, is_known and the rest as the local one
+        blocks = ComputedBlocks(got, spark_column_sources(spark, layer.paths.canonical, as_of=as_of),
+                                spark_event_universe(spark, layer.paths.canonical))
+        pd.testing.assert_frame_equal(build_customer_360(layer, as_of=as_of, computed=blocks), local)
 
 
 def test_feature_store_on_spark_builds_the_same_features(spark, spark_engine, layer, tmp_path):
