@@ -250,3 +250,23 @@ def test_identifier_rows_do_not_depend_on_how_a_channel_is_batched(resolved_path
         pd.testing.assert_frame_equal(batched, whole, obj=m.channel)
         checked += whole["identifier"].nunique() > 1   # a real test: rows of several identifiers interleave
     assert checked >= 3
+
+
+def test_a_one_off_read_gives_the_kept_tables_rows(resolved_paths, monkeypatch):
+    """``table(..., cache=False)`` reads only the columns asked for (and the time column to filter
+    by) and keeps nothing: the next call reads the file again, the rows are those of the kept table."""
+    from workbench.canonical import load_canonical
+
+    reads = []
+    read = pd.read_parquet
+    monkeypatch.setattr(pd, "read_parquet", lambda f, **k: reads.append(k.get("columns")) or read(f, **k))
+    layer = load_canonical(resolved_paths)
+    cols = ["oneid", "trait", "value"]
+    once = layer.table("traits", columns=cols, as_of="2026-01-01", cache=False)
+    assert reads == [["oneid", "trait", "value", "at"]] and list(once.columns) == cols
+    kept = layer.table("traits")                       # read whole and kept
+    assert reads[-1] is None and len(reads) == 2
+    pd.testing.assert_frame_equal(once, kept[kept["at"] < pd.Timestamp("2026-01-01", tz="UTC")][cols])
+    assert 0 < len(once) < len(kept)
+    layer.table("traits", columns=cols, cache=False)   # the kept table serves it now
+    assert len(reads) == 2

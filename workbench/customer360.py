@@ -551,7 +551,8 @@ def _masked(known: dict, mask: Any, values: pd.Series) -> pd.Series:
 
 def _traits_by_name(layer: CanonicalLayer) -> dict[str, pd.DataFrame]:
     """The traits table split by trait (rows in table order), with the columns the profile uses."""
-    traits = layer.table("traits", columns=["oneid", "channel", "role", "rank", "at", "trait", "value"])
+    traits = layer.table("traits", columns=["oneid", "channel", "role", "rank", "at", "trait", "value"],
+                         cache=False)   # the split below is what the layer keeps (memo), not the table too
     kind, names = _codes(traits["trait"])
     return {str(t): traits[kind == i].drop(columns="trait") for i, t in enumerate(names)}
 

@@ -446,16 +446,26 @@ class CanonicalLayer:
         v = self.manifest["window"]["first_order"]
         return None if v is None else pd.Timestamp(v)
 
-    def table(self, name: str, *, as_of: Any = None, columns: list[str] | None = None) -> pd.DataFrame:
-        """One canonical table (rows dated before ``as_of`` when given; undated rows then drop out)."""
+    def table(self, name: str, *, as_of: Any = None, columns: list[str] | None = None,
+              cache: bool = True) -> pd.DataFrame:
+        """One canonical table (rows dated before ``as_of`` when given; undated rows then drop out).
+
+        The whole table is read once and kept for later calls; ``cache=False`` (a one-off use whose
+        result the caller keeps in another form) reads only ``columns`` and keeps nothing, unless
+        the table is already kept."""
         if name not in COLUMNS:
             raise ValueError(f"The 'name' parameter must be one of {list(TABLES)}. Got {name!r} instead.")
-        if name not in self._cache:
+        if name in self._cache:
+            df = self._cache[name]
+        else:
             f = self.paths.canonical / f"{name}.parquet"
             if not f.exists():
                 raise FileNotFoundError(f"{f} not found: build the canonical layer first (notebook 04_customer_360).")
-            self._cache[name] = pd.read_parquet(f)
-        df = self._cache[name]
+            if cache:
+                df = self._cache[name] = pd.read_parquet(f)
+            else:
+                df = pd.read_parquet(f, columns=None if columns is None else
+                                     list(dict.fromkeys([*columns, TIME_COLUMN[name]])))
         cutoff = to_utc(as_of)
         if cutoff is None:
             return df if columns is None else df[columns]
@@ -552,8 +562,11 @@ def totals_from_cleaned(paths: Paths, mappings: dict[str, ChannelMapping], *, as
     for c, m in mappings.items():
         if m.role not in ("orders", "returns"):
             continue
-        df = load_cleaned(c, paths)
-        t = df["ordered_at" if m.role == "orders" else "returned_at"]
+        time_col = "ordered_at" if m.role == "orders" else "returned_at"
+        wanted = [time_col, "amount"] if m.role == "returns" else \
+            ["record_id", time_col, "amount", "status", "refund_amount", *m.key_fields]
+        df = load_cleaned(c, paths, columns=list(dict.fromkeys(wanted)))   # only what the totals read
+        t = df[time_col]
         if cutoff is not None:
             df = df[(t < cutoff).fillna(False).to_numpy(bool)]
         if m.role == "returns":
