@@ -110,6 +110,11 @@ def test_deterministic_equal_with_and_without_conflicts(spark):
     pd.testing.assert_frame_equal(got.over_limit, local.over_limit, check_dtype=False)
     pd.testing.assert_frame_equal(got.conflicts, local.conflicts)
     assert len(local.over_limit) and len(local.conflicts)          # both guards were reached
+    # observations of an identifier the settings do not have are refused, naming it (unused categories are not)
+    odd = ids.assign(identifier=ids["identifier"].cat.add_categories(["fax", "pager"]))
+    odd.loc[odd.index[-3:], "identifier"] = "fax"
+    with pytest.raises(ValueError, match=r"Observed identifiers \['fax'\] are not in the identity settings"):
+        spark_link_deterministic(spark, n, odd, s)
 
 
 def test_identity_stage_on_spark_gives_the_same_oneids(spark, spark_engine, cleaned_paths, resolved_paths, tmp_path):

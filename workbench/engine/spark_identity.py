@@ -105,16 +105,23 @@ def spark_link_deterministic(spark: Any, n_records: int, ids: pd.DataFrame,
     vcode, values = encode_values(ids)
     names = [i.name for i in settings.identifiers]
     code_of = {n: k for k, n in enumerate(names)}
-    ident = ids["identifier"].astype(str)
-    unknown = sorted(set(ident.unique()) - set(code_of))
+    # per observation the identifier's code and tier, through the identifier's categories (a few
+    # names), not a string per observation: at 1M persons that is ~80M rows
+    ident = ids["identifier"].astype("category")
+    seen = [str(c) for c in ident.cat.categories]
+    codes = ident.cat.codes.to_numpy()
+    used = np.unique(codes[codes >= 0])
+    unknown = sorted({seen[k] for k in used} - set(code_of)) + (["<missing>"] if (codes < 0).any() else [])
     if unknown:
         raise ValueError(f"Observed identifiers {unknown} are not in the identity settings ({names}).")
+    tier_of = {i.name: TIERS.index(i.kind) for i in settings.identifiers}
+    tier_code = np.array([tier_of.get(n, -1) for n in seen], dtype=np.int32)[codes]
     ids = pd.DataFrame({"rec": ids["rec"].to_numpy(), "identifier": ids["identifier"], "vcode": vcode})
-    kind = ident.map({i.name: i.kind for i in settings.identifiers}).to_numpy()
     max_persons = {i.name: i.max_persons for i in settings.identifiers}
     register_pandas(spark, "id_edges", pd.DataFrame({
-        "rec": ids["rec"].to_numpy(np.int64), "identifier": ident.map(code_of).to_numpy(np.int32),
-        "vcode": vcode.astype(np.int64), "tier": pd.Series(kind).map({t: k for k, t in enumerate(TIERS)}).to_numpy(np.int32)}))
+        "rec": ids["rec"].to_numpy(np.int64),
+        "identifier": np.array([code_of.get(n, -1) for n in seen], dtype=np.int32)[codes],
+        "vcode": vcode.astype(np.int64), "tier": tier_code}))
     spark.table("id_edges").localCheckpoint().createOrReplaceTempView("id_edges")
     register_pandas(spark, "limits", pd.DataFrame({"identifier": np.arange(len(names), dtype=np.int32),
                                                    "max_persons": [int(max_persons[n]) for n in names]}))
@@ -122,11 +129,11 @@ def spark_link_deterministic(spark: Any, n_records: int, ids: pd.DataFrame,
     over_rows, over_values, over_codes = [], [], []
     spark.sql("SELECT rec, identifier, vcode FROM id_edges WHERE tier = 0").createOrReplaceTempView("kept_edges")
     spark_components(spark, "kept_edges")
-    for t, tier in enumerate(TIERS[1:], start=1):
+    for t in range(1, len(TIERS)):
         spark.sql(f"SELECT rec, identifier, vcode FROM id_edges WHERE tier = {t}").createOrReplaceTempView("tier_edges")
         over = to_pandas(spark.sql(rule("identity_over_limit")))
         if len(over):
-            tier_edges = ids[kind == tier]
+            tier_edges = ids[tier_code == t]
             persons = pd.Series(over["persons"].to_numpy(np.int64), index=over["vcode"].to_numpy(np.int64))
             report, shown = over_limit_report(tier_edges, persons, values, max_persons)
             over_rows.append(report)
@@ -141,7 +148,7 @@ def spark_link_deterministic(spark: Any, n_records: int, ids: pd.DataFrame,
     labels = _labels_array(cc, n_records)
     # the kept edges on the driver, in the local engine's order (tier by tier, observations' order)
     dropped = np.isin(vcode, np.concatenate(over_codes)) if over_codes else np.zeros(len(ids), bool)
-    kept = pd.concat([ids[(kind == tier) & ~dropped] for tier in TIERS], ignore_index=True)
+    kept = pd.concat([ids[(tier_code == t) & ~dropped] for t in range(len(TIERS))], ignore_index=True)
     kept, labels, conflicts = _split_conflicts_on_driver(kept, labels, settings, len(values))
     return deterministic_result(labels, kept, over_rows, over_values, conflicts, values, vcode)
 
